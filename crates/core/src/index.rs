@@ -1,0 +1,393 @@
+//! The fields of a record that the event history partitions and indexes by, and the
+//! LookupEvents attributes they answer.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::timefmt::parse_event_time;
+
+/// The eight LookupEvents attribute keys, in the order AWS lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LookupKey {
+    EventId,
+    EventName,
+    ReadOnly,
+    Username,
+    ResourceType,
+    ResourceName,
+    EventSource,
+    AccessKeyId,
+}
+
+impl LookupKey {
+    pub const ALL: [LookupKey; 8] = [
+        LookupKey::EventId,
+        LookupKey::EventName,
+        LookupKey::ReadOnly,
+        LookupKey::Username,
+        LookupKey::ResourceType,
+        LookupKey::ResourceName,
+        LookupKey::EventSource,
+        LookupKey::AccessKeyId,
+    ];
+
+    /// The attributes kept as posting lists; EventId is answered by its own hash table.
+    pub const POSTED: [LookupKey; 7] = [
+        LookupKey::EventName,
+        LookupKey::ReadOnly,
+        LookupKey::Username,
+        LookupKey::ResourceType,
+        LookupKey::ResourceName,
+        LookupKey::EventSource,
+        LookupKey::AccessKeyId,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LookupKey::EventId => "EventId",
+            LookupKey::EventName => "EventName",
+            LookupKey::ReadOnly => "ReadOnly",
+            LookupKey::Username => "Username",
+            LookupKey::ResourceType => "ResourceType",
+            LookupKey::ResourceName => "ResourceName",
+            LookupKey::EventSource => "EventSource",
+            LookupKey::AccessKeyId => "AccessKeyId",
+        }
+    }
+
+    /// Parses an `AttributeKey`; keys are case-sensitive, as in AWS.
+    pub fn parse(name: &str) -> Option<LookupKey> {
+        LookupKey::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// A small stable number for on-disk dictionaries.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<LookupKey> {
+        LookupKey::ALL.get(usize::from(code)).copied()
+    }
+}
+
+/// `eventCategory`, as far as the history cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Category {
+    Management,
+    Data,
+    Insight,
+    Other,
+}
+
+/// Why a record cannot be indexed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum IndexError {
+    NotJson(String),
+    Missing(&'static str),
+    BadEventTime(String),
+}
+
+impl std::error::Error for IndexError {}
+
+impl std::fmt::Display for IndexError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IndexError::NotJson(e) => write!(f, "record is not a JSON object: {e}"),
+            IndexError::Missing(field) => write!(f, "record has no {field}"),
+            IndexError::BadEventTime(t) => write!(f, "eventTime {t:?} is not YYYY-MM-DDTHH:MM:SSZ"),
+        }
+    }
+}
+
+/// The indexed view of one record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexFields {
+    pub event_id: String,
+    /// eventTime in epoch seconds.
+    pub time: i64,
+    /// The account whose history holds the record: `recipientAccountId`, else the caller's.
+    pub account: String,
+    pub region: String,
+    pub category: Category,
+    /// `(key, value)` pairs for the posted attributes; an attribute may repeat (resources).
+    pub attributes: Vec<(LookupKey, String)>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawRecord<'a> {
+    #[serde(rename = "eventID", borrow)]
+    event_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    event_time: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    event_name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    event_source: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    aws_region: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    recipient_account_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    event_category: Option<std::borrow::Cow<'a, str>>,
+    management_event: Option<bool>,
+    read_only: Option<bool>,
+    #[serde(borrow)]
+    user_identity: Option<RawIdentity<'a>>,
+    #[serde(borrow, default)]
+    resources: Option<Vec<RawResource<'a>>>,
+    #[serde(borrow)]
+    insight_details: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawIdentity<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    user_name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    arn: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    account_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    access_key_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    invoked_by: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    principal_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct RawResource<'a> {
+    #[serde(rename = "ARN", borrow)]
+    arn: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "ARNPrefix", borrow)]
+    arn_prefix: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl IndexFields {
+    /// Reads the indexed fields of a CloudTrail record.
+    pub fn extract(record: &[u8]) -> Result<IndexFields, IndexError> {
+        let raw: RawRecord<'_> =
+            serde_json::from_slice(record).map_err(|e| IndexError::NotJson(e.to_string()))?;
+        let event_id = raw.event_id.ok_or(IndexError::Missing("eventID"))?;
+        let time_text = raw.event_time.ok_or(IndexError::Missing("eventTime"))?;
+        let time = parse_event_time(&time_text)
+            .ok_or_else(|| IndexError::BadEventTime(time_text.to_string()))?;
+        let region = raw.aws_region.ok_or(IndexError::Missing("awsRegion"))?;
+        let identity = raw.user_identity;
+        let account = raw
+            .recipient_account_id
+            .or_else(|| identity.as_ref().and_then(|i| i.account_id.clone()))
+            .ok_or(IndexError::Missing("recipientAccountId"))?;
+        let category = match raw.event_category.as_deref() {
+            Some("Management") => Category::Management,
+            Some("Data") => Category::Data,
+            Some("Insight") => Category::Insight,
+            Some(_) => Category::Other,
+            // Records older than eventVersion 1.07 have no category.
+            None if raw.insight_details.is_some() => Category::Insight,
+            None if raw.management_event == Some(false) => Category::Data,
+            None => Category::Management,
+        };
+
+        let mut attributes = Vec::with_capacity(8);
+        if let Some(name) = raw.event_name {
+            attributes.push((LookupKey::EventName, name.into_owned()));
+        }
+        if let Some(source) = raw.event_source {
+            attributes.push((LookupKey::EventSource, source.into_owned()));
+        }
+        if let Some(read_only) = raw.read_only {
+            attributes.push((LookupKey::ReadOnly, read_only.to_string()));
+        }
+        if let Some(identity) = &identity {
+            if let Some(user) = lookup_username(identity) {
+                attributes.push((LookupKey::Username, user));
+            }
+            if let Some(key) = identity.access_key_id.as_deref().filter(|k| !k.is_empty()) {
+                attributes.push((LookupKey::AccessKeyId, key.to_owned()));
+            }
+        }
+        for resource in raw.resources.unwrap_or_default() {
+            if let Some(kind) = resource.kind {
+                attributes.push((LookupKey::ResourceType, kind.into_owned()));
+            }
+            if let Some(name) = resource.arn.or(resource.arn_prefix) {
+                attributes.push((LookupKey::ResourceName, name.into_owned()));
+            }
+        }
+        attributes.sort();
+        attributes.dedup();
+
+        Ok(IndexFields {
+            event_id: event_id.into_owned(),
+            time,
+            account: account.into_owned(),
+            region: region.into_owned(),
+            category,
+            attributes,
+        })
+    }
+
+    /// Whether the record belongs in the event history: management events and Insights.
+    pub fn in_history(&self) -> bool {
+        matches!(self.category, Category::Management | Category::Insight)
+    }
+
+    pub fn attribute(&self, key: LookupKey) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn matches(&self, key: LookupKey, value: &str) -> bool {
+        match key {
+            LookupKey::EventId => self.event_id == value,
+            _ => self.attributes.iter().any(|(k, v)| *k == key && v == value),
+        }
+    }
+}
+
+/// AWS's Username rule for LookupEvents: the IAM user name, `root` for the root user, the
+/// session name for an assumed role, the federated user's name, the invoking service.
+fn lookup_username(identity: &RawIdentity<'_>) -> Option<String> {
+    let after_last_slash = |arn: &str| arn.rsplit('/').next().map(str::to_owned);
+    match identity.kind.as_deref() {
+        Some("Root") => Some("root".to_owned()),
+        Some("AssumedRole") | Some("FederatedUser") | Some("Role") => identity
+            .arn
+            .as_deref()
+            .filter(|arn| arn.contains('/'))
+            .and_then(after_last_slash)
+            .or_else(|| identity.user_name.as_deref().map(str::to_owned)),
+        Some("AWSService") => identity.invoked_by.as_deref().map(str::to_owned),
+        _ => identity
+            .user_name
+            .as_deref()
+            .map(str::to_owned)
+            .or_else(|| {
+                identity
+                    .principal_id
+                    .as_deref()
+                    .and_then(|p| p.split(':').nth(1))
+                    .map(str::to_owned)
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STOP_LOGGING: &str = r#"{"awsRegion":"us-east-1","eventCategory":"Management",
+      "eventID":"10163ed2-2253-469d-a5ee-cbc6651f8934","eventName":"StopLogging",
+      "eventSource":"cloudtrail.amazonaws.com","eventTime":"2024-07-31T13:06:24Z",
+      "eventType":"AwsApiCall","eventVersion":"1.10","managementEvent":true,"readOnly":false,
+      "recipientAccountId":"143434273843","requestParameters":{"name":"t"},
+      "resources":[{"ARN":"arn:aws:cloudtrail:us-east-1:143434273843:trail/t","accountId":"143434273843","type":"AWS::CloudTrail::Trail"}],
+      "userIdentity":{"accessKeyId":"AKIAGGWFBBHBE7D3M9WI","accountId":"143434273843",
+        "arn":"arn:aws:iam::143434273843:user/christophe","principalId":"AIDAOC1SYDVN0AF0FMMR",
+        "type":"IAMUser","userName":"christophe"}}"#;
+
+    #[test]
+    fn extracts_every_lookup_attribute() {
+        let fields = IndexFields::extract(STOP_LOGGING.as_bytes()).unwrap();
+        assert_eq!(fields.event_id, "10163ed2-2253-469d-a5ee-cbc6651f8934");
+        assert_eq!(fields.account, "143434273843");
+        assert_eq!(fields.region, "us-east-1");
+        assert_eq!(fields.category, Category::Management);
+        assert_eq!(fields.attribute(LookupKey::EventName), Some("StopLogging"));
+        assert_eq!(fields.attribute(LookupKey::ReadOnly), Some("false"));
+        assert_eq!(fields.attribute(LookupKey::Username), Some("christophe"));
+        assert_eq!(
+            fields.attribute(LookupKey::AccessKeyId),
+            Some("AKIAGGWFBBHBE7D3M9WI")
+        );
+        assert_eq!(
+            fields.attribute(LookupKey::ResourceType),
+            Some("AWS::CloudTrail::Trail")
+        );
+        assert!(fields.matches(
+            LookupKey::ResourceName,
+            "arn:aws:cloudtrail:us-east-1:143434273843:trail/t"
+        ));
+        assert!(fields.matches(LookupKey::EventId, "10163ed2-2253-469d-a5ee-cbc6651f8934"));
+    }
+
+    #[test]
+    fn username_follows_aws_rule() {
+        let with_identity = |identity: &str| {
+            let text = format!(
+                r#"{{"eventID":"e","eventTime":"2024-07-31T13:06:24Z","awsRegion":"us-east-1","recipientAccountId":"1","userIdentity":{identity}}}"#
+            );
+            IndexFields::extract(text.as_bytes())
+                .unwrap()
+                .attribute(LookupKey::Username)
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            with_identity(r#"{"type":"Root","arn":"arn:aws:iam::1:root"}"#).as_deref(),
+            Some("root")
+        );
+        assert_eq!(
+            with_identity(r#"{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/Deployer/my-session-name"}"#).as_deref(),
+            Some("my-session-name")
+        );
+        assert_eq!(
+            with_identity(r#"{"type":"AWSService","invokedBy":"ec2.amazonaws.com"}"#).as_deref(),
+            Some("ec2.amazonaws.com")
+        );
+    }
+
+    #[test]
+    fn refuses_records_without_required_fields() {
+        assert_eq!(
+            IndexFields::extract(br#"{"eventTime":"2024-07-31T13:06:24Z"}"#),
+            Err(IndexError::Missing("eventID"))
+        );
+        assert!(matches!(
+            IndexFields::extract(br#"{"eventID":"e","eventTime":"yesterday","awsRegion":"r"}"#),
+            Err(IndexError::BadEventTime(_))
+        ));
+        assert!(matches!(
+            IndexFields::extract(b"[1]"),
+            Err(IndexError::NotJson(_))
+        ));
+    }
+
+    #[test]
+    fn every_shared_aws_record_is_indexable() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/stratus-red-team-detonation-logs");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return; // the shared data set sits beside the repository, not inside it
+        };
+        let mut count = 0;
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "json") {
+                let records: Vec<Box<RawValue>> =
+                    serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+                for record in records {
+                    IndexFields::extract(record.get().as_bytes()).unwrap();
+                    count += 1;
+                }
+            }
+        }
+        assert!(count > 100, "{count} records");
+    }
+
+    #[test]
+    fn lookup_keys_round_trip() {
+        for key in LookupKey::ALL {
+            assert_eq!(LookupKey::parse(key.name()), Some(key));
+            assert_eq!(LookupKey::from_code(key.code()), Some(key));
+        }
+        assert_eq!(LookupKey::parse("eventname"), None);
+    }
+}

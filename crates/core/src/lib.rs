@@ -1,0 +1,12 @@
+//! Cairn's event model: CloudTrail records, the identities that make API calls, and the
+//! fields the event history indexes. This crate does no I/O, so every format rule here is
+//! testable in isolation and shared by the server, the store and the command-line tools.
+
+pub mod identity;
+pub mod index;
+pub mod record;
+pub mod timefmt;
+
+pub use identity::{Identity, IdentityKind};
+pub use index::{Category, IndexError, IndexFields, LookupKey};
+pub use record::{ApiCall, ApiCallRecord, RecordResource, EVENT_VERSION};

@@ -1,0 +1,29 @@
+//! Crash-safe file replacement: write a temporary file, fsync it, rename it over the
+//! target, fsync the directory. A crash leaves either the old file or the new one.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Result, StoreError};
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = File::create(&tmp).map_err(|e| StoreError::io(tmp.display(), e))?;
+    file.write_all(bytes)
+        .map_err(|e| StoreError::io(tmp.display(), e))?;
+    file.sync_all()
+        .map_err(|e| StoreError::io(tmp.display(), e))?;
+    fs::rename(&tmp, path).map_err(|e| StoreError::io(path.display(), e))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir.display(), e))
+}
+
+pub fn create_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| StoreError::io(dir.display(), e))
+}

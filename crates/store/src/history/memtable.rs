@@ -1,0 +1,45 @@
+//! Events not yet written into runs: the newest part of the history, held in memory.
+//! Every event here is already durable in the journal.
+
+use cairn_core::IndexFields;
+
+use super::query::{Candidate, LookupQuery, Source};
+
+pub(crate) struct MemEntry {
+    pub seq: u64,
+    pub fields: IndexFields,
+    pub record: Box<[u8]>,
+}
+
+#[derive(Default)]
+pub(crate) struct Memtable {
+    pub entries: Vec<MemEntry>,
+    pub bytes: usize,
+    /// Every journal event up to this sequence number has been offered to the history
+    /// (events that do not belong there, such as data events, are skipped).
+    pub upto_seq: u64,
+}
+
+impl Memtable {
+    pub fn push(&mut self, entry: MemEntry) {
+        self.bytes += entry.record.len() + 160;
+        self.entries.push(entry);
+    }
+
+    /// Adds the entries matching `query` to `out`, as candidates of `source`.
+    pub fn search(&self, query: &LookupQuery, out: &mut Vec<Candidate>) {
+        let mut found: Vec<&MemEntry> = self
+            .entries
+            .iter()
+            .filter(|e| query.admits(&e.fields, e.seq))
+            .collect();
+        found.sort_unstable_by(|a, b| (b.fields.time, b.seq).cmp(&(a.fields.time, a.seq)));
+        out.extend(found.into_iter().take(query.limit).map(|e| Candidate {
+            time: e.fields.time,
+            seq: e.seq,
+            source: Source::Memory,
+            ord: 0,
+            record: Some(e.record.to_vec()),
+        }));
+    }
+}

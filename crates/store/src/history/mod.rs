@@ -1,0 +1,485 @@
+//! The event history: management and Insights events of the last N days, by account and
+//! region, newest first.
+//!
+//! New events go into an in-memory *memtable*. When it grows past a size it is frozen
+//! and a background thread writes it out as one run per UTC day it touches, then commits
+//! the new runs and the journal position they cover to the manifest in one atomic file
+//! replacement. A day with too many runs is compacted into one by a streaming merge.
+//! Expiring a day removes it from the manifest, then deletes its directory: the cost is a
+//! few file operations, whatever the day holds.
+
+mod manifest;
+mod memtable;
+mod query;
+mod run;
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use cairn_core::timefmt::{day_label, day_of, SECONDS_PER_DAY};
+use cairn_core::IndexFields;
+
+use crate::error::{Result, StoreError};
+use crate::fsutil;
+use manifest::Manifest;
+use memtable::{MemEntry, Memtable};
+use query::{kind_of, Source};
+pub use query::{Cursor, Hit, LookupQuery};
+use run::{Run, RunWriter};
+
+/// Tuning knobs of the history.
+#[derive(Clone, Debug)]
+pub struct HistoryOptions {
+    /// Freeze and flush the memtable beyond this many bytes.
+    pub memtable_bytes: usize,
+    /// Compact a day once it has more runs than this.
+    pub max_runs_per_day: usize,
+}
+
+impl Default for HistoryOptions {
+    fn default() -> Self {
+        HistoryOptions {
+            memtable_bytes: 32 << 20,
+            max_runs_per_day: 4,
+        }
+    }
+}
+
+struct State {
+    active: Memtable,
+    /// Frozen memtables, oldest first, waiting to become runs.
+    frozen: Vec<Arc<Memtable>>,
+    days: BTreeMap<i64, Vec<Arc<Run>>>,
+    /// Days before this one are expired: neither kept nor accepted.
+    first_day: i64,
+}
+
+pub struct History {
+    dir: PathBuf,
+    options: HistoryOptions,
+    state: RwLock<State>,
+    /// Held by whoever rewrites the manifest (flush, compaction, expiry).
+    manifest: Mutex<Manifest>,
+    /// The journal position up to which the runs hold everything: the history's durable
+    /// consumer cursor.
+    durable_seq: AtomicU64,
+}
+
+/// Figures about the history, for benchmarks and status.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryStats {
+    pub days: usize,
+    pub runs: usize,
+    pub run_events: usize,
+    pub memory_events: usize,
+    pub disk_bytes: u64,
+    pub index_memory_bytes: usize,
+}
+
+fn sort_key(fields: &IndexFields, seq: u64) -> (&str, &str, u8, i64, u64) {
+    (
+        &fields.account,
+        &fields.region,
+        kind_of(fields),
+        fields.time,
+        seq,
+    )
+}
+
+impl History {
+    /// Opens the history in `dir`: loads the manifest, opens its runs and removes files a
+    /// crash left behind that the manifest does not name.
+    pub fn open(dir: &Path, options: HistoryOptions) -> Result<History> {
+        fsutil::create_dir(dir)?;
+        let manifest = Manifest::load(dir)?;
+        let mut days: BTreeMap<i64, Vec<Arc<Run>>> = BTreeMap::new();
+        for (&day, ids) in &manifest.days {
+            for &id in ids {
+                let run = Run::open(&run_path(dir, day, id), id)?;
+                days.entry(day).or_default().push(Arc::new(run));
+            }
+        }
+        manifest.remove_unlisted(dir)?;
+        let durable = manifest.history_seq;
+        Ok(History {
+            dir: dir.to_owned(),
+            options,
+            state: RwLock::new(State {
+                active: Memtable {
+                    upto_seq: durable,
+                    ..Memtable::default()
+                },
+                frozen: Vec::new(),
+                days,
+                first_day: i64::MIN,
+            }),
+            manifest: Mutex::new(manifest),
+            durable_seq: AtomicU64::new(durable),
+        })
+    }
+
+    /// The journal position the runs cover; the journal must be replayed after it.
+    pub fn durable_seq(&self) -> u64 {
+        self.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// Offers newly journaled events (with their sequence numbers) to the history; `upto`
+    /// is the last sequence number of the batch. Returns true when a frozen memtable is
+    /// waiting to be flushed.
+    pub fn insert(
+        &self,
+        events: impl IntoIterator<Item = (u64, IndexFields, Box<[u8]>)>,
+        upto: u64,
+    ) -> bool {
+        let mut state = self.state.write().expect("history lock");
+        let first_day = state.first_day;
+        for (seq, fields, record) in events {
+            if fields.in_history() && day_of(fields.time) >= first_day {
+                state.active.push(MemEntry {
+                    seq,
+                    fields,
+                    record,
+                });
+            }
+        }
+        state.active.upto_seq = state.active.upto_seq.max(upto);
+        if state.active.bytes >= self.options.memtable_bytes {
+            let upto_seq = state.active.upto_seq;
+            let full = std::mem::replace(
+                &mut state.active,
+                Memtable {
+                    upto_seq,
+                    ..Memtable::default()
+                },
+            );
+            state.frozen.push(Arc::new(full));
+        }
+        !state.frozen.is_empty()
+    }
+
+    /// Freezes whatever the memtable holds, so that the next flush writes it.
+    pub fn freeze(&self) {
+        let mut state = self.state.write().expect("history lock");
+        if !state.active.entries.is_empty() || state.active.upto_seq > self.durable_seq() {
+            let upto_seq = state.active.upto_seq;
+            let full = std::mem::replace(
+                &mut state.active,
+                Memtable {
+                    upto_seq,
+                    ..Memtable::default()
+                },
+            );
+            state.frozen.push(Arc::new(full));
+        }
+    }
+
+    /// Writes every frozen memtable out as runs, oldest first, and compacts crowded days.
+    pub fn flush(&self) -> Result<()> {
+        loop {
+            let next = self
+                .state
+                .read()
+                .expect("history lock")
+                .frozen
+                .first()
+                .cloned();
+            let Some(memtable) = next else { return Ok(()) };
+            self.flush_one(&memtable)?;
+        }
+    }
+
+    fn flush_one(&self, memtable: &Arc<Memtable>) -> Result<()> {
+        let mut manifest = self.manifest.lock().expect("manifest lock");
+        let still_waiting = self
+            .state
+            .read()
+            .expect("history lock")
+            .frozen
+            .iter()
+            .any(|m| Arc::ptr_eq(m, memtable));
+        if !still_waiting {
+            return Ok(()); // another flush wrote it while we waited for the manifest
+        }
+        let mut by_day: BTreeMap<i64, Vec<&MemEntry>> = BTreeMap::new();
+        for entry in &memtable.entries {
+            by_day
+                .entry(day_of(entry.fields.time))
+                .or_default()
+                .push(entry);
+        }
+        let first_day = self.state.read().expect("history lock").first_day;
+        let mut written = Vec::new();
+        for (day, mut entries) in by_day {
+            if day < first_day {
+                continue;
+            }
+            entries.sort_unstable_by(|a, b| {
+                sort_key(&a.fields, a.seq).cmp(&sort_key(&b.fields, b.seq))
+            });
+            let id = manifest.take_run_id();
+            fsutil::create_dir(&day_dir(&self.dir, day))?;
+            let mut writer = RunWriter::create(&run_path(&self.dir, day, id), day)?;
+            for entry in entries {
+                writer.push(&entry.fields, entry.seq, &entry.record)?;
+            }
+            let path = writer.finish()?;
+            fsutil::sync_dir(&day_dir(&self.dir, day))?;
+            written.push(Arc::new(Run::open(&path, id)?));
+        }
+
+        let mut next = manifest.clone();
+        for run in &written {
+            next.days.entry(run.day).or_default().push(run.id);
+        }
+        next.history_seq = next.history_seq.max(memtable.upto_seq);
+        next.commit(&self.dir)?;
+        *manifest = next;
+
+        let mut state = self.state.write().expect("history lock");
+        for run in written {
+            state.days.entry(run.day).or_default().push(run);
+        }
+        state.frozen.retain(|m| !Arc::ptr_eq(m, memtable));
+        self.durable_seq
+            .store(manifest.history_seq, Ordering::Release);
+        let crowded: Vec<i64> = state
+            .days
+            .iter()
+            .filter(|(_, runs)| runs.len() > self.options.max_runs_per_day)
+            .map(|(day, _)| *day)
+            .collect();
+        drop(state);
+        for day in crowded {
+            self.compact_day(&mut manifest, day)?;
+        }
+        Ok(())
+    }
+
+    /// Merges all runs of `day` into one. Runs are merged in streaming fashion, one block
+    /// of each in memory at a time.
+    fn compact_day(&self, manifest: &mut Manifest, day: i64) -> Result<()> {
+        let inputs = self
+            .state
+            .read()
+            .expect("history lock")
+            .days
+            .get(&day)
+            .cloned()
+            .unwrap_or_default();
+        if inputs.len() < 2 {
+            return Ok(());
+        }
+        let id = manifest.take_run_id();
+        let mut writer = RunWriter::create(&run_path(&self.dir, day, id), day)?;
+
+        struct Head {
+            fields: IndexFields,
+            seq: u64,
+            record: Vec<u8>,
+            input: usize,
+        }
+        impl Head {
+            fn key(&self) -> (&str, &str, u8, i64, u64) {
+                sort_key(&self.fields, self.seq)
+            }
+        }
+        impl PartialEq for Head {
+            fn eq(&self, other: &Self) -> bool {
+                self.key() == other.key()
+            }
+        }
+        impl Eq for Head {}
+        impl PartialOrd for Head {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl Ord for Head {
+            // Reversed: BinaryHeap is a max-heap and the merge wants the smallest key.
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                other.key().cmp(&self.key())
+            }
+        }
+
+        let mut iters = inputs
+            .iter()
+            .map(|r| r.iter())
+            .collect::<Result<Vec<_>>>()?;
+        let mut heap = BinaryHeap::new();
+        let advance = |input: usize, iters: &mut Vec<run::RunIter<'_>>| -> Result<Option<Head>> {
+            match iters[input].next() {
+                None => Ok(None),
+                Some(event) => {
+                    let event = event?;
+                    let fields = IndexFields::extract(&event.record).map_err(|e| {
+                        StoreError::corrupt(format!("compacting day {}: {e}", day_label(day)))
+                    })?;
+                    Ok(Some(Head {
+                        fields,
+                        seq: event.seq,
+                        record: event.record,
+                        input,
+                    }))
+                }
+            }
+        };
+        for input in 0..iters.len() {
+            if let Some(head) = advance(input, &mut iters)? {
+                heap.push(head);
+            }
+        }
+        while let Some(head) = heap.pop() {
+            writer.push(&head.fields, head.seq, &head.record)?;
+            if let Some(next) = advance(head.input, &mut iters)? {
+                heap.push(next);
+            }
+        }
+        let path = writer.finish()?;
+        fsutil::sync_dir(&day_dir(&self.dir, day))?;
+        let merged = Arc::new(Run::open(&path, id)?);
+
+        let mut next = manifest.clone();
+        next.days.insert(day, vec![id]);
+        next.commit(&self.dir)?;
+        *manifest = next;
+        self.state
+            .write()
+            .expect("history lock")
+            .days
+            .insert(day, vec![merged]);
+        for input in &inputs {
+            let path = run_path(&self.dir, day, input.id);
+            std::fs::remove_file(&path).map_err(|e| StoreError::io(path.display(), e))?;
+        }
+        Ok(())
+    }
+
+    /// Expires every day before `first_day`: removes them from the manifest, then deletes
+    /// their files. Returns how many days were dropped.
+    pub fn drop_before(&self, first_day: i64) -> Result<usize> {
+        let mut manifest = self.manifest.lock().expect("manifest lock");
+        let mut state = self.state.write().expect("history lock");
+        state.first_day = state.first_day.max(first_day);
+        let expired: Vec<i64> = state.days.range(..first_day).map(|(d, _)| *d).collect();
+        let cutoff = first_day * SECONDS_PER_DAY;
+        state.active.entries.retain(|e| e.fields.time >= cutoff);
+        drop(state);
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let mut next = manifest.clone();
+        for day in &expired {
+            next.days.remove(day);
+        }
+        next.commit(&self.dir)?;
+        *manifest = next;
+        let mut state = self.state.write().expect("history lock");
+        for day in &expired {
+            state.days.remove(day);
+        }
+        drop(state);
+        for day in &expired {
+            let dir = day_dir(&self.dir, *day);
+            std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io(dir.display(), e))?;
+        }
+        Ok(expired.len())
+    }
+
+    /// The newest events matching `query`, newest first, at most `query.limit` of them.
+    pub fn lookup(&self, query: &LookupQuery) -> Result<Vec<Hit>> {
+        if query.start > query.end || query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut query = query.clone();
+        if let Some(after) = query.after {
+            // Nothing newer than the cursor can come next.
+            query.end = query.end.min(after.time);
+        }
+        let mut candidates = Vec::new();
+        let mut runs: Vec<Arc<Run>> = Vec::new();
+        let mut days: Vec<(i64, std::ops::Range<usize>)> = Vec::new();
+        {
+            let state = self.state.read().expect("history lock");
+            query.start = query
+                .start
+                .max(state.first_day.saturating_mul(SECONDS_PER_DAY));
+            if query.start > query.end {
+                return Ok(Vec::new());
+            }
+            state.active.search(&query, &mut candidates);
+            for frozen in &state.frozen {
+                frozen.search(&query, &mut candidates);
+            }
+            for (&day, day_runs) in state
+                .days
+                .range(day_of(query.start)..=day_of(query.end))
+                .rev()
+            {
+                let from = runs.len();
+                runs.extend(day_runs.iter().cloned());
+                days.push((day, from..runs.len()));
+            }
+        }
+
+        for (day, range) in days {
+            let after_day = (day + 1) * SECONDS_PER_DAY;
+            if candidates.iter().filter(|c| c.time >= after_day).count() >= query.limit {
+                break; // this day and older ones hold only events older than enough found
+            }
+            for index in range {
+                runs[index].search(&query, Source::Run(index), &mut candidates)?;
+            }
+        }
+
+        candidates.sort_unstable_by(|a, b| b.key().cmp(&a.key()));
+        candidates.truncate(query.limit);
+
+        // Fetch the records of run candidates, one read per block.
+        let mut by_run: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, c) in candidates.iter().enumerate() {
+            if let Source::Run(index) = c.source {
+                by_run.entry(index).or_default().push(i);
+            }
+        }
+        for (index, positions) in by_run {
+            let ords: Vec<u32> = positions.iter().map(|&i| candidates[i].ord).collect();
+            for (record, &i) in runs[index].records(&ords)?.into_iter().zip(&positions) {
+                candidates[i].record = Some(record);
+            }
+        }
+        Ok(candidates
+            .into_iter()
+            .map(|c| Hit {
+                cursor: c.key(),
+                record: c.record.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    pub fn stats(&self) -> HistoryStats {
+        let state = self.state.read().expect("history lock");
+        let mut stats = HistoryStats {
+            days: state.days.len(),
+            memory_events: state.active.entries.len()
+                + state.frozen.iter().map(|m| m.entries.len()).sum::<usize>(),
+            ..HistoryStats::default()
+        };
+        for run in state.days.values().flatten() {
+            stats.runs += 1;
+            stats.run_events += run.count();
+            stats.disk_bytes += run.disk_bytes();
+            stats.index_memory_bytes += run.memory_bytes();
+        }
+        stats
+    }
+}
+
+fn day_dir(dir: &Path, day: i64) -> PathBuf {
+    dir.join(day_label(day))
+}
+
+fn run_path(dir: &Path, day: i64, id: u64) -> PathBuf {
+    day_dir(dir, day).join(format!("{id:016}.run"))
+}

@@ -1,0 +1,658 @@
+//! Runs: immutable, compressed, indexed files of one UTC day's events.
+//!
+//! A run holds its events sorted by (account, region, kind, eventTime, seq), so one
+//! account's events in a time window are a contiguous range of *ordinals*. Layout:
+//!
+//! ```text
+//! blocks    zstd frames (with checksum), each `n × (u32 length, record)`, ~32 KiB raw
+//! times     u32 × count   eventTime − day start, per ordinal (loaded into memory)
+//! seqs      u64 × count   journal sequence number, per ordinal
+//! ids       (u64, u32) × count   FNV-1a hash of eventID and ordinal, sorted by hash
+//! postings  per (attribute, group, value): ascending ordinals, delta varints
+//! meta      zstd JSON: groups, block table, section offsets, posting dictionary
+//! trailer   u64 meta length, u32 CRC-32 of meta, u32 version, 8-byte magic "CAIRNRUN"
+//! ```
+//!
+//! A run is written to `<id>.run.tmp`, fsynced and renamed; it becomes live only when
+//! the manifest names it.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use cairn_core::timefmt::SECONDS_PER_DAY;
+use cairn_core::{IndexFields, LookupKey};
+use serde::{Deserialize, Serialize};
+
+use super::query::{kind_of, Candidate, LookupQuery, Source};
+use crate::error::{Result, StoreError};
+use crate::varint;
+
+const MAGIC: &[u8; 8] = b"CAIRNRUN";
+const VERSION: u32 = 1;
+const TRAILER_LEN: usize = 24;
+/// Raw bytes per block: small enough that fetching one record decompresses little.
+pub(crate) const BLOCK_TARGET: usize = 16 << 10;
+const BLOCK_LEVEL: i32 = 6;
+
+#[derive(Serialize, Deserialize)]
+struct GroupMeta {
+    account: String,
+    region: String,
+    kind: u8,
+    start: u32,
+    end: u32,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy)]
+struct BlockMeta {
+    at: u64,
+    len: u32,
+    first: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DictEntry {
+    key: u8,
+    group: u32,
+    value: String,
+    at: u64,
+    len: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RunMeta {
+    version: u32,
+    day: i64,
+    count: u32,
+    min_seq: u64,
+    max_seq: u64,
+    groups: Vec<GroupMeta>,
+    blocks: Vec<BlockMeta>,
+    times_at: u64,
+    seqs_at: u64,
+    ids_at: u64,
+    postings_at: u64,
+    dict: Vec<DictEntry>,
+}
+
+/// FNV-1a, 64-bit: a stable hash for event ids (the format depends on it never changing).
+pub(crate) fn id_hash(id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Writes one run from events given in run order.
+pub(crate) struct RunWriter {
+    tmp: PathBuf,
+    path: PathBuf,
+    out: BufWriter<File>,
+    offset: u64,
+    day: i64,
+    compressor: zstd::bulk::Compressor<'static>,
+    block: Vec<u8>,
+    block_first: u32,
+    blocks: Vec<BlockMeta>,
+    times: Vec<u32>,
+    seqs: Vec<u64>,
+    ids: Vec<(u64, u32)>,
+    groups: Vec<GroupMeta>,
+    postings: BTreeMap<(u8, u32, String), Vec<u32>>,
+    min_seq: u64,
+    max_seq: u64,
+}
+
+impl RunWriter {
+    pub fn create(path: &Path, day: i64) -> Result<RunWriter> {
+        let tmp = path.with_extension("run.tmp");
+        let file = File::create(&tmp).map_err(|e| StoreError::io(tmp.display(), e))?;
+        let mut compressor = zstd::bulk::Compressor::new(BLOCK_LEVEL)
+            .map_err(|e| StoreError::io("starting zstd", e))?;
+        compressor
+            .set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+            .map_err(|e| StoreError::io("configuring zstd", e))?;
+        Ok(RunWriter {
+            tmp,
+            path: path.to_owned(),
+            out: BufWriter::with_capacity(1 << 20, file),
+            offset: 0,
+            day,
+            compressor,
+            block: Vec::with_capacity(BLOCK_TARGET * 2),
+            block_first: 0,
+            blocks: Vec::new(),
+            times: Vec::new(),
+            seqs: Vec::new(),
+            ids: Vec::new(),
+            groups: Vec::new(),
+            postings: BTreeMap::new(),
+            min_seq: u64::MAX,
+            max_seq: 0,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .map_err(|e| StoreError::io(self.tmp.display(), e))?;
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Adds the next event; events must come in (account, region, kind, time, seq) order.
+    pub fn push(&mut self, fields: &IndexFields, seq: u64, record: &[u8]) -> Result<()> {
+        let ord = self.times.len() as u32;
+        let kind = kind_of(fields);
+        let same_group = self.groups.last().is_some_and(|g| {
+            g.account == fields.account && g.region == fields.region && g.kind == kind
+        });
+        if !same_group {
+            self.groups.push(GroupMeta {
+                account: fields.account.clone(),
+                region: fields.region.clone(),
+                kind,
+                start: ord,
+                end: ord,
+            });
+        }
+        let group = self.groups.len() as u32 - 1;
+        self.groups.last_mut().expect("pushed above").end = ord + 1;
+
+        let offset_in_day = fields.time - self.day * SECONDS_PER_DAY;
+        debug_assert!((0..SECONDS_PER_DAY).contains(&offset_in_day));
+        self.times.push(offset_in_day as u32);
+        self.seqs.push(seq);
+        self.min_seq = self.min_seq.min(seq);
+        self.max_seq = self.max_seq.max(seq);
+        self.ids.push((id_hash(&fields.event_id), ord));
+        for (key, value) in &fields.attributes {
+            self.postings
+                .entry((key.code(), group, value.clone()))
+                .or_default()
+                .push(ord);
+        }
+
+        if self.block.is_empty() {
+            self.block_first = ord;
+        }
+        self.block
+            .extend_from_slice(&(record.len() as u32).to_le_bytes());
+        self.block.extend_from_slice(record);
+        if self.block.len() >= BLOCK_TARGET {
+            self.finish_block()?;
+        }
+        Ok(())
+    }
+
+    fn finish_block(&mut self) -> Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let compressed = self
+            .compressor
+            .compress(&self.block)
+            .map_err(|e| StoreError::io("compressing a run block", e))?;
+        self.blocks.push(BlockMeta {
+            at: self.offset,
+            len: compressed.len() as u32,
+            first: self.block_first,
+        });
+        self.write(&compressed)?;
+        self.block.clear();
+        Ok(())
+    }
+
+    /// Writes the index sections and trailer, makes the file durable and gives it its
+    /// final name. Returns the final path.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        self.finish_block()?;
+        let times_at = self.offset;
+        let times: Vec<u8> = self.times.iter().flat_map(|t| t.to_le_bytes()).collect();
+        self.write(&times)?;
+        let seqs_at = self.offset;
+        let seqs: Vec<u8> = self.seqs.iter().flat_map(|s| s.to_le_bytes()).collect();
+        self.write(&seqs)?;
+        let ids_at = self.offset;
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.sort_unstable();
+        let mut id_bytes = Vec::with_capacity(ids.len() * 12);
+        for (hash, ord) in ids {
+            id_bytes.extend_from_slice(&hash.to_le_bytes());
+            id_bytes.extend_from_slice(&ord.to_le_bytes());
+        }
+        self.write(&id_bytes)?;
+
+        let postings_at = self.offset;
+        let mut area = Vec::new();
+        let mut dict = Vec::with_capacity(self.postings.len());
+        for ((key, group, value), ords) in std::mem::take(&mut self.postings) {
+            let at = area.len() as u64;
+            let mut previous = 0u32;
+            for (i, ord) in ords.iter().enumerate() {
+                let delta = if i == 0 { *ord } else { ord - previous };
+                varint::put(&mut area, u64::from(delta));
+                previous = *ord;
+            }
+            dict.push(DictEntry {
+                key,
+                group,
+                value,
+                at,
+                len: (area.len() as u64 - at) as u32,
+            });
+        }
+        self.write(&area)?;
+
+        let meta = RunMeta {
+            version: VERSION,
+            day: self.day,
+            count: self.times.len() as u32,
+            min_seq: self.min_seq,
+            max_seq: self.max_seq,
+            groups: std::mem::take(&mut self.groups),
+            blocks: std::mem::take(&mut self.blocks),
+            times_at,
+            seqs_at,
+            ids_at,
+            postings_at,
+            dict,
+        };
+        let json = serde_json::to_vec(&meta).expect("run metadata serializes");
+        let meta_bytes = zstd::bulk::compress(&json, 3)
+            .map_err(|e| StoreError::io("compressing run metadata", e))?;
+        let mut trailer = Vec::with_capacity(TRAILER_LEN);
+        trailer.extend_from_slice(&(meta_bytes.len() as u64).to_le_bytes());
+        trailer.extend_from_slice(&crc32fast::hash(&meta_bytes).to_le_bytes());
+        trailer.extend_from_slice(&VERSION.to_le_bytes());
+        trailer.extend_from_slice(MAGIC);
+        self.write(&meta_bytes)?;
+        self.write(&trailer)?;
+
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| StoreError::io(self.tmp.display(), e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| StoreError::io(self.tmp.display(), e))?;
+        fs::rename(&self.tmp, &self.path).map_err(|e| StoreError::io(self.path.display(), e))?;
+        Ok(self.path)
+    }
+}
+
+/// An open run. Only the metadata and the per-ordinal times live in memory; records,
+/// sequence numbers, ids and postings are read with positioned reads when a query needs
+/// them, so the page cache, not the heap, holds the history.
+pub(crate) struct Run {
+    pub id: u64,
+    pub day: i64,
+    path: PathBuf,
+    file: File,
+    meta: RunMeta,
+    times: Vec<u32>,
+}
+
+impl Run {
+    pub fn open(path: &Path, id: u64) -> Result<Run> {
+        let file = File::open(path).map_err(|e| StoreError::io(path.display(), e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| StoreError::io(path.display(), e))?
+            .len();
+        let corrupt = |what: &str| StoreError::corrupt(format!("run {}: {what}", path.display()));
+        if len < TRAILER_LEN as u64 {
+            return Err(corrupt("too short"));
+        }
+        let mut trailer = [0u8; TRAILER_LEN];
+        read_at(&file, path, &mut trailer, len - TRAILER_LEN as u64)?;
+        if &trailer[16..24] != MAGIC {
+            return Err(corrupt("no trailer"));
+        }
+        let meta_len = u64::from_le_bytes(trailer[0..8].try_into().unwrap());
+        let meta_crc = u32::from_le_bytes(trailer[8..12].try_into().unwrap());
+        if meta_len > len - TRAILER_LEN as u64 {
+            return Err(corrupt("metadata length out of range"));
+        }
+        let mut meta_bytes = vec![0u8; meta_len as usize];
+        read_at(
+            &file,
+            path,
+            &mut meta_bytes,
+            len - TRAILER_LEN as u64 - meta_len,
+        )?;
+        if crc32fast::hash(&meta_bytes) != meta_crc {
+            return Err(corrupt("metadata checksum mismatch"));
+        }
+        let json = zstd::stream::decode_all(&meta_bytes[..])
+            .map_err(|_| corrupt("metadata does not decompress"))?;
+        let meta: RunMeta =
+            serde_json::from_slice(&json).map_err(|_| corrupt("metadata does not parse"))?;
+        let mut raw_times = vec![0u8; meta.count as usize * 4];
+        read_at(&file, path, &mut raw_times, meta.times_at)?;
+        let times = raw_times
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        Ok(Run {
+            id,
+            day: meta.day,
+            path: path.to_owned(),
+            file,
+            meta,
+            times,
+        })
+    }
+
+    pub fn count(&self) -> usize {
+        self.meta.count as usize
+    }
+
+    pub fn disk_bytes(&self) -> u64 {
+        self.file.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.times.len() * 4
+            + self.meta.blocks.len() * 16
+            + self
+                .meta
+                .dict
+                .iter()
+                .map(|d| d.value.len() + 48)
+                .sum::<usize>()
+    }
+
+    fn read(&self, buf: &mut [u8], at: u64) -> Result<()> {
+        read_at(&self.file, &self.path, buf, at)
+    }
+
+    fn time(&self, ord: u32) -> i64 {
+        self.day * SECONDS_PER_DAY + i64::from(self.times[ord as usize])
+    }
+
+    fn seq(&self, ord: u32) -> Result<u64> {
+        let mut buf = [0u8; 8];
+        self.read(&mut buf, self.meta.seqs_at + u64::from(ord) * 8)?;
+        Ok(u64::from_le_bytes(buf))
+    }
+
+    /// The query's group, and the ordinals of it whose time lies in the query window.
+    fn window(&self, query: &LookupQuery) -> Option<(u32, u32, u32)> {
+        let index = self.group_index(query)?;
+        let group = &self.meta.groups[index as usize];
+        let base = self.day * SECONDS_PER_DAY;
+        if query.end < base {
+            return None;
+        }
+        let slice = &self.times[group.start as usize..group.end as usize];
+        let lo_t = (query.start - base).clamp(0, SECONDS_PER_DAY) as u32;
+        let hi_t = (query.end - base).min(SECONDS_PER_DAY) as u32;
+        let lo = group.start + slice.partition_point(|t| *t < lo_t) as u32;
+        let hi = group.start + slice.partition_point(|t| *t <= hi_t) as u32;
+        (lo < hi).then_some((index, lo, hi))
+    }
+
+    fn group_index(&self, query: &LookupQuery) -> Option<u32> {
+        self.meta
+            .groups
+            .binary_search_by(|g| {
+                (g.account.as_str(), g.region.as_str(), g.kind).cmp(&(
+                    query.account.as_str(),
+                    query.region.as_str(),
+                    query.kind(),
+                ))
+            })
+            .ok()
+            .map(|g| g as u32)
+    }
+
+    fn postings(&self, key: LookupKey, group: u32, value: &str) -> Result<Vec<u32>> {
+        let found = self.meta.dict.binary_search_by(|d| {
+            (d.key, d.group, d.value.as_str()).cmp(&(key.code(), group, value))
+        });
+        let Ok(index) = found else {
+            return Ok(Vec::new());
+        };
+        let entry = &self.meta.dict[index];
+        let mut bytes = vec![0u8; entry.len as usize];
+        self.read(&mut bytes, self.meta.postings_at + entry.at)?;
+        let mut ords = Vec::new();
+        let mut pos = 0;
+        let mut current = 0u64;
+        while pos < bytes.len() {
+            let delta = varint::get(&bytes, &mut pos).ok_or_else(|| {
+                StoreError::corrupt(format!("run {}: bad posting list", self.path.display()))
+            })?;
+            current = if ords.is_empty() {
+                delta
+            } else {
+                current + delta
+            };
+            ords.push(current as u32);
+        }
+        Ok(ords)
+    }
+
+    /// Ordinals whose eventID hashes like `id` (callers confirm on the record).
+    fn ids_matching(&self, id: &str) -> Result<Vec<u32>> {
+        let target = id_hash(id);
+        let (mut lo, mut hi) = (0u64, u64::from(self.meta.count));
+        let entry = |i: u64| -> Result<(u64, u32)> {
+            let mut buf = [0u8; 12];
+            self.read(&mut buf, self.meta.ids_at + i * 12)?;
+            Ok((
+                u64::from_le_bytes(buf[..8].try_into().unwrap()),
+                u32::from_le_bytes(buf[8..].try_into().unwrap()),
+            ))
+        };
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if entry(mid)?.0 < target {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut ords = Vec::new();
+        while lo < u64::from(self.meta.count) {
+            let (hash, ord) = entry(lo)?;
+            if hash != target {
+                break;
+            }
+            ords.push(ord);
+            lo += 1;
+        }
+        ords.sort_unstable();
+        Ok(ords)
+    }
+
+    /// Adds up to `query.limit` of this run's newest matching events to `out`.
+    pub fn search(
+        &self,
+        query: &LookupQuery,
+        source: Source,
+        out: &mut Vec<Candidate>,
+    ) -> Result<()> {
+        let Some((group, lo, hi)) = self.window(query) else {
+            return Ok(());
+        };
+        let ords: Box<dyn Iterator<Item = u32>> = match &query.attribute {
+            None => Box::new((lo..hi).rev()),
+            Some((LookupKey::EventId, id)) => {
+                let ords = self.ids_matching(id)?;
+                Box::new(ords.into_iter().filter(move |o| (lo..hi).contains(o)).rev())
+            }
+            Some((key, value)) => {
+                let ords = self.postings(*key, group, value)?;
+                Box::new(ords.into_iter().filter(move |o| (lo..hi).contains(o)).rev())
+            }
+        };
+        let confirm_id = match &query.attribute {
+            Some((LookupKey::EventId, id)) => Some(id.as_str()),
+            _ => None,
+        };
+        let mut taken = 0;
+        for ord in ords {
+            if taken == query.limit {
+                break;
+            }
+            let time = self.time(ord);
+            if let Some(after) = query.after {
+                if time > after.time {
+                    continue;
+                }
+            }
+            let seq = self.seq(ord)?;
+            if !query.after_cursor(time, seq) {
+                continue;
+            }
+            if let Some(id) = confirm_id {
+                let record = self.records(&[ord])?.pop().unwrap_or_default();
+                if IndexFields::extract(&record)
+                    .map(|f| f.event_id != id)
+                    .unwrap_or(true)
+                {
+                    continue;
+                }
+            }
+            out.push(Candidate {
+                time,
+                seq,
+                source,
+                ord,
+                record: None,
+            });
+            taken += 1;
+        }
+        Ok(())
+    }
+
+    /// The records at `ords` (ascending or not), decompressing each needed block once.
+    pub fn records(&self, ords: &[u32]) -> Result<Vec<Vec<u8>>> {
+        let mut out = vec![Vec::new(); ords.len()];
+        let mut order: Vec<usize> = (0..ords.len()).collect();
+        order.sort_by_key(|&i| ords[i]);
+        let mut current: Option<(usize, Vec<u8>)> = None;
+        for i in order {
+            let ord = ords[i];
+            let block_index = self.meta.blocks.partition_point(|b| b.first <= ord) - 1;
+            if current.as_ref().is_none_or(|(b, _)| *b != block_index) {
+                current = Some((block_index, self.block(block_index)?));
+            }
+            let (_, raw) = current.as_ref().expect("set above");
+            let first = self.meta.blocks[block_index].first;
+            out[i] = nth_record(raw, (ord - first) as usize)
+                .ok_or_else(|| {
+                    StoreError::corrupt(format!(
+                        "run {}: block {block_index} is short",
+                        self.path.display()
+                    ))
+                })?
+                .to_vec();
+        }
+        Ok(out)
+    }
+
+    fn block(&self, index: usize) -> Result<Vec<u8>> {
+        let meta = self.meta.blocks[index];
+        let mut compressed = vec![0u8; meta.len as usize];
+        self.read(&mut compressed, meta.at)?;
+        zstd::stream::decode_all(&compressed[..]).map_err(|e| {
+            StoreError::corrupt(format!(
+                "run {}: block {index} is damaged: {e}",
+                self.path.display()
+            ))
+        })
+    }
+}
+
+fn nth_record(raw: &[u8], n: usize) -> Option<&[u8]> {
+    let mut pos = 0usize;
+    for _ in 0..n {
+        let len = u32::from_le_bytes(raw.get(pos..pos + 4)?.try_into().ok()?) as usize;
+        pos += 4 + len;
+    }
+    let len = u32::from_le_bytes(raw.get(pos..pos + 4)?.try_into().ok()?) as usize;
+    raw.get(pos + 4..pos + 4 + len)
+}
+
+fn read_at(file: &File, path: &Path, buf: &mut [u8], at: u64) -> Result<()> {
+    file.read_exact_at(buf, at)
+        .map_err(|e| StoreError::io(path.display(), e))
+}
+
+/// Reads a run's events in run order, one block in memory at a time.
+pub(crate) struct RunIter<'a> {
+    run: &'a Run,
+    seqs: Vec<u64>,
+    block_index: usize,
+    block: Vec<u8>,
+    pos: usize,
+    ord: u32,
+}
+
+/// One event read back from a run.
+pub(crate) struct RunEvent {
+    pub seq: u64,
+    pub record: Vec<u8>,
+}
+
+impl Run {
+    pub fn iter(&self) -> Result<RunIter<'_>> {
+        let mut raw = vec![0u8; self.meta.count as usize * 8];
+        self.read(&mut raw, self.meta.seqs_at)?;
+        let seqs = raw
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        Ok(RunIter {
+            run: self,
+            seqs,
+            block_index: 0,
+            block: Vec::new(),
+            pos: 0,
+            ord: 0,
+        })
+    }
+}
+
+impl Iterator for RunIter<'_> {
+    type Item = Result<RunEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ord >= self.run.meta.count {
+            return None;
+        }
+        if self.pos >= self.block.len() {
+            match self.run.block(self.block_index) {
+                Ok(block) => self.block = block,
+                Err(e) => return Some(Err(e)),
+            }
+            self.block_index += 1;
+            self.pos = 0;
+        }
+        let Some(len) = self.block.get(self.pos..self.pos + 4) else {
+            return Some(Err(StoreError::corrupt(format!(
+                "run {}: short block",
+                self.run.path.display()
+            ))));
+        };
+        let len = u32::from_le_bytes(len.try_into().unwrap()) as usize;
+        let Some(record) = self.block.get(self.pos + 4..self.pos + 4 + len) else {
+            return Some(Err(StoreError::corrupt(format!(
+                "run {}: short block",
+                self.run.path.display()
+            ))));
+        };
+        let record = record.to_vec();
+        self.pos += 4 + len;
+        let seq = self.seqs[self.ord as usize];
+        self.ord += 1;
+        Some(Ok(RunEvent { seq, record }))
+    }
+}

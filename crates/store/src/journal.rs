@@ -1,0 +1,452 @@
+//! The journal: an append-only sequence of segment files holding every accepted event in
+//! the order it was acknowledged.
+//!
+//! A segment `journal/<first seq, 20 digits>.seg` is a run of frames. A frame holds one
+//! group commit: a 32-byte header, then a zstd-compressed payload of
+//! `count × (u32 length, record bytes)`.
+//!
+//! ```text
+//! offset size field
+//!   0     4  magic "CNRJ"
+//!   4     1  format version (1)
+//!   5     1  flags (bit 0: payload is zstd)
+//!   6     2  reserved, zero
+//!   8     8  sequence number of the first event
+//!  16     4  event count
+//!  20     4  payload length in bytes
+//!  24     4  CRC-32 of the payload (as stored)
+//!  28     4  CRC-32 of bytes 0..28
+//! ```
+//!
+//! Frames are written with one `write` and made durable with `fdatasync` before any of
+//! their events is acknowledged. A crash can leave a torn frame only at the end of the
+//! last segment; opening the journal cuts it off there (keeping the cut bytes in a
+//! `.torn` file for inspection). Those events were never acknowledged.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, StoreError};
+use crate::fsutil;
+
+const MAGIC: [u8; 4] = *b"CNRJ";
+const VERSION: u8 = 1;
+const FLAG_ZSTD: u8 = 1;
+const HEADER_LEN: usize = 32;
+/// A frame never exceeds this, so a corrupt length cannot make us allocate without bound.
+const MAX_PAYLOAD: usize = 256 << 20;
+const SEGMENT_TARGET: u64 = 64 << 20;
+
+struct Segment {
+    first_seq: u64,
+    path: PathBuf,
+}
+
+pub struct Journal {
+    dir: PathBuf,
+    segments: Vec<Segment>,
+    active: File,
+    /// Length of the active segment up to the last durable frame.
+    active_len: u64,
+    next_seq: u64,
+}
+
+/// A decoded frame header.
+struct Header {
+    first_seq: u64,
+    count: u32,
+    payload_len: usize,
+    payload_crc: u32,
+    zstd: bool,
+}
+
+fn encode_header(first_seq: u64, count: u32, payload: &[u8], zstd: bool) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[0..4].copy_from_slice(&MAGIC);
+    h[4] = VERSION;
+    h[5] = if zstd { FLAG_ZSTD } else { 0 };
+    h[8..16].copy_from_slice(&first_seq.to_le_bytes());
+    h[16..20].copy_from_slice(&count.to_le_bytes());
+    h[20..24].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    h[24..28].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    let crc = crc32fast::hash(&h[0..28]);
+    h[28..32].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+fn decode_header(h: &[u8]) -> Option<Header> {
+    if h.len() < HEADER_LEN || h[0..4] != MAGIC || h[4] != VERSION {
+        return None;
+    }
+    let word = |at: usize| u32::from_le_bytes(h[at..at + 4].try_into().unwrap());
+    if crc32fast::hash(&h[0..28]) != word(28) {
+        return None;
+    }
+    let payload_len = word(20) as usize;
+    if payload_len > MAX_PAYLOAD {
+        return None;
+    }
+    Some(Header {
+        first_seq: u64::from_le_bytes(h[8..16].try_into().unwrap()),
+        count: word(16),
+        payload_len,
+        payload_crc: word(24),
+        zstd: h[5] & FLAG_ZSTD != 0,
+    })
+}
+
+fn segment_name(first_seq: u64) -> String {
+    format!("{first_seq:020}.seg")
+}
+
+/// Splits a frame payload into its records.
+fn split_payload(payload: &[u8], count: u32) -> Option<Vec<&[u8]>> {
+    let mut records = Vec::with_capacity(count as usize);
+    let mut pos = 0usize;
+    for _ in 0..count {
+        let len = u32::from_le_bytes(payload.get(pos..pos + 4)?.try_into().ok()?) as usize;
+        pos += 4;
+        records.push(payload.get(pos..pos + len)?);
+        pos += len;
+    }
+    (pos == payload.len()).then_some(records)
+}
+
+/// Walks the frames of one segment's bytes, calling `visit(first_seq, records)` for each.
+/// Returns the offset where valid frames end.
+fn scan_frames(
+    bytes: &[u8],
+    mut visit: impl FnMut(u64, Vec<&[u8]>) -> Result<()>,
+) -> Result<(usize, bool)> {
+    let mut pos = 0usize;
+    let mut scratch = Vec::new();
+    while pos < bytes.len() {
+        let Some(header) = decode_header(&bytes[pos..]) else {
+            return Ok((pos, false));
+        };
+        let start = pos + HEADER_LEN;
+        let Some(stored) = bytes.get(start..start + header.payload_len) else {
+            return Ok((pos, false));
+        };
+        if crc32fast::hash(stored) != header.payload_crc {
+            return Ok((pos, false));
+        }
+        let payload: &[u8] = if header.zstd {
+            scratch.clear();
+            zstd::stream::copy_decode(stored, &mut scratch)
+                .map_err(|e| StoreError::corrupt(format!("frame at byte {pos}: {e}")))?;
+            &scratch
+        } else {
+            stored
+        };
+        let records = split_payload(payload, header.count).ok_or_else(|| {
+            StoreError::corrupt(format!("frame at byte {pos}: bad record lengths"))
+        })?;
+        visit(header.first_seq, records)?;
+        pos = start + header.payload_len;
+    }
+    Ok((pos, true))
+}
+
+impl Journal {
+    /// Opens (or creates) the journal in `dir`, cutting a torn tail off the last segment.
+    /// `floor_seq` is the lowest sequence number that must come next if every segment has
+    /// already been consumed and removed.
+    pub fn open(dir: &Path, floor_seq: u64) -> Result<Journal> {
+        fsutil::create_dir(dir)?;
+        let mut segments = Vec::new();
+        for entry in fs::read_dir(dir).map_err(|e| StoreError::io(dir.display(), e))? {
+            let entry = entry.map_err(|e| StoreError::io(dir.display(), e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(seq) = name
+                .strip_suffix(".seg")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                segments.push(Segment {
+                    first_seq: seq,
+                    path: entry.path(),
+                });
+            }
+        }
+        segments.sort_by_key(|s| s.first_seq);
+
+        let mut next_seq = floor_seq;
+        if let Some(last) = segments.last() {
+            let bytes = fs::read(&last.path).map_err(|e| StoreError::io(last.path.display(), e))?;
+            let mut end_seq = last.first_seq;
+            let (valid_len, clean) = scan_frames(&bytes, |first, records| {
+                end_seq = first + records.len() as u64;
+                Ok(())
+            })?;
+            if !clean {
+                let torn = last.path.with_extension(format!("torn-{valid_len}"));
+                fs::write(&torn, &bytes[valid_len..])
+                    .map_err(|e| StoreError::io(torn.display(), e))?;
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&last.path)
+                    .map_err(|e| StoreError::io(last.path.display(), e))?;
+                file.set_len(valid_len as u64)
+                    .and_then(|_| file.sync_all())
+                    .map_err(|e| StoreError::io(last.path.display(), e))?;
+                tracing::warn!(
+                    segment = %last.path.display(),
+                    offset = valid_len,
+                    cut_bytes = bytes.len() - valid_len,
+                    "journal ended in a torn frame (a crash during a write); cut it off, kept in {}",
+                    torn.display()
+                );
+            }
+            next_seq = next_seq.max(end_seq);
+        }
+
+        let (active, active_len) = match segments.last() {
+            Some(last) => {
+                let file = OpenOptions::new()
+                    .append(true)
+                    .open(&last.path)
+                    .map_err(|e| StoreError::io(last.path.display(), e))?;
+                let len = file
+                    .metadata()
+                    .map_err(|e| StoreError::io(last.path.display(), e))?
+                    .len();
+                (file, len)
+            }
+            None => {
+                let path = dir.join(segment_name(next_seq));
+                let file = create_segment(&path)?;
+                segments.push(Segment {
+                    first_seq: next_seq,
+                    path,
+                });
+                (file, 0)
+            }
+        };
+        Ok(Journal {
+            dir: dir.to_owned(),
+            segments,
+            active,
+            active_len,
+            next_seq,
+        })
+    }
+
+    /// The sequence number the next appended event gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Appends `records` as one durable frame and returns the first one's sequence number.
+    /// On failure nothing is appended: a partly written frame is cut off again.
+    pub fn append(&mut self, records: &[&[u8]]) -> Result<u64> {
+        if self.active_len >= SEGMENT_TARGET {
+            self.rotate()?;
+        }
+        let raw_len: usize = records.iter().map(|r| 4 + r.len()).sum();
+        let mut raw = Vec::with_capacity(raw_len);
+        for record in records {
+            raw.extend_from_slice(&(record.len() as u32).to_le_bytes());
+            raw.extend_from_slice(record);
+        }
+        let payload = zstd::bulk::compress(&raw, 1)
+            .map_err(|e| StoreError::io("compressing a journal frame", e))?;
+        let first_seq = self.next_seq;
+        let header = encode_header(first_seq, records.len() as u32, &payload, true);
+        let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
+        frame.extend_from_slice(&header);
+        frame.extend_from_slice(&payload);
+
+        let written = self
+            .active
+            .write_all(&frame)
+            .and_then(|_| self.active.sync_data());
+        if let Err(err) = written {
+            let error = StoreError::io("writing the journal", err);
+            // Cut the partial frame so the next frame starts on a clean boundary.
+            if let Err(cut) = self
+                .active
+                .set_len(self.active_len)
+                .and_then(|_| self.active.sync_data())
+            {
+                tracing::error!(%cut, "could not cut a failed journal write; it will be cut on restart");
+            }
+            return Err(error);
+        }
+        self.active_len += frame.len() as u64;
+        self.next_seq += records.len() as u64;
+        Ok(first_seq)
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        let path = self.dir.join(segment_name(self.next_seq));
+        self.active = create_segment(&path)?;
+        fsutil::sync_dir(&self.dir)?;
+        self.segments.push(Segment {
+            first_seq: self.next_seq,
+            path,
+        });
+        self.active_len = 0;
+        Ok(())
+    }
+
+    /// Calls `visit(seq, record)` for every event with sequence number ≥ `from`, in order.
+    pub fn read_from(
+        &self,
+        from: u64,
+        mut visit: impl FnMut(u64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        for (i, segment) in self.segments.iter().enumerate() {
+            let next_first = self.segments.get(i + 1).map(|s| s.first_seq);
+            if next_first.is_some_and(|n| n <= from) {
+                continue;
+            }
+            let bytes = read_file(&segment.path)?;
+            let (valid_len, clean) = scan_frames(&bytes, |first, records| {
+                for (k, record) in records.into_iter().enumerate() {
+                    let seq = first + k as u64;
+                    if seq >= from {
+                        visit(seq, record)?;
+                    }
+                }
+                Ok(())
+            })?;
+            if !clean {
+                return Err(StoreError::corrupt(format!(
+                    "journal segment {} is damaged at byte {valid_len}",
+                    segment.path.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes whole segments whose every event is below `seq` (already consumed by every
+    /// consumer). The active segment always stays.
+    pub fn remove_before(&mut self, seq: u64) -> Result<usize> {
+        let mut removed = 0;
+        while self.segments.len() > 1 && self.segments[1].first_seq <= seq {
+            let segment = self.segments.remove(0);
+            fs::remove_file(&segment.path)
+                .map_err(|e| StoreError::io(segment.path.display(), e))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Bytes the journal holds on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.segments
+            .iter()
+            .filter_map(|s| fs::metadata(&s.path).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+fn create_segment(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| StoreError::io(path.display(), e))
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| StoreError::io(path.display(), e))?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(journal: &Journal, from: u64) -> Vec<(u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        journal
+            .read_from(from, |seq, r| {
+                out.push((seq, r.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn appends_and_reads_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(dir.path(), 1).unwrap();
+        assert_eq!(journal.append(&[b"a", b"bb"]).unwrap(), 1);
+        assert_eq!(journal.append(&[b"ccc"]).unwrap(), 3);
+        drop(journal);
+        let journal = Journal::open(dir.path(), 1).unwrap();
+        assert_eq!(journal.next_seq(), 4);
+        let all = collect(&journal, 2);
+        assert_eq!(all, vec![(2, b"bb".to_vec()), (3, b"ccc".to_vec())]);
+    }
+
+    #[test]
+    fn torn_tail_is_cut_and_earlier_frames_survive() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(dir.path(), 1).unwrap();
+        journal.append(&[b"kept"]).unwrap();
+        journal.append(&[b"torn away"]).unwrap();
+        let path = journal.segments[0].path.clone();
+        drop(journal);
+        let len = fs::metadata(&path).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
+
+        let mut journal = Journal::open(dir.path(), 1).unwrap();
+        assert_eq!(journal.next_seq(), 2);
+        assert_eq!(collect(&journal, 1), vec![(1, b"kept".to_vec())]);
+        assert_eq!(journal.append(&[b"next"]).unwrap(), 2);
+        assert_eq!(collect(&journal, 1).len(), 2);
+    }
+
+    #[test]
+    fn corruption_inside_an_older_segment_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(dir.path(), 1).unwrap();
+        journal.append(&[b"first"]).unwrap();
+        journal.rotate().unwrap();
+        journal.append(&[b"second"]).unwrap();
+        let first = journal.segments[0].path.clone();
+        let mut bytes = fs::read(&first).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::write(&first, bytes).unwrap();
+        let err = journal.read_from(1, |_, _| Ok(())).unwrap_err();
+        assert_eq!(err.kind, crate::StoreErrorKind::Corrupt);
+    }
+
+    #[test]
+    fn consumed_segments_are_removed_and_numbering_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(dir.path(), 1).unwrap();
+        journal.append(&[b"a"]).unwrap();
+        journal.rotate().unwrap();
+        journal.append(&[b"b"]).unwrap();
+        assert_eq!(journal.remove_before(2).unwrap(), 1);
+        drop(journal);
+        let journal = Journal::open(dir.path(), 1).unwrap();
+        assert_eq!(journal.next_seq(), 3);
+        assert_eq!(collect(&journal, 0), vec![(2, b"b".to_vec())]);
+    }
+
+    #[test]
+    fn garbage_header_is_not_trusted() {
+        assert!(decode_header(&[0u8; HEADER_LEN]).is_none());
+        let mut h = encode_header(7, 1, b"x", false);
+        assert!(decode_header(&h).is_some());
+        h[10] ^= 1;
+        assert!(decode_header(&h).is_none());
+    }
+}

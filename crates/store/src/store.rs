@@ -1,0 +1,305 @@
+//! The store: journal, group-commit writer thread, history and its flusher thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use cairn_core::IndexFields;
+
+use crate::error::{Result, StoreError};
+use crate::history::{History, HistoryOptions, HistoryStats, Hit, LookupQuery};
+use crate::journal::Journal;
+
+/// An event ready to be stored: its record and the fields the history indexes.
+pub struct Event {
+    pub fields: IndexFields,
+    pub record: Vec<u8>,
+}
+
+impl Event {
+    /// Reads the index fields of a record.
+    pub fn from_record(record: Vec<u8>) -> std::result::Result<Event, cairn_core::IndexError> {
+        Ok(Event {
+            fields: IndexFields::extract(&record)?,
+            record,
+        })
+    }
+}
+
+/// Where an acknowledged batch landed in the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub first_seq: u64,
+    pub count: u64,
+}
+
+pub type AppendCallback = Box<dyn FnOnce(Result<Appended>) + Send>;
+
+struct AppendRequest {
+    events: Vec<Event>,
+    done: AppendCallback,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub history: HistoryOptions,
+    /// The writer takes at most this many bytes of waiting events into one frame.
+    pub max_commit_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            history: HistoryOptions::default(),
+            max_commit_bytes: 8 << 20,
+        }
+    }
+}
+
+/// Figures about the store.
+#[derive(Clone, Debug, Default)]
+pub struct StoreStats {
+    pub history: HistoryStats,
+    pub journal_bytes: u64,
+}
+
+pub struct Store {
+    dir: PathBuf,
+    history: Arc<History>,
+    sender: Mutex<Option<Sender<AppendRequest>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    flush_signal: Mutex<Option<Sender<()>>>,
+    journal_bytes: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Store {
+    /// Opens the store in `dir`, replaying the journal tail into the history.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Store> {
+        let history = Arc::new(History::open(
+            &dir.join("history"),
+            options.history.clone(),
+        )?);
+        let durable = history.durable_seq();
+        let journal = Journal::open(&dir.join("journal"), durable + 1)?;
+
+        let mut replayed = 0u64;
+        let mut batch = Vec::new();
+        journal.read_from(durable + 1, |seq, record| {
+            match IndexFields::extract(record) {
+                Ok(fields) => batch.push((seq, fields, record.into())),
+                // Every journaled record was indexable when accepted; one that is not
+                // has been damaged since, and must not stop the rest from loading.
+                Err(e) => {
+                    tracing::error!(seq, error = %e, "journal record cannot be indexed; skipped")
+                }
+            }
+            replayed += 1;
+            if batch.len() >= 4096 {
+                history.insert(std::mem::take(&mut batch), seq);
+            }
+            Ok(())
+        })?;
+        let last = journal.next_seq() - 1;
+        history.insert(batch, last);
+        if replayed > 0 {
+            tracing::info!(
+                events = replayed,
+                "replayed the journal tail into the history"
+            );
+        }
+
+        let (flush_tx, flush_rx) = mpsc::channel::<()>();
+        let flusher = {
+            let history = history.clone();
+            std::thread::Builder::new()
+                .name("cairn-flush".into())
+                .spawn(move || flush_loop(&history, flush_rx))
+                .map_err(|e| StoreError::io("starting the flush thread", e))?
+        };
+        let _ = flush_tx.send(());
+
+        let journal_bytes = Arc::new(std::sync::atomic::AtomicU64::new(journal.disk_bytes()));
+        let (tx, rx) = mpsc::channel::<AppendRequest>();
+        let writer = {
+            let history = history.clone();
+            let flush_tx = flush_tx.clone();
+            let journal_bytes = journal_bytes.clone();
+            let max = options.max_commit_bytes;
+            std::thread::Builder::new()
+                .name("cairn-journal".into())
+                .spawn(move || write_loop(journal, &history, rx, flush_tx, max, &journal_bytes))
+                .map_err(|e| StoreError::io("starting the journal thread", e))?
+        };
+        Ok(Store {
+            dir: dir.to_owned(),
+            history,
+            sender: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            flusher: Mutex::new(Some(flusher)),
+            flush_signal: Mutex::new(Some(flush_tx)),
+            journal_bytes,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Queues events for the next group commit; `done` runs once they are durable and
+    /// visible to lookups, or once the commit failed (then none of them was stored).
+    pub fn append(&self, events: Vec<Event>, done: AppendCallback) {
+        let sender = self.sender.lock().expect("sender lock").clone();
+        match sender {
+            Some(sender) => {
+                if let Err(mpsc::SendError(request)) = sender.send(AppendRequest { events, done }) {
+                    (request.done)(Err(StoreError::closed()));
+                }
+            }
+            None => done(Err(StoreError::closed())),
+        }
+    }
+
+    /// Appends and waits: for tools and tests that are not async.
+    pub fn append_blocking(&self, events: Vec<Event>) -> Result<Appended> {
+        let (tx, rx) = mpsc::channel();
+        self.append(events, Box::new(move |r| drop(tx.send(r))));
+        rx.recv().unwrap_or_else(|_| Err(StoreError::closed()))
+    }
+
+    pub fn lookup(&self, query: &LookupQuery) -> Result<Vec<Hit>> {
+        self.history.lookup(query)
+    }
+
+    /// Expires history days before `first_day`.
+    pub fn drop_before(&self, first_day: i64) -> Result<usize> {
+        self.history.drop_before(first_day)
+    }
+
+    /// Writes everything in memory into runs now (shutdown, benchmarks, tests).
+    pub fn flush(&self) -> Result<()> {
+        self.history.freeze();
+        self.history.flush()
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            history: self.history.stats(),
+            journal_bytes: self
+                .journal_bytes
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Stops accepting events, finishes the commits in flight, stops the threads.
+    pub fn close(&self) {
+        self.sender.lock().expect("sender lock").take();
+        if let Some(writer) = self.writer.lock().expect("writer lock").take() {
+            let _ = writer.join();
+        }
+        self.flush_signal.lock().expect("flush lock").take();
+        if let Some(flusher) = self.flusher.lock().expect("flusher lock").take() {
+            let _ = flusher.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The single journal writer: takes every waiting request into one frame (group commit),
+/// makes it durable, shows it to the history, then answers each caller.
+fn write_loop(
+    mut journal: Journal,
+    history: &History,
+    requests: Receiver<AppendRequest>,
+    flush: Sender<()>,
+    max_commit_bytes: usize,
+    journal_bytes: &std::sync::atomic::AtomicU64,
+) {
+    let mut last_removed_upto = 0;
+    while let Ok(first) = requests.recv() {
+        let mut batch = vec![first];
+        let mut bytes: usize = batch[0].events.iter().map(|e| e.record.len()).sum();
+        while bytes < max_commit_bytes {
+            match requests.try_recv() {
+                Ok(request) => {
+                    bytes += request.events.iter().map(|e| e.record.len()).sum::<usize>();
+                    batch.push(request);
+                }
+                Err(_) => break,
+            }
+        }
+        let records: Vec<&[u8]> = batch
+            .iter()
+            .flat_map(|r| r.events.iter().map(|e| e.record.as_slice()))
+            .collect();
+        if records.is_empty() {
+            for request in batch {
+                (request.done)(Ok(Appended {
+                    first_seq: journal.next_seq(),
+                    count: 0,
+                }));
+            }
+            continue;
+        }
+        match journal.append(&records) {
+            Ok(first_seq) => {
+                let mut seq = first_seq;
+                let mut answers = Vec::with_capacity(batch.len());
+                let mut entries = Vec::with_capacity(records.len());
+                for request in batch {
+                    let count = request.events.len() as u64;
+                    answers.push((
+                        request.done,
+                        Appended {
+                            first_seq: seq,
+                            count,
+                        },
+                    ));
+                    for event in request.events {
+                        entries.push((seq, event.fields, event.record.into_boxed_slice()));
+                        seq += 1;
+                    }
+                }
+                if history.insert(entries, seq - 1) {
+                    let _ = flush.send(());
+                }
+                for (done, appended) in answers {
+                    done(Ok(appended));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "journal commit failed; its callers get the error");
+                for request in batch {
+                    (request.done)(Err(error.clone()));
+                }
+            }
+        }
+        let durable = history.durable_seq();
+        if durable > last_removed_upto {
+            match journal.remove_before(durable + 1) {
+                Ok(_) => last_removed_upto = durable,
+                Err(error) => tracing::warn!(%error, "could not remove consumed journal segments"),
+            }
+        }
+        journal_bytes.store(journal.disk_bytes(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn flush_loop(history: &History, signals: Receiver<()>) {
+    while signals.recv().is_ok() {
+        if let Err(error) = history.flush() {
+            tracing::error!(%error, "history flush failed; the journal still holds the events, retrying later");
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
+    history.freeze();
+    if let Err(error) = history.flush() {
+        tracing::error!(%error, "final history flush failed; the journal still holds the events");
+    }
+}
