@@ -1,1 +1,115 @@
-//! placeholder
+//! Cairn's service: the AWS JSON 1.1 protocol with SigV4 authentication, CloudTrail's
+//! operations, the recording of every call as a CloudTrail event, and configuration.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod ops;
+pub mod sigv4;
+pub mod token;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use cairn_store::{Store, StoreOptions};
+
+pub use config::{Config, ConfigError, Settings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot open the data directory {dir}: {source}")]
+    Store { dir: String, source: cairn_store::StoreError },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The lines a newcomer copies to point the AWS CLI at this server.
+pub fn banner(settings: &Settings) -> String {
+    let endpoint = format!("http://{}", settings.listen);
+    let mut out = format!("Cairn is listening on {endpoint} (data in {})\n", settings.data_dir.display());
+    if settings.generated_credentials {
+        if let Some(c) = settings.credentials.first() {
+            out.push_str(&format!(
+                "\nAccount {} with user {} (credentials kept in {}):\n\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}\n  export AWS_DEFAULT_REGION={}\n",
+                c.account_id,
+                c.user_name,
+                settings.data_dir.join("accounts.toml").display(),
+                c.access_key_id,
+                c.secret_access_key,
+                settings.region
+            ));
+        }
+    } else {
+        out.push_str(&format!(
+            "\n{} access key(s) configured. Point the AWS CLI at Cairn with one of them:\n",
+            settings.credentials.len()
+        ));
+    }
+    out.push_str(&format!("\nTry it:\n\n  aws --endpoint-url {endpoint} cloudtrail lookup-events --max-results 5\n"));
+    out
+}
+
+/// A server that has opened its store and bound its port, ready to run.
+pub struct Server {
+    app: Arc<app::App>,
+    listener: tokio::net::TcpListener,
+}
+
+impl Server {
+    /// Opens the store and binds the listen address.
+    pub async fn start(mut settings: Settings) -> Result<Server, ServeError> {
+        let store_dir = settings.data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&store_dir, StoreOptions::default()))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+            .map_err(|source| ServeError::Store { dir: settings.data_dir.display().to_string(), source })?;
+        let tokens = token::TokenKey::load_or_create(&settings.data_dir.join("token.key"))?;
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| ServeError::Listen { addr: settings.listen, source })?;
+        // With port 0 the system picks one; report the real address.
+        settings.listen = listener.local_addr()?;
+        let app = Arc::new(app::App { settings, store: Arc::new(store), tokens });
+        Ok(Server { app, listener })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.app.settings
+    }
+
+    /// Serves until `shutdown` completes; then finishes requests in flight and flushes
+    /// the history.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        let Server { app, listener } = self;
+        let retention = tokio::spawn(expire_history(app.clone()));
+        let router = axum::Router::new().fallback(app::handle).with_state(app.clone());
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        retention.abort();
+        let store = app.store.clone();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// Drops history days older than the retention window, at start and then hourly.
+async fn expire_history(app: Arc<app::App>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let keep_from = app::now() - i64::from(app.settings.retention_days) * 86_400;
+        let first_day = cairn_core::timefmt::day_of(keep_from);
+        let store = app.store.clone();
+        match tokio::task::spawn_blocking(move || store.drop_before(first_day)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(days)) => tracing::info!(days, "expired history days past retention"),
+            Ok(Err(error)) => tracing::error!(%error, "expiring history failed; will retry"),
+            Err(_) => {}
+        }
+    }
+}

@@ -272,6 +272,8 @@ fn write_loop(
                 for (done, appended) in answers {
                     done(Ok(appended));
                 }
+                // Backpressure: while the flusher is behind, stop taking new commits.
+                history.wait_for_backlog();
             }
             Err(error) => {
                 tracing::error!(%error, "journal commit failed; its callers get the error");

@@ -22,7 +22,7 @@ pub(crate) struct Memtable {
 
 impl Memtable {
     pub fn push(&mut self, entry: MemEntry) {
-        self.bytes += entry.record.len() + 160;
+        self.bytes += entry.record.len() + heap_size(&entry.fields) + std::mem::size_of::<MemEntry>();
         self.entries.push(entry);
     }
 
@@ -42,4 +42,13 @@ impl Memtable {
             record: Some(e.record.to_vec()),
         }));
     }
+}
+
+/// Roughly what the index fields of one entry occupy on the heap.
+fn heap_size(fields: &IndexFields) -> usize {
+    const STRING: usize = std::mem::size_of::<String>();
+    fields.event_id.len()
+        + fields.account.len()
+        + fields.region.len()
+        + fields.attributes.iter().map(|(_, v)| v.len() + STRING + 8).sum::<usize>()
 }

@@ -16,7 +16,7 @@ mod run;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use cairn_core::timefmt::{day_label, day_of, SECONDS_PER_DAY};
 use cairn_core::IndexFields;
@@ -65,7 +65,13 @@ pub struct History {
     /// The journal position up to which the runs hold everything: the history's durable
     /// consumer cursor.
     durable_seq: AtomicU64,
+    /// How many frozen memtables wait for the flusher; writers wait while it is high, so
+    /// memory stays bounded when ingest outruns flushing.
+    backlog: (Mutex<usize>, Condvar),
 }
+
+/// Frozen memtables allowed to wait before writers are slowed down.
+const MAX_BACKLOG: usize = 2;
 
 /// Figures about the history, for benchmarks and status.
 #[derive(Clone, Debug, Default)]
@@ -117,6 +123,7 @@ impl History {
             }),
             manifest: Mutex::new(manifest),
             durable_seq: AtomicU64::new(durable),
+            backlog: (Mutex::new(0), Condvar::new()),
         })
     }
 
@@ -156,7 +163,23 @@ impl History {
             );
             state.frozen.push(Arc::new(full));
         }
+        self.set_backlog(state.frozen.len());
         !state.frozen.is_empty()
+    }
+
+    fn set_backlog(&self, frozen: usize) {
+        let (count, changed) = &self.backlog;
+        *count.lock().expect("backlog lock") = frozen;
+        changed.notify_all();
+    }
+
+    /// Blocks while more memtables wait for the flusher than memory should hold.
+    pub fn wait_for_backlog(&self) {
+        let (count, changed) = &self.backlog;
+        let mut waiting = count.lock().expect("backlog lock");
+        while *waiting > MAX_BACKLOG {
+            waiting = changed.wait(waiting).expect("backlog lock");
+        }
     }
 
     /// Freezes whatever the memtable holds, so that the next flush writes it.
@@ -242,6 +265,7 @@ impl History {
             state.days.entry(run.day).or_default().push(run);
         }
         state.frozen.retain(|m| !Arc::ptr_eq(m, memtable));
+        self.set_backlog(state.frozen.len());
         self.durable_seq
             .store(manifest.history_seq, Ordering::Release);
         let crowded: Vec<i64> = state

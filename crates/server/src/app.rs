@@ -1,0 +1,291 @@
+//! The HTTP front: read a bounded body, authenticate, dispatch, record the call, answer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
+use axum::response::Response;
+use cairn_core::{ApiCall, ApiCallRecord, Identity, IdentityKind};
+use cairn_store::{Event, Store};
+use serde_json::Value;
+
+use crate::api::{self, ApiError, CLOUDTRAIL_OPERATIONS, CLOUDTRAIL_TARGET};
+use crate::config::{Credential, Settings};
+use crate::ops::{self, Call};
+use crate::sigv4::{self, AuthError, SignedRequest};
+use crate::token::TokenKey;
+
+pub struct App {
+    pub settings: Settings,
+    pub store: Arc<Store>,
+    pub tokens: TokenKey,
+}
+
+impl App {
+    fn credential(&self, access_key_id: &str) -> Option<&Credential> {
+        self.settings.credentials.iter().find(|c| c.access_key_id == access_key_id)
+    }
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Who called, as established by SigV4.
+struct Caller {
+    identity: Identity,
+    region: String,
+    service: String,
+}
+
+fn identity_of(credential: &Credential) -> Identity {
+    // A stable, IAM-looking principal id derived from the account and user.
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{}/{}", credential.account_id, credential.user_name));
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let suffix: String = digest.iter().take(17).map(|b| char::from(alphabet[usize::from(*b) % 32])).collect();
+    if credential.root {
+        Identity {
+            kind: IdentityKind::Root,
+            account_id: credential.account_id.clone(),
+            user_name: None,
+            principal_id: credential.account_id.clone(),
+            access_key_id: credential.access_key_id.clone(),
+        }
+    } else {
+        Identity {
+            kind: IdentityKind::IamUser,
+            account_id: credential.account_id.clone(),
+            user_name: Some(credential.user_name.clone()),
+            principal_id: format!("AIDA{suffix}"),
+            access_key_id: credential.access_key_id.clone(),
+        }
+    }
+}
+
+fn authenticate(app: &App, parts: &axum::http::request::Parts, body: &[u8], now: i64) -> Result<Caller, ApiError> {
+    let header = parts
+        .headers
+        .get("authorization")
+        .ok_or_else(|| ApiError::forbidden("MissingAuthenticationTokenException", "Missing Authentication Token"))?
+        .to_str()
+        .map_err(|_| ApiError::forbidden("IncompleteSignatureException", "The Authorization header is not valid text."))?;
+    let auth = sigv4::parse_authorization(header).map_err(auth_error)?;
+    let credential = app.credential(&auth.access_key_id).ok_or_else(|| auth_error(AuthError::UnknownKey))?;
+    if !crate::config::valid_region(&auth.region) {
+        return Err(ApiError::forbidden(
+            "InvalidSignatureException",
+            format!("Credential should be scoped to a valid region, not '{}'.", auth.region),
+        ));
+    }
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
+        .collect();
+    let request = SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers,
+        body,
+    };
+    sigv4::verify(&request, &auth, &credential.secret_access_key, now).map_err(auth_error)?;
+    Ok(Caller { identity: identity_of(credential), region: auth.region, service: auth.service })
+}
+
+fn auth_error(error: AuthError) -> ApiError {
+    match error {
+        AuthError::Missing => ApiError::forbidden("MissingAuthenticationTokenException", "Missing Authentication Token"),
+        AuthError::Malformed(m) => ApiError::forbidden("IncompleteSignatureException", m),
+        AuthError::UnknownKey => {
+            ApiError::forbidden("UnrecognizedClientException", "The security token included in the request is invalid.")
+        }
+        AuthError::Invalid(m) => ApiError::forbidden("InvalidSignatureException", m),
+    }
+}
+
+/// AWS records request members in lowerCamelCase.
+fn lower_camel(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let mut chars = k.chars();
+                    let key = chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default();
+                    (key, lower_camel(v))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(lower_camel).collect()),
+        other => other.clone(),
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>, request_id: &str) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+fn error_response(error: &ApiError, request_id: &str) -> Response {
+    let mut response = json_response(error.status, error.body(), request_id);
+    if let Ok(code) = HeaderValue::from_str(error.code) {
+        response.headers_mut().insert("x-amzn-errortype", code);
+    }
+    response
+}
+
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers.get("content-length")?.to_str().ok()?.parse().ok()
+}
+
+pub async fn handle(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let limit = app.settings.max_body_bytes;
+    let too_large = || {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "RequestEntityTooLargeException",
+            message: format!("The request body is larger than the limit of {limit} bytes."),
+        }
+    };
+    if content_length(&parts.headers).is_some_and(|len| len > limit) {
+        return error_response(&too_large(), &request_id);
+    }
+    let body = match to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => return error_response(&too_large(), &request_id),
+    };
+
+    let now = now();
+    let caller = match authenticate(&app, &parts, &body, now) {
+        Ok(caller) => caller,
+        Err(error) => return error_response(&error, &request_id),
+    };
+
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let operation = match api::parse_target(target) {
+        Some((CLOUDTRAIL_TARGET, op)) => op.to_owned(),
+        _ => {
+            let error = ApiError::client(
+                "UnknownOperationException",
+                format!("X-Amz-Target {target:?} does not name an operation Cairn serves."),
+            );
+            return error_response(&error, &request_id);
+        }
+    };
+    if caller.service != "cloudtrail" {
+        let error = ApiError::forbidden(
+            "InvalidSignatureException",
+            format!("Credential should be scoped to correct service: 'cloudtrail'. (It is scoped to '{}'.)", caller.service),
+        );
+        return error_response(&error, &request_id);
+    }
+    if !CLOUDTRAIL_OPERATIONS.contains(&operation.as_str()) {
+        return error_response(&ApiError::unknown_operation(&operation), &request_id);
+    }
+
+    let input: Result<Value, ApiError> = if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(Value::Object(Default::default()))
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(value @ Value::Object(_)) => Ok(value),
+            Ok(_) => Err(ApiError::serialization("The request body must be a JSON object.")),
+            Err(e) => Err(ApiError::serialization(format!("The request body is not valid JSON: {e}"))),
+        }
+    };
+    let call = Call { app: &app, identity: &caller.identity, region: &caller.region, now };
+    let (result, parameters) = match input {
+        Ok(body) => {
+            let parameters = match &body {
+                Value::Object(m) if m.is_empty() => Value::Null,
+                other => lower_camel(other),
+            };
+            (ops::dispatch(call, &operation, &body).await, parameters)
+        }
+        Err(error) => (Err(error), Value::Null),
+    };
+
+    // No action without its audit record: the call is answered only once its record
+    // is durable.
+    let user_agent = parts.headers.get("user-agent").and_then(|v| v.to_str().ok());
+    let read_only = api::is_read_only(&operation);
+    let (result, resources) = match result {
+        Ok(outcome) => (Ok(outcome.response), outcome.resources),
+        Err(error) => (Err(error), Vec::new()),
+    };
+    let response_elements = match &result {
+        Ok(response) if !read_only => lower_camel(response),
+        _ => Value::Null,
+    };
+    let source_ip = peer.ip().to_string();
+    let record = ApiCallRecord::new(ApiCall {
+        identity: &caller.identity,
+        event_time: now,
+        event_source: "cloudtrail.amazonaws.com",
+        event_name: &operation,
+        region: &caller.region,
+        source_ip: &source_ip,
+        user_agent,
+        error: result.as_ref().err().map(|e| (e.code, e.message.as_str())),
+        request_parameters: &parameters,
+        response_elements: &response_elements,
+        request_id: &request_id,
+        read_only,
+        resources,
+    })
+    .to_json();
+    if let Err(error) = record_event(&app.store, record).await {
+        return error_response(&error, &request_id);
+    }
+
+    match result {
+        Ok(response) => {
+            let body = serde_json::to_vec(&response).expect("responses serialize");
+            json_response(StatusCode::OK, body, &request_id)
+        }
+        Err(error) => error_response(&error, &request_id),
+    }
+}
+
+/// Appends one record and waits until it is durable.
+async fn record_event(store: &Store, record: Vec<u8>) -> Result<(), ApiError> {
+    let event = Event::from_record(record).map_err(|e| ApiError::internal(format!("audit record: {e}")))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    store.append(vec![event], Box::new(move |result| drop(tx.send(result))));
+    match rx.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => Err(ApiError::unavailable("Cairn is shutting down; retry shortly.")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_members_are_recorded_in_lower_camel_case() {
+        let input = serde_json::json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "X"}], "MaxResults": 5});
+        assert_eq!(
+            lower_camel(&input),
+            serde_json::json!({"lookupAttributes": [{"attributeKey": "EventName", "attributeValue": "X"}], "maxResults": 5})
+        );
+    }
+}

@@ -1,0 +1,410 @@
+//! Configuration: a TOML file, then environment overrides, validated once at start-up.
+//!
+//! Every setting has a default, so `cairn serve` runs with no file at all. When no
+//! account is configured, Cairn creates one on first start (account `123456789012`,
+//! IAM user `admin`, a fresh access key) and keeps it in `<data_dir>/accounts.toml`.
+
+use std::collections::HashSet;
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The port Cairn listens on by default, on loopback.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9450";
+pub const DEFAULT_ACCOUNT: &str = "123456789012";
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("setting {setting}: {message}")]
+    Invalid { setting: String, message: String },
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+fn invalid(setting: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { setting: setting.into(), message: message.into() }
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port to listen on. Default `127.0.0.1:9450`. Env: `CAIRN_LISTEN`.
+    pub listen: String,
+    /// Directory for the journal, the history and generated credentials. Default
+    /// `./cairn-data`. Env: `CAIRN_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// Days of event history LookupEvents keeps; older days are dropped whole.
+    /// Default 90. Env: `CAIRN_RETENTION_DAYS`.
+    pub retention_days: u32,
+    /// Largest request body accepted, in bytes; larger requests are refused before
+    /// they are read. Default 2 MiB. Env: `CAIRN_MAX_BODY_BYTES`.
+    pub max_body_bytes: usize,
+    /// Region shown in the start-up banner's example commands. Default `us-east-1`.
+    /// Env: `CAIRN_REGION`. Requests use the region they are signed for.
+    pub region: String,
+    /// Accounts with their users and access keys. Default: none, in which case an
+    /// account `123456789012` with user `admin` is generated on first start.
+    pub accounts: Vec<AccountConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// The 12-digit account id.
+    pub id: String,
+    /// Users of the account, each with an access key.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The IAM user name (for root keys, any label; records say `root`).
+    pub name: String,
+    /// Whether these are the account's root credentials. Default false.
+    #[serde(default)]
+    pub root: bool,
+    /// The access key id, 16 to 128 characters of letters and digits.
+    pub access_key_id: String,
+    /// The secret access key. Give this or `secret_access_key_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
+    /// A file holding the secret access key; it must not be readable by others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: DEFAULT_LISTEN.to_owned(),
+            data_dir: PathBuf::from("cairn-data"),
+            retention_days: 90,
+            max_body_bytes: 2 << 20,
+            region: DEFAULT_REGION.to_owned(),
+            accounts: Vec::new(),
+        }
+    }
+}
+
+/// A user's key, resolved and checked.
+#[derive(Clone, Debug)]
+pub struct Credential {
+    pub account_id: String,
+    pub user_name: String,
+    pub root: bool,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// The configuration after validation: what the server runs with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub retention_days: u32,
+    pub max_body_bytes: usize,
+    pub region: String,
+    pub credentials: Vec<Credential>,
+    /// True when the credentials were generated for the embedded default.
+    pub generated_credentials: bool,
+}
+
+impl Config {
+    /// Reads a config file (or the defaults when `path` is None), then applies the
+    /// `CAIRN_*` environment overrides.
+    pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?
+            }
+            None => Config::default(),
+        };
+        if let Some(v) = env("CAIRN_LISTEN") {
+            config.listen = v;
+        }
+        if let Some(v) = env("CAIRN_DATA_DIR") {
+            config.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("CAIRN_RETENTION_DAYS") {
+            config.retention_days =
+                v.parse().map_err(|_| invalid("retention_days (CAIRN_RETENTION_DAYS)", format!("{v:?} is not a whole number")))?;
+        }
+        if let Some(v) = env("CAIRN_MAX_BODY_BYTES") {
+            config.max_body_bytes =
+                v.parse().map_err(|_| invalid("max_body_bytes (CAIRN_MAX_BODY_BYTES)", format!("{v:?} is not a whole number")))?;
+        }
+        if let Some(v) = env("CAIRN_REGION") {
+            config.region = v;
+        }
+        Ok(config)
+    }
+
+    /// Validates every setting and resolves credentials, generating the default account
+    /// in the data directory when none is configured.
+    pub fn settle(self) -> Result<Settings, ConfigError> {
+        let listen: SocketAddr = self
+            .listen
+            .parse()
+            .map_err(|_| invalid("listen", format!("{:?} is not an address:port such as {DEFAULT_LISTEN}", self.listen)))?;
+        if !(1..=3650).contains(&self.retention_days) {
+            return Err(invalid("retention_days", "must be between 1 and 3650"));
+        }
+        if !(1024..=64 << 20).contains(&self.max_body_bytes) {
+            return Err(invalid("max_body_bytes", "must be between 1024 and 67108864"));
+        }
+        if !valid_region(&self.region) {
+            return Err(invalid("region", format!("{:?} is not a region name such as us-east-1", self.region)));
+        }
+        fs::create_dir_all(&self.data_dir).map_err(|source| ConfigError::Io {
+            context: format!("setting data_dir: cannot create {}", self.data_dir.display()),
+            source,
+        })?;
+
+        let (accounts, generated) = if self.accounts.is_empty() {
+            (default_accounts(&self.data_dir)?, true)
+        } else {
+            (self.accounts, false)
+        };
+        let credentials = resolve_credentials(&accounts)?;
+        Ok(Settings {
+            listen,
+            data_dir: self.data_dir,
+            retention_days: self.retention_days,
+            max_body_bytes: self.max_body_bytes,
+            region: self.region,
+            credentials,
+            generated_credentials: generated,
+        })
+    }
+}
+
+pub fn valid_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn resolve_credentials(accounts: &[AccountConfig]) -> Result<Vec<Credential>, ConfigError> {
+    let mut seen_accounts = HashSet::new();
+    let mut seen_keys = HashSet::new();
+    let mut out = Vec::new();
+    for (a, account) in accounts.iter().enumerate() {
+        if account.id.len() != 12 || !account.id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(format!("accounts[{a}].id"), format!("{:?} is not a 12-digit account id", account.id)));
+        }
+        if !seen_accounts.insert(account.id.clone()) {
+            return Err(invalid(format!("accounts[{a}].id"), format!("account {} is configured twice", account.id)));
+        }
+        for (u, user) in account.users.iter().enumerate() {
+            let at = |field: &str| format!("accounts[{a}].users[{u}].{field}");
+            if user.name.is_empty()
+                || user.name.len() > 64
+                || !user.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+            {
+                return Err(invalid(at("name"), "must be 1-64 letters, digits or +=,.@_-"));
+            }
+            let key = &user.access_key_id;
+            if !(16..=128).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(invalid(at("access_key_id"), "must be 16-128 letters and digits"));
+            }
+            if !seen_keys.insert(key.clone()) {
+                return Err(invalid(at("access_key_id"), format!("access key {key} is configured twice")));
+            }
+            let secret = match (&user.secret_access_key, &user.secret_access_key_file) {
+                (Some(secret), None) => secret.clone(),
+                (None, Some(path)) => read_secret_file(path).map_err(|m| invalid(at("secret_access_key_file"), m))?,
+                (Some(_), Some(_)) => {
+                    return Err(invalid(at("secret_access_key"), "give secret_access_key or secret_access_key_file, not both"))
+                }
+                (None, None) => return Err(invalid(at("secret_access_key"), "missing (or give secret_access_key_file)")),
+            };
+            if secret.len() < 16 {
+                return Err(invalid(at("secret_access_key"), "must be at least 16 characters"));
+            }
+            out.push(Credential {
+                account_id: account.id.clone(),
+                user_name: user.name.clone(),
+                root: user.root,
+                access_key_id: key.clone(),
+                secret_access_key: secret,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!("{} is readable by group or others; chmod 600 it", path.display()));
+    }
+    fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct GeneratedAccounts {
+    accounts: Vec<AccountConfig>,
+}
+
+/// The embedded default's account: loaded from `<data_dir>/accounts.toml`, created there
+/// (mode 0600) on first start.
+fn default_accounts(data_dir: &Path) -> Result<Vec<AccountConfig>, ConfigError> {
+    let path = data_dir.join("accounts.toml");
+    if path.exists() {
+        let text = fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let generated: GeneratedAccounts =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?;
+        return Ok(generated.accounts);
+    }
+    let accounts = vec![AccountConfig {
+        id: DEFAULT_ACCOUNT.to_owned(),
+        users: vec![UserConfig {
+            name: "admin".to_owned(),
+            root: false,
+            access_key_id: format!("AKIA{}", random_string(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")),
+            secret_access_key: Some(random_string(
+                40,
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+            )),
+            secret_access_key_file: None,
+        }],
+    }];
+    let text = format!(
+        "# Generated by cairn on first start: the embedded default's account.\n# Configure accounts in a config file instead to manage them yourself.\n{}",
+        toml::to_string(&GeneratedAccounts { accounts: accounts.clone() }).expect("accounts serialize")
+    );
+    write_private(&path, text.as_bytes())
+        .map_err(|source| ConfigError::Io { context: format!("writing {}", path.display()), source })?;
+    Ok(accounts)
+}
+
+pub fn random_string(len: usize, alphabet: &[u8]) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..len).map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())])).collect()
+}
+
+/// Writes a file only its owner can read, replacing it atomically.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn settle(text: &str) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cairn.toml");
+        let text = text.replace("DATA", &dir.path().join("data").display().to_string());
+        fs::write(&file, text).unwrap();
+        Config::load(Some(&file), no_env)?.settle()
+    }
+
+    const GOOD: &str = r#"
+data_dir = "DATA"
+[[accounts]]
+id = "111122223333"
+[[accounts.users]]
+name = "alice"
+access_key_id = "AKIAALICE0000000001"
+secret_access_key = "alice-secret-0123456789"
+"#;
+
+    #[test]
+    fn a_good_file_settles() {
+        let settings = settle(GOOD).unwrap();
+        assert_eq!(settings.credentials.len(), 1);
+        assert_eq!(settings.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(settings.retention_days, 90);
+        assert!(!settings.generated_credentials);
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let cases = [
+            (GOOD.replace("111122223333", "12345"), "accounts[0].id"),
+            (GOOD.replace("AKIAALICE0000000001", "short"), "accounts[0].users[0].access_key_id"),
+            (format!("retention_days = 0\n{GOOD}"), "retention_days"),
+            (format!("listen = \"nowhere\"\n{GOOD}"), "listen"),
+            (format!("colour = \"blue\"\n{GOOD}"), "colour"),
+            (GOOD.replace("secret_access_key = \"alice-secret-0123456789\"", ""), "secret_access_key"),
+        ];
+        for (text, setting) in cases {
+            let message = settle(&text).unwrap_err().to_string();
+            assert!(message.contains(setting), "{message:?} should name {setting}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let env = |name: &str| match name {
+            "CAIRN_LISTEN" => Some("127.0.0.1:1234".to_owned()),
+            "CAIRN_RETENTION_DAYS" => Some("7".to_owned()),
+            _ => None,
+        };
+        let config = Config::load(None, env).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:1234");
+        assert_eq!(config.retention_days, 7);
+        let bad = |name: &str| (name == "CAIRN_RETENTION_DAYS").then(|| "lots".to_owned());
+        assert!(Config::load(None, bad).unwrap_err().to_string().contains("retention_days"));
+    }
+
+    #[test]
+    fn the_default_account_is_generated_once_and_kept_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        let first = config.clone().settle().unwrap();
+        let second = config.settle().unwrap();
+        assert!(first.generated_credentials);
+        assert_eq!(first.credentials[0].account_id, DEFAULT_ACCOUNT);
+        assert_eq!(first.credentials[0].access_key_id, second.credentials[0].access_key_id);
+        let mode = fs::metadata(dir.path().join("accounts.toml")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn world_readable_secret_files_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        fs::write(&secret, "alice-secret-0123456789").unwrap();
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
+        let text = GOOD.replace(
+            "secret_access_key = \"alice-secret-0123456789\"",
+            &format!("secret_access_key_file = \"{}\"", secret.display()),
+        );
+        assert!(settle(&text).unwrap_err().to_string().contains("chmod 600"));
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(settle(&text).is_ok());
+    }
+}

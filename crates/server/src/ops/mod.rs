@@ -1,0 +1,43 @@
+//! CloudTrail operations: each a plain function from a typed input to a JSON output.
+
+pub mod lookup_events;
+
+use cairn_core::Identity;
+use serde_json::Value;
+
+use crate::api::ApiError;
+use crate::app::App;
+
+/// What every handler gets: who is calling, where, and when.
+pub struct Call<'a> {
+    pub app: &'a App,
+    pub identity: &'a Identity,
+    pub region: &'a str,
+    pub now: i64,
+}
+
+/// What a handler gives back: the response body, and the resources to name in the
+/// call's audit record.
+pub struct Outcome {
+    pub response: Value,
+    pub resources: Vec<cairn_core::RecordResource>,
+}
+
+impl Outcome {
+    pub fn of(response: Value) -> Self {
+        Outcome { response, resources: Vec::new() }
+    }
+}
+
+/// Deserializes an operation's input, mapping type errors to `SerializationException`.
+pub fn input<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
+    T::deserialize(body).map_err(|e| ApiError::serialization(e.to_string()))
+}
+
+/// Runs a CloudTrail operation. Blocking store work runs off the async threads.
+pub async fn dispatch(call: Call<'_>, operation: &str, body: &Value) -> Result<Outcome, ApiError> {
+    match operation {
+        "LookupEvents" => lookup_events::handle(&call, input(body)?).await,
+        other => Err(ApiError::unknown_operation(other)),
+    }
+}
