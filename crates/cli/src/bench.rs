@@ -36,31 +36,81 @@ const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 /// (eventSource, eventName, readOnly, resource type)
 const CALLS: &[(&str, &str, bool, &str)] = &[
     ("ec2.amazonaws.com", "DescribeInstances", true, ""),
-    ("ec2.amazonaws.com", "RunInstances", false, "AWS::EC2::Instance"),
-    ("ec2.amazonaws.com", "TerminateInstances", false, "AWS::EC2::Instance"),
-    ("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", false, "AWS::EC2::SecurityGroup"),
+    (
+        "ec2.amazonaws.com",
+        "RunInstances",
+        false,
+        "AWS::EC2::Instance",
+    ),
+    (
+        "ec2.amazonaws.com",
+        "TerminateInstances",
+        false,
+        "AWS::EC2::Instance",
+    ),
+    (
+        "ec2.amazonaws.com",
+        "AuthorizeSecurityGroupIngress",
+        false,
+        "AWS::EC2::SecurityGroup",
+    ),
     ("ec2.amazonaws.com", "DescribeSecurityGroups", true, ""),
     ("s3.amazonaws.com", "ListBuckets", true, ""),
     ("s3.amazonaws.com", "CreateBucket", false, "AWS::S3::Bucket"),
-    ("s3.amazonaws.com", "PutBucketPolicy", false, "AWS::S3::Bucket"),
+    (
+        "s3.amazonaws.com",
+        "PutBucketPolicy",
+        false,
+        "AWS::S3::Bucket",
+    ),
     ("s3.amazonaws.com", "GetBucketAcl", true, "AWS::S3::Bucket"),
     ("iam.amazonaws.com", "GetUser", true, ""),
     ("iam.amazonaws.com", "CreateRole", false, "AWS::IAM::Role"),
-    ("iam.amazonaws.com", "AttachRolePolicy", false, "AWS::IAM::Role"),
+    (
+        "iam.amazonaws.com",
+        "AttachRolePolicy",
+        false,
+        "AWS::IAM::Role",
+    ),
     ("iam.amazonaws.com", "ListRoles", true, ""),
     ("sts.amazonaws.com", "AssumeRole", true, "AWS::IAM::Role"),
     ("sts.amazonaws.com", "GetCallerIdentity", true, ""),
     ("kms.amazonaws.com", "Decrypt", true, "AWS::KMS::Key"),
-    ("kms.amazonaws.com", "GenerateDataKey", true, "AWS::KMS::Key"),
+    (
+        "kms.amazonaws.com",
+        "GenerateDataKey",
+        true,
+        "AWS::KMS::Key",
+    ),
     ("lambda.amazonaws.com", "ListFunctions20150331", true, ""),
-    ("lambda.amazonaws.com", "UpdateFunctionCode20150331v2", false, "AWS::Lambda::Function"),
+    (
+        "lambda.amazonaws.com",
+        "UpdateFunctionCode20150331v2",
+        false,
+        "AWS::Lambda::Function",
+    ),
     ("cloudtrail.amazonaws.com", "LookupEvents", true, ""),
     ("cloudtrail.amazonaws.com", "DescribeTrails", true, ""),
-    ("cloudtrail.amazonaws.com", "StopLogging", false, "AWS::CloudTrail::Trail"),
+    (
+        "cloudtrail.amazonaws.com",
+        "StopLogging",
+        false,
+        "AWS::CloudTrail::Trail",
+    ),
     ("rds.amazonaws.com", "DescribeDBInstances", true, ""),
-    ("secretsmanager.amazonaws.com", "GetSecretValue", true, "AWS::SecretsManager::Secret"),
+    (
+        "secretsmanager.amazonaws.com",
+        "GetSecretValue",
+        true,
+        "AWS::SecretsManager::Secret",
+    ),
     ("ssm.amazonaws.com", "GetParameter", true, ""),
-    ("logs.amazonaws.com", "CreateLogStream", false, "AWS::Logs::LogGroup"),
+    (
+        "logs.amazonaws.com",
+        "CreateLogStream",
+        false,
+        "AWS::Logs::LogGroup",
+    ),
 ];
 
 const AGENTS: [&str; 5] = [
@@ -91,8 +141,14 @@ impl Generator {
                 "IAMUser" => format!("user-{i:02}"),
                 _ => format!("session-{i:02}"),
             };
-            let key: String = (0..16).map(|_| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[rng.random_range(0..32)])).collect();
-            let prefix = if kind == "AssumedRole" { "ASIA" } else { "AKIA" };
+            let key: String = (0..16)
+                .map(|_| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[rng.random_range(0..32)]))
+                .collect();
+            let prefix = if kind == "AssumedRole" {
+                "ASIA"
+            } else {
+                "AKIA"
+            };
             users.push((kind.to_owned(), name, format!("{prefix}{key}")));
         }
         Generator { rng, users }
@@ -101,7 +157,14 @@ impl Generator {
     fn uuid(&mut self) -> String {
         let v: u128 = self.rng.random();
         let h = format!("{v:032x}");
-        format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+        format!(
+            "{}-{}-4{}-a{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            &h[17..20],
+            &h[20..32]
+        )
     }
 
     /// One record of roughly 1.2-1.8 KB.
@@ -109,8 +172,13 @@ impl Generator {
         let (source, name, read_only, resource_type) = CALLS[self.rng.random_range(0..CALLS.len())];
         let (kind, user, key) = self.users[self.rng.random_range(0..self.users.len())].clone();
         let identity = match kind.as_str() {
-            "Root" => format!(r#"{{"type":"Root","principalId":"{account}","arn":"arn:aws:iam::{account}:root","accountId":"{account}","accessKeyId":"{key}"}}"#),
-            "IAMUser" => format!(r#"{{"type":"IAMUser","principalId":"AIDA{}","arn":"arn:aws:iam::{account}:user/{user}","accountId":"{account}","accessKeyId":"{key}","userName":"{user}"}}"#, &key[4..]),
+            "Root" => format!(
+                r#"{{"type":"Root","principalId":"{account}","arn":"arn:aws:iam::{account}:root","accountId":"{account}","accessKeyId":"{key}"}}"#
+            ),
+            "IAMUser" => format!(
+                r#"{{"type":"IAMUser","principalId":"AIDA{}","arn":"arn:aws:iam::{account}:user/{user}","accountId":"{account}","accessKeyId":"{key}","userName":"{user}"}}"#,
+                &key[4..]
+            ),
             _ => format!(
                 r#"{{"type":"AssumedRole","principalId":"AROA{k}:{user}","arn":"arn:aws:sts::{account}:assumed-role/Deployer/{user}","accountId":"{account}","accessKeyId":"{key}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROA{k}","arn":"arn:aws:iam::{account}:role/Deployer","accountId":"{account}","userName":"Deployer"}},"attributes":{{"creationDate":"{c}","mfaAuthenticated":"false"}}}}}}"#,
                 k = &key[4..],
@@ -124,12 +192,21 @@ impl Generator {
             let arn = match resource_type {
                 "AWS::S3::Bucket" => format!("arn:aws:s3:::bucket-{resource_id}"),
                 "AWS::IAM::Role" => format!("arn:aws:iam::{account}:role/role-{resource_id}"),
-                "AWS::EC2::Instance" => format!("arn:aws:ec2:{region}:{account}:instance/i-{resource_id:017x}"),
-                _ => format!("arn:aws:{}:{region}:{account}:resource/r-{resource_id}", source.split('.').next().unwrap_or("x")),
+                "AWS::EC2::Instance" => {
+                    format!("arn:aws:ec2:{region}:{account}:instance/i-{resource_id:017x}")
+                }
+                _ => format!(
+                    "arn:aws:{}:{region}:{account}:resource/r-{resource_id}",
+                    source.split('.').next().unwrap_or("x")
+                ),
             };
             (
-                format!(r#"{{"resourceArn":"{arn}","description":"managed by automation","tags":[{{"key":"team","value":"platform"}},{{"key":"env","value":"prod"}}]}}"#),
-                format!(r#","resources":[{{"accountId":"{account}","type":"{resource_type}","ARN":"{arn}"}}]"#),
+                format!(
+                    r#"{{"resourceArn":"{arn}","description":"managed by automation","tags":[{{"key":"team","value":"platform"}},{{"key":"env","value":"prod"}}]}}"#
+                ),
+                format!(
+                    r#","resources":[{{"accountId":"{account}","type":"{resource_type}","ARN":"{arn}"}}]"#
+                ),
             )
         };
         let error = if self.rng.random_range(0..100) < 6 {
@@ -143,7 +220,11 @@ impl Generator {
             format!(r#"{{"requestId":"{}","return":true}}"#, self.uuid())
         };
         let agent = AGENTS[self.rng.random_range(0..AGENTS.len())];
-        let ip = format!("203.0.{}.{}", self.rng.random_range(0..4), self.rng.random_range(1..255));
+        let ip = format!(
+            "203.0.{}.{}",
+            self.rng.random_range(0..4),
+            self.rng.random_range(1..255)
+        );
         format!(
             r#"{{"eventVersion":"1.11","userIdentity":{identity},"eventTime":"{t}","eventSource":"{source}","eventName":"{name}","awsRegion":"{region}","sourceIPAddress":"{ip}","userAgent":"{agent}"{error},"requestParameters":{params},"responseElements":{response},"requestID":"{rid}","eventID":"{eid}","readOnly":{read_only}{resources},"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"{account}","eventCategory":"Management","tlsDetails":{{"tlsVersion":"TLSv1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":"{host}.{region}.amazonaws.com"}}}}"#,
             t = format_event_time(time),
@@ -165,14 +246,24 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
 
 fn dir_bytes(path: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
     entries
         .flatten()
         .map(|e| match e.metadata() {
@@ -247,7 +338,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let flush_began = Instant::now();
     store.flush()?;
-    println!("flush of the last memtable: {:.1} s", flush_began.elapsed().as_secs_f64());
+    println!(
+        "flush of the last memtable: {:.1} s",
+        flush_began.elapsed().as_secs_f64()
+    );
 
     let stats = store.stats();
     let history = dir_bytes(&dir.join("history"));
@@ -273,14 +367,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             LookupKey::EventName => CALLS[rng.random_range(0..CALLS.len())].1.to_owned(),
             LookupKey::EventSource => CALLS[rng.random_range(0..CALLS.len())].0.to_owned(),
             LookupKey::ReadOnly => (rng.random_range(0..2) == 0).to_string(),
-            LookupKey::Username => sampler.users[rng.random_range(0..sampler.users.len())].1.clone(),
-            LookupKey::AccessKeyId => sampler.users[rng.random_range(0..sampler.users.len())].2.clone(),
-            LookupKey::ResourceType => ["AWS::EC2::Instance", "AWS::IAM::Role", "AWS::S3::Bucket", "AWS::KMS::Key"][rng.random_range(0..4)].to_owned(),
+            LookupKey::Username => sampler.users[rng.random_range(0..sampler.users.len())]
+                .1
+                .clone(),
+            LookupKey::AccessKeyId => sampler.users[rng.random_range(0..sampler.users.len())]
+                .2
+                .clone(),
+            LookupKey::ResourceType => [
+                "AWS::EC2::Instance",
+                "AWS::IAM::Role",
+                "AWS::S3::Bucket",
+                "AWS::KMS::Key",
+            ][rng.random_range(0..4)]
+            .to_owned(),
         }
     };
     let mut keys: Vec<Option<LookupKey>> = LookupKey::ALL.into_iter().map(Some).collect();
     keys.push(None);
-    println!("LookupEvents (MaxResults 50, one-day window, {} queries each, warm):", args.queries);
+    println!(
+        "LookupEvents (MaxResults 50, one-day window, {} queries each, warm):",
+        args.queries
+    );
     for key in keys {
         let mut latencies = Vec::with_capacity(args.queries);
         let mut returned = 0usize;
@@ -301,7 +408,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if let Some(key) = key {
                 let value = if matches!(key, LookupKey::EventId | LookupKey::ResourceName) {
                     // Values that exist in the window: taken from a real event there.
-                    let probe = LookupQuery { limit: 200, ..query.clone() };
+                    let probe = LookupQuery {
+                        limit: 200,
+                        ..query.clone()
+                    };
                     let hits = store.lookup(&probe)?;
                     let fields: Vec<_> = hits
                         .iter()

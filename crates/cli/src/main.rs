@@ -8,7 +8,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cairn", version, about = "A self-hosted, AWS-compatible CloudTrail")]
+#[command(
+    name = "cairn",
+    version,
+    about = "A self-hosted, AWS-compatible CloudTrail"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,7 +33,8 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -44,9 +49,13 @@ fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let settings = cairn_server::Config::load(config.as_deref(), |name| std::env::var(name).ok())
         .and_then(|c| c.settle())
         .context("refusing to start")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
-        let server = cairn_server::Server::start(settings).await.context("refusing to start")?;
+        let server = cairn_server::Server::start(settings)
+            .await
+            .context("refusing to start")?;
         println!("{}", cairn_server::banner(server.settings()));
         server.run(shutdown_signal()).await.context("serving")
     })

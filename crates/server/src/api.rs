@@ -10,24 +10,73 @@ const CLOUDTRAIL_NAMESPACE: &str = "com.amazonaws.cloudtrail.v20131101.";
 /// Every operation in CloudTrail's API (2013-11-01), so that a call to one Cairn does not
 /// implement yet is recorded under its real name and answered `UnknownOperationException`.
 pub const CLOUDTRAIL_OPERATIONS: &[&str] = &[
-    "AddTags", "CancelQuery", "CreateChannel", "CreateDashboard", "CreateEventDataStore", "CreateTrail",
-    "DeleteChannel", "DeleteDashboard", "DeleteEventDataStore", "DeleteResourcePolicy", "DeleteTrail",
-    "DeregisterOrganizationDelegatedAdmin", "DescribeQuery", "DescribeTrails", "DisableFederation",
-    "EnableFederation", "GenerateQuery", "GetChannel", "GetDashboard", "GetEventConfiguration",
-    "GetEventDataStore", "GetEventSelectors", "GetImport", "GetInsightSelectors", "GetQueryResults",
-    "GetResourcePolicy", "GetTrail", "GetTrailStatus", "ListChannels", "ListDashboards",
-    "ListEventDataStores", "ListImportFailures", "ListImports", "ListInsightsData", "ListInsightsMetricData",
-    "ListPublicKeys", "ListQueries", "ListTags", "ListTrails", "LookupEvents", "PutEventConfiguration",
-    "PutEventSelectors", "PutInsightSelectors", "PutResourcePolicy", "RegisterOrganizationDelegatedAdmin",
-    "RemoveTags", "RestoreEventDataStore", "SearchSampleQueries", "StartDashboardRefresh",
-    "StartEventDataStoreIngestion", "StartImport", "StartLogging", "StartQuery",
-    "StopEventDataStoreIngestion", "StopImport", "StopLogging", "UpdateChannel", "UpdateDashboard",
-    "UpdateEventDataStore", "UpdateTrail",
+    "AddTags",
+    "CancelQuery",
+    "CreateChannel",
+    "CreateDashboard",
+    "CreateEventDataStore",
+    "CreateTrail",
+    "DeleteChannel",
+    "DeleteDashboard",
+    "DeleteEventDataStore",
+    "DeleteResourcePolicy",
+    "DeleteTrail",
+    "DeregisterOrganizationDelegatedAdmin",
+    "DescribeQuery",
+    "DescribeTrails",
+    "DisableFederation",
+    "EnableFederation",
+    "GenerateQuery",
+    "GetChannel",
+    "GetDashboard",
+    "GetEventConfiguration",
+    "GetEventDataStore",
+    "GetEventSelectors",
+    "GetImport",
+    "GetInsightSelectors",
+    "GetQueryResults",
+    "GetResourcePolicy",
+    "GetTrail",
+    "GetTrailStatus",
+    "ListChannels",
+    "ListDashboards",
+    "ListEventDataStores",
+    "ListImportFailures",
+    "ListImports",
+    "ListInsightsData",
+    "ListInsightsMetricData",
+    "ListPublicKeys",
+    "ListQueries",
+    "ListTags",
+    "ListTrails",
+    "LookupEvents",
+    "PutEventConfiguration",
+    "PutEventSelectors",
+    "PutInsightSelectors",
+    "PutResourcePolicy",
+    "RegisterOrganizationDelegatedAdmin",
+    "RemoveTags",
+    "RestoreEventDataStore",
+    "SearchSampleQueries",
+    "StartDashboardRefresh",
+    "StartEventDataStoreIngestion",
+    "StartImport",
+    "StartLogging",
+    "StartQuery",
+    "StopEventDataStoreIngestion",
+    "StopImport",
+    "StopLogging",
+    "UpdateChannel",
+    "UpdateDashboard",
+    "UpdateEventDataStore",
+    "UpdateTrail",
 ];
 
 /// Read-only operations: recorded with `readOnly: true` and no `responseElements`.
 pub fn is_read_only(operation: &str) -> bool {
-    ["Describe", "Get", "List", "Lookup", "Search"].iter().any(|p| operation.starts_with(p))
+    ["Describe", "Get", "List", "Lookup", "Search"]
+        .iter()
+        .any(|p| operation.starts_with(p))
 }
 
 /// Splits `X-Amz-Target` into (service prefix, operation). Both the full
@@ -35,7 +84,9 @@ pub fn is_read_only(operation: &str) -> bool {
 /// `CloudTrail_20131101.Op` form are accepted, as AWS accepts both.
 pub fn parse_target(target: &str) -> Option<(&str, &str)> {
     let target = target.strip_prefix(CLOUDTRAIL_NAMESPACE).unwrap_or(target);
-    target.split_once('.').filter(|(prefix, op)| !prefix.is_empty() && !op.is_empty())
+    target
+        .split_once('.')
+        .filter(|(prefix, op)| !prefix.is_empty() && !op.is_empty())
 }
 
 /// A failed request, as the client will see it.
@@ -49,11 +100,19 @@ pub struct ApiError {
 impl ApiError {
     /// A modeled client error: CloudTrail's exceptions are all HTTP 400.
     pub fn client(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, code, message: message.into() }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::FORBIDDEN, code, message: message.into() }
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn serialization(message: impl Into<String>) -> Self {
@@ -73,11 +132,19 @@ impl ApiError {
 
     /// The store could not make the audit record durable: nothing was done.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: "ServiceUnavailableException", message: message.into() }
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "ServiceUnavailableException",
+            message: message.into(),
+        }
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "InternalFailure", message: message.into() }
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "InternalFailure",
+            message: message.into(),
+        }
     }
 
     pub fn body(&self) -> Vec<u8> {
@@ -110,7 +177,10 @@ mod tests {
             parse_target("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"),
             Some(("CloudTrail_20131101", "LookupEvents"))
         );
-        assert_eq!(parse_target("CloudTrail_20131101.LookupEvents"), Some(("CloudTrail_20131101", "LookupEvents")));
+        assert_eq!(
+            parse_target("CloudTrail_20131101.LookupEvents"),
+            Some(("CloudTrail_20131101", "LookupEvents"))
+        );
         assert_eq!(parse_target("LookupEvents"), None);
         assert_eq!(parse_target("CloudTrail_20131101."), None);
     }
@@ -127,9 +197,15 @@ mod tests {
         if !out.status.success() {
             return;
         }
-        let model: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+        let model: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
         for op in &model {
-            assert!(CLOUDTRAIL_OPERATIONS.contains(&op.as_str()), "{op} is in the model but not in Cairn's list");
+            assert!(
+                CLOUDTRAIL_OPERATIONS.contains(&op.as_str()),
+                "{op} is in the model but not in Cairn's list"
+            );
         }
         assert_eq!(model.len(), CLOUDTRAIL_OPERATIONS.len());
     }
@@ -137,6 +213,9 @@ mod tests {
     #[test]
     fn error_body_has_aws_shape() {
         let body = ApiError::client("TrailNotFoundException", "Unknown trail").body();
-        assert_eq!(String::from_utf8(body).unwrap(), r#"{"Message":"Unknown trail","__type":"TrailNotFoundException"}"#);
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"Message":"Unknown trail","__type":"TrailNotFoundException"}"#
+        );
     }
 }

@@ -25,7 +25,10 @@ pub struct App {
 
 impl App {
     fn credential(&self, access_key_id: &str) -> Option<&Credential> {
-        self.settings.credentials.iter().find(|c| c.access_key_id == access_key_id)
+        self.settings
+            .credentials
+            .iter()
+            .find(|c| c.access_key_id == access_key_id)
     }
 }
 
@@ -46,9 +49,16 @@ struct Caller {
 fn identity_of(credential: &Credential) -> Identity {
     // A stable, IAM-looking principal id derived from the account and user.
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{}/{}", credential.account_id, credential.user_name));
+    let digest = Sha256::digest(format!(
+        "{}/{}",
+        credential.account_id, credential.user_name
+    ));
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let suffix: String = digest.iter().take(17).map(|b| char::from(alphabet[usize::from(*b) % 32])).collect();
+    let suffix: String = digest
+        .iter()
+        .take(17)
+        .map(|b| char::from(alphabet[usize::from(*b) % 32]))
+        .collect();
     if credential.root {
         Identity {
             kind: IdentityKind::Root,
@@ -68,19 +78,39 @@ fn identity_of(credential: &Credential) -> Identity {
     }
 }
 
-fn authenticate(app: &App, parts: &axum::http::request::Parts, body: &[u8], now: i64) -> Result<Caller, ApiError> {
+fn authenticate(
+    app: &App,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    now: i64,
+) -> Result<Caller, ApiError> {
     let header = parts
         .headers
         .get("authorization")
-        .ok_or_else(|| ApiError::forbidden("MissingAuthenticationTokenException", "Missing Authentication Token"))?
+        .ok_or_else(|| {
+            ApiError::forbidden(
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            )
+        })?
         .to_str()
-        .map_err(|_| ApiError::forbidden("IncompleteSignatureException", "The Authorization header is not valid text."))?;
+        .map_err(|_| {
+            ApiError::forbidden(
+                "IncompleteSignatureException",
+                "The Authorization header is not valid text.",
+            )
+        })?;
     let auth = sigv4::parse_authorization(header).map_err(auth_error)?;
-    let credential = app.credential(&auth.access_key_id).ok_or_else(|| auth_error(AuthError::UnknownKey))?;
+    let credential = app
+        .credential(&auth.access_key_id)
+        .ok_or_else(|| auth_error(AuthError::UnknownKey))?;
     if !crate::config::valid_region(&auth.region) {
         return Err(ApiError::forbidden(
             "InvalidSignatureException",
-            format!("Credential should be scoped to a valid region, not '{}'.", auth.region),
+            format!(
+                "Credential should be scoped to a valid region, not '{}'.",
+                auth.region
+            ),
         ));
     }
     let headers: Vec<(&str, &str)> = parts
@@ -96,16 +126,24 @@ fn authenticate(app: &App, parts: &axum::http::request::Parts, body: &[u8], now:
         body,
     };
     sigv4::verify(&request, &auth, &credential.secret_access_key, now).map_err(auth_error)?;
-    Ok(Caller { identity: identity_of(credential), region: auth.region, service: auth.service })
+    Ok(Caller {
+        identity: identity_of(credential),
+        region: auth.region,
+        service: auth.service,
+    })
 }
 
 fn auth_error(error: AuthError) -> ApiError {
     match error {
-        AuthError::Missing => ApiError::forbidden("MissingAuthenticationTokenException", "Missing Authentication Token"),
+        AuthError::Missing => ApiError::forbidden(
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        ),
         AuthError::Malformed(m) => ApiError::forbidden("IncompleteSignatureException", m),
-        AuthError::UnknownKey => {
-            ApiError::forbidden("UnrecognizedClientException", "The security token included in the request is invalid.")
-        }
+        AuthError::UnknownKey => ApiError::forbidden(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
         AuthError::Invalid(m) => ApiError::forbidden("InvalidSignatureException", m),
     }
 }
@@ -117,7 +155,10 @@ fn lower_camel(value: &Value) -> Value {
             map.iter()
                 .map(|(k, v)| {
                     let mut chars = k.chars();
-                    let key = chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default();
+                    let key = chars
+                        .next()
+                        .map(|c| c.to_lowercase().chain(chars).collect())
+                        .unwrap_or_default();
                     (key, lower_camel(v))
                 })
                 .collect(),
@@ -131,7 +172,10 @@ fn json_response(status: StatusCode, body: Vec<u8>, request_id: &str) -> Respons
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
     if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert("x-amzn-requestid", id);
     }
@@ -158,12 +202,10 @@ pub async fn handle(
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let limit = app.settings.max_body_bytes;
-    let too_large = || {
-        ApiError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "RequestEntityTooLargeException",
-            message: format!("The request body is larger than the limit of {limit} bytes."),
-        }
+    let too_large = || ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: "RequestEntityTooLargeException",
+        message: format!("The request body is larger than the limit of {limit} bytes."),
     };
     if content_length(&parts.headers).is_some_and(|len| len > limit) {
         return error_response(&too_large(), &request_id);
@@ -179,7 +221,11 @@ pub async fn handle(
         Err(error) => return error_response(&error, &request_id),
     };
 
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let operation = match api::parse_target(target) {
         Some((CLOUDTRAIL_TARGET, op)) => op.to_owned(),
         _ => {
@@ -206,11 +252,20 @@ pub async fn handle(
     } else {
         match serde_json::from_slice::<Value>(&body) {
             Ok(value @ Value::Object(_)) => Ok(value),
-            Ok(_) => Err(ApiError::serialization("The request body must be a JSON object.")),
-            Err(e) => Err(ApiError::serialization(format!("The request body is not valid JSON: {e}"))),
+            Ok(_) => Err(ApiError::serialization(
+                "The request body must be a JSON object.",
+            )),
+            Err(e) => Err(ApiError::serialization(format!(
+                "The request body is not valid JSON: {e}"
+            ))),
         }
     };
-    let call = Call { app: &app, identity: &caller.identity, region: &caller.region, now };
+    let call = Call {
+        app: &app,
+        identity: &caller.identity,
+        region: &caller.region,
+        now,
+    };
     let (result, parameters) = match input {
         Ok(body) => {
             let parameters = match &body {
@@ -224,7 +279,10 @@ pub async fn handle(
 
     // No action without its audit record: the call is answered only once its record
     // is durable.
-    let user_agent = parts.headers.get("user-agent").and_then(|v| v.to_str().ok());
+    let user_agent = parts
+        .headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok());
     let read_only = api::is_read_only(&operation);
     let (result, resources) = match result {
         Ok(outcome) => (Ok(outcome.response), outcome.resources),
@@ -266,13 +324,16 @@ pub async fn handle(
 
 /// Appends one record and waits until it is durable.
 async fn record_event(store: &Store, record: Vec<u8>) -> Result<(), ApiError> {
-    let event = Event::from_record(record).map_err(|e| ApiError::internal(format!("audit record: {e}")))?;
+    let event =
+        Event::from_record(record).map_err(|e| ApiError::internal(format!("audit record: {e}")))?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     store.append(vec![event], Box::new(move |result| drop(tx.send(result))));
     match rx.await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(error)) => Err(error.into()),
-        Err(_) => Err(ApiError::unavailable("Cairn is shutting down; retry shortly.")),
+        Err(_) => Err(ApiError::unavailable(
+            "Cairn is shutting down; retry shortly.",
+        )),
     }
 }
 

@@ -19,17 +19,26 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("setting {setting}: {message}")]
     Invalid { setting: String, message: String },
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 fn invalid(setting: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { setting: setting.into(), message: message.into() }
+    ConfigError::Invalid {
+        setting: setting.into(),
+        message: message.into(),
+    }
 }
 
 /// The whole configuration file.
@@ -122,13 +131,20 @@ pub struct Settings {
 impl Config {
     /// Reads a config file (or the defaults when `path` is None), then applies the
     /// `CAIRN_*` environment overrides.
-    pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let mut config = match path {
             Some(path) => {
-                let text = fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                toml::from_str(&text)
-                    .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?
+                let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?
             }
             None => Config::default(),
         };
@@ -139,12 +155,20 @@ impl Config {
             config.data_dir = PathBuf::from(v);
         }
         if let Some(v) = env("CAIRN_RETENTION_DAYS") {
-            config.retention_days =
-                v.parse().map_err(|_| invalid("retention_days (CAIRN_RETENTION_DAYS)", format!("{v:?} is not a whole number")))?;
+            config.retention_days = v.parse().map_err(|_| {
+                invalid(
+                    "retention_days (CAIRN_RETENTION_DAYS)",
+                    format!("{v:?} is not a whole number"),
+                )
+            })?;
         }
         if let Some(v) = env("CAIRN_MAX_BODY_BYTES") {
-            config.max_body_bytes =
-                v.parse().map_err(|_| invalid("max_body_bytes (CAIRN_MAX_BODY_BYTES)", format!("{v:?} is not a whole number")))?;
+            config.max_body_bytes = v.parse().map_err(|_| {
+                invalid(
+                    "max_body_bytes (CAIRN_MAX_BODY_BYTES)",
+                    format!("{v:?} is not a whole number"),
+                )
+            })?;
         }
         if let Some(v) = env("CAIRN_REGION") {
             config.region = v;
@@ -155,21 +179,35 @@ impl Config {
     /// Validates every setting and resolves credentials, generating the default account
     /// in the data directory when none is configured.
     pub fn settle(self) -> Result<Settings, ConfigError> {
-        let listen: SocketAddr = self
-            .listen
-            .parse()
-            .map_err(|_| invalid("listen", format!("{:?} is not an address:port such as {DEFAULT_LISTEN}", self.listen)))?;
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!(
+                    "{:?} is not an address:port such as {DEFAULT_LISTEN}",
+                    self.listen
+                ),
+            )
+        })?;
         if !(1..=3650).contains(&self.retention_days) {
             return Err(invalid("retention_days", "must be between 1 and 3650"));
         }
         if !(1024..=64 << 20).contains(&self.max_body_bytes) {
-            return Err(invalid("max_body_bytes", "must be between 1024 and 67108864"));
+            return Err(invalid(
+                "max_body_bytes",
+                "must be between 1024 and 67108864",
+            ));
         }
         if !valid_region(&self.region) {
-            return Err(invalid("region", format!("{:?} is not a region name such as us-east-1", self.region)));
+            return Err(invalid(
+                "region",
+                format!("{:?} is not a region name such as us-east-1", self.region),
+            ));
         }
         fs::create_dir_all(&self.data_dir).map_err(|source| ConfigError::Io {
-            context: format!("setting data_dir: cannot create {}", self.data_dir.display()),
+            context: format!(
+                "setting data_dir: cannot create {}",
+                self.data_dir.display()
+            ),
             source,
         })?;
 
@@ -194,8 +232,14 @@ impl Config {
 pub fn valid_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn resolve_credentials(accounts: &[AccountConfig]) -> Result<Vec<Credential>, ConfigError> {
@@ -204,36 +248,67 @@ fn resolve_credentials(accounts: &[AccountConfig]) -> Result<Vec<Credential>, Co
     let mut out = Vec::new();
     for (a, account) in accounts.iter().enumerate() {
         if account.id.len() != 12 || !account.id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid(format!("accounts[{a}].id"), format!("{:?} is not a 12-digit account id", account.id)));
+            return Err(invalid(
+                format!("accounts[{a}].id"),
+                format!("{:?} is not a 12-digit account id", account.id),
+            ));
         }
         if !seen_accounts.insert(account.id.clone()) {
-            return Err(invalid(format!("accounts[{a}].id"), format!("account {} is configured twice", account.id)));
+            return Err(invalid(
+                format!("accounts[{a}].id"),
+                format!("account {} is configured twice", account.id),
+            ));
         }
         for (u, user) in account.users.iter().enumerate() {
             let at = |field: &str| format!("accounts[{a}].users[{u}].{field}");
             if user.name.is_empty()
                 || user.name.len() > 64
-                || !user.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+                || !user
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
             {
-                return Err(invalid(at("name"), "must be 1-64 letters, digits or +=,.@_-"));
+                return Err(invalid(
+                    at("name"),
+                    "must be 1-64 letters, digits or +=,.@_-",
+                ));
             }
             let key = &user.access_key_id;
             if !(16..=128).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(invalid(at("access_key_id"), "must be 16-128 letters and digits"));
+                return Err(invalid(
+                    at("access_key_id"),
+                    "must be 16-128 letters and digits",
+                ));
             }
             if !seen_keys.insert(key.clone()) {
-                return Err(invalid(at("access_key_id"), format!("access key {key} is configured twice")));
+                return Err(invalid(
+                    at("access_key_id"),
+                    format!("access key {key} is configured twice"),
+                ));
             }
             let secret = match (&user.secret_access_key, &user.secret_access_key_file) {
                 (Some(secret), None) => secret.clone(),
-                (None, Some(path)) => read_secret_file(path).map_err(|m| invalid(at("secret_access_key_file"), m))?,
-                (Some(_), Some(_)) => {
-                    return Err(invalid(at("secret_access_key"), "give secret_access_key or secret_access_key_file, not both"))
+                (None, Some(path)) => {
+                    read_secret_file(path).map_err(|m| invalid(at("secret_access_key_file"), m))?
                 }
-                (None, None) => return Err(invalid(at("secret_access_key"), "missing (or give secret_access_key_file)")),
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        at("secret_access_key"),
+                        "give secret_access_key or secret_access_key_file, not both",
+                    ))
+                }
+                (None, None) => {
+                    return Err(invalid(
+                        at("secret_access_key"),
+                        "missing (or give secret_access_key_file)",
+                    ))
+                }
             };
             if secret.len() < 16 {
-                return Err(invalid(at("secret_access_key"), "must be at least 16 characters"));
+                return Err(invalid(
+                    at("secret_access_key"),
+                    "must be at least 16 characters",
+                ));
             }
             out.push(Credential {
                 account_id: account.id.clone(),
@@ -251,7 +326,10 @@ fn read_secret_file(path: &Path) -> Result<String, String> {
     use std::os::unix::fs::PermissionsExt;
     let meta = fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
-        return Err(format!("{} is readable by group or others; chmod 600 it", path.display()));
+        return Err(format!(
+            "{} is readable by group or others; chmod 600 it",
+            path.display()
+        ));
     }
     fs::read_to_string(path)
         .map(|s| s.trim().to_owned())
@@ -269,9 +347,15 @@ struct GeneratedAccounts {
 fn default_accounts(data_dir: &Path) -> Result<Vec<AccountConfig>, ConfigError> {
     let path = data_dir.join("accounts.toml");
     if path.exists() {
-        let text = fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let text = fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
         let generated: GeneratedAccounts =
-            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?;
+            toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
         return Ok(generated.accounts);
     }
     let accounts = vec![AccountConfig {
@@ -279,7 +363,10 @@ fn default_accounts(data_dir: &Path) -> Result<Vec<AccountConfig>, ConfigError> 
         users: vec![UserConfig {
             name: "admin".to_owned(),
             root: false,
-            access_key_id: format!("AKIA{}", random_string(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")),
+            access_key_id: format!(
+                "AKIA{}",
+                random_string(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+            ),
             secret_access_key: Some(random_string(
                 40,
                 b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
@@ -291,15 +378,19 @@ fn default_accounts(data_dir: &Path) -> Result<Vec<AccountConfig>, ConfigError> 
         "# Generated by cairn on first start: the embedded default's account.\n# Configure accounts in a config file instead to manage them yourself.\n{}",
         toml::to_string(&GeneratedAccounts { accounts: accounts.clone() }).expect("accounts serialize")
     );
-    write_private(&path, text.as_bytes())
-        .map_err(|source| ConfigError::Io { context: format!("writing {}", path.display()), source })?;
+    write_private(&path, text.as_bytes()).map_err(|source| ConfigError::Io {
+        context: format!("writing {}", path.display()),
+        source,
+    })?;
     Ok(accounts)
 }
 
 pub fn random_string(len: usize, alphabet: &[u8]) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    (0..len).map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())])).collect()
+    (0..len)
+        .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
+        .collect()
 }
 
 /// Writes a file only its owner can read, replacing it atomically.
@@ -307,7 +398,12 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     fs::rename(&tmp, path)
@@ -352,15 +448,24 @@ secret_access_key = "alice-secret-0123456789"
     fn errors_name_the_setting() {
         let cases = [
             (GOOD.replace("111122223333", "12345"), "accounts[0].id"),
-            (GOOD.replace("AKIAALICE0000000001", "short"), "accounts[0].users[0].access_key_id"),
+            (
+                GOOD.replace("AKIAALICE0000000001", "short"),
+                "accounts[0].users[0].access_key_id",
+            ),
             (format!("retention_days = 0\n{GOOD}"), "retention_days"),
             (format!("listen = \"nowhere\"\n{GOOD}"), "listen"),
             (format!("colour = \"blue\"\n{GOOD}"), "colour"),
-            (GOOD.replace("secret_access_key = \"alice-secret-0123456789\"", ""), "secret_access_key"),
+            (
+                GOOD.replace("secret_access_key = \"alice-secret-0123456789\"", ""),
+                "secret_access_key",
+            ),
         ];
         for (text, setting) in cases {
             let message = settle(&text).unwrap_err().to_string();
-            assert!(message.contains(setting), "{message:?} should name {setting}");
+            assert!(
+                message.contains(setting),
+                "{message:?} should name {setting}"
+            );
         }
     }
 
@@ -375,20 +480,32 @@ secret_access_key = "alice-secret-0123456789"
         assert_eq!(config.listen, "127.0.0.1:1234");
         assert_eq!(config.retention_days, 7);
         let bad = |name: &str| (name == "CAIRN_RETENTION_DAYS").then(|| "lots".to_owned());
-        assert!(Config::load(None, bad).unwrap_err().to_string().contains("retention_days"));
+        assert!(Config::load(None, bad)
+            .unwrap_err()
+            .to_string()
+            .contains("retention_days"));
     }
 
     #[test]
     fn the_default_account_is_generated_once_and_kept_private() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
         let first = config.clone().settle().unwrap();
         let second = config.settle().unwrap();
         assert!(first.generated_credentials);
         assert_eq!(first.credentials[0].account_id, DEFAULT_ACCOUNT);
-        assert_eq!(first.credentials[0].access_key_id, second.credentials[0].access_key_id);
-        let mode = fs::metadata(dir.path().join("accounts.toml")).unwrap().permissions().mode();
+        assert_eq!(
+            first.credentials[0].access_key_id,
+            second.credentials[0].access_key_id
+        );
+        let mode = fs::metadata(dir.path().join("accounts.toml"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 

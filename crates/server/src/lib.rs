@@ -18,9 +18,15 @@ pub use config::{Config, ConfigError, Settings};
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot open the data directory {dir}: {source}")]
-    Store { dir: String, source: cairn_store::StoreError },
+    Store {
+        dir: String,
+        source: cairn_store::StoreError,
+    },
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -28,7 +34,10 @@ pub enum ServeError {
 /// The lines a newcomer copies to point the AWS CLI at this server.
 pub fn banner(settings: &Settings) -> String {
     let endpoint = format!("http://{}", settings.listen);
-    let mut out = format!("Cairn is listening on {endpoint} (data in {})\n", settings.data_dir.display());
+    let mut out = format!(
+        "Cairn is listening on {endpoint} (data in {})\n",
+        settings.data_dir.display()
+    );
     if settings.generated_credentials {
         if let Some(c) = settings.credentials.first() {
             out.push_str(&format!(
@@ -47,7 +56,9 @@ pub fn banner(settings: &Settings) -> String {
             settings.credentials.len()
         ));
     }
-    out.push_str(&format!("\nTry it:\n\n  aws --endpoint-url {endpoint} cloudtrail lookup-events --max-results 5\n"));
+    out.push_str(&format!(
+        "\nTry it:\n\n  aws --endpoint-url {endpoint} cloudtrail lookup-events --max-results 5\n"
+    ));
     out
 }
 
@@ -61,17 +72,28 @@ impl Server {
     /// Opens the store and binds the listen address.
     pub async fn start(mut settings: Settings) -> Result<Server, ServeError> {
         let store_dir = settings.data_dir.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&store_dir, StoreOptions::default()))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?
-            .map_err(|source| ServeError::Store { dir: settings.data_dir.display().to_string(), source })?;
+        let store =
+            tokio::task::spawn_blocking(move || Store::open(&store_dir, StoreOptions::default()))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+                .map_err(|source| ServeError::Store {
+                    dir: settings.data_dir.display().to_string(),
+                    source,
+                })?;
         let tokens = token::TokenKey::load_or_create(&settings.data_dir.join("token.key"))?;
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
-            .map_err(|source| ServeError::Listen { addr: settings.listen, source })?;
+            .map_err(|source| ServeError::Listen {
+                addr: settings.listen,
+                source,
+            })?;
         // With port 0 the system picks one; report the real address.
         settings.listen = listener.local_addr()?;
-        let app = Arc::new(app::App { settings, store: Arc::new(store), tokens });
+        let app = Arc::new(app::App {
+            settings,
+            store: Arc::new(store),
+            tokens,
+        });
         Ok(Server { app, listener })
     }
 
@@ -81,13 +103,21 @@ impl Server {
 
     /// Serves until `shutdown` completes; then finishes requests in flight and flushes
     /// the history.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
         let Server { app, listener } = self;
         let retention = tokio::spawn(expire_history(app.clone()));
-        let router = axum::Router::new().fallback(app::handle).with_state(app.clone());
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let router = axum::Router::new()
+            .fallback(app::handle)
+            .with_state(app.clone());
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         retention.abort();
         let store = app.store.clone();
         tokio::task::spawn_blocking(move || store.close())

@@ -50,15 +50,19 @@ pub struct SignedRequest<'a> {
 
 impl SignedRequest<'_> {
     fn header_values(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v).collect()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+            .collect()
     }
 }
 
 /// Parses `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
 pub fn parse_authorization(header: &str) -> Result<Authorization, AuthError> {
-    let rest = header
-        .strip_prefix("AWS4-HMAC-SHA256 ")
-        .ok_or_else(|| AuthError::Malformed("Authorization header is not AWS4-HMAC-SHA256".into()))?;
+    let rest = header.strip_prefix("AWS4-HMAC-SHA256 ").ok_or_else(|| {
+        AuthError::Malformed("Authorization header is not AWS4-HMAC-SHA256".into())
+    })?;
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for part in rest.split(',') {
         let part = part.trim();
@@ -70,7 +74,9 @@ pub fn parse_authorization(header: &str) -> Result<Authorization, AuthError> {
             signature = Some(v);
         }
     }
-    let missing = |what: &str| AuthError::Malformed(format!("Authorization header requires '{what}' parameter."));
+    let missing = |what: &str| {
+        AuthError::Malformed(format!("Authorization header requires '{what}' parameter."))
+    };
     let credential = credential.ok_or_else(|| missing("Credential"))?;
     let signed = signed.ok_or_else(|| missing("SignedHeaders"))?;
     let signature = signature.ok_or_else(|| missing("Signature"))?;
@@ -81,7 +87,9 @@ pub fn parse_authorization(header: &str) -> Result<Authorization, AuthError> {
         )));
     }
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(AuthError::Malformed("Signature must be 64 hexadecimal characters.".into()));
+        return Err(AuthError::Malformed(
+            "Signature must be 64 hexadecimal characters.".into(),
+        ));
     }
     Ok(Authorization {
         access_key_id: scope[0].to_owned(),
@@ -96,7 +104,9 @@ pub fn parse_authorization(header: &str) -> Result<Authorization, AuthError> {
 /// Parses `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`) into epoch seconds.
 pub fn parse_amz_date(text: &str) -> Option<i64> {
     let format = format_description!("[year][month][day]T[hour][minute][second]Z");
-    PrimitiveDateTime::parse(text, format).ok().map(|t| t.assume_utc().unix_timestamp())
+    PrimitiveDateTime::parse(text, format)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
 }
 
 /// Checks a parsed authorization against the request and the caller's secret.
@@ -111,8 +121,9 @@ pub fn verify(
         .first()
         .copied()
         .ok_or_else(|| AuthError::Malformed("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".into()))?;
-    let signed_at = parse_amz_date(amz_date)
-        .ok_or_else(|| AuthError::Malformed(format!("X-Amz-Date {amz_date:?} is not YYYYMMDDTHHMMSSZ.")))?;
+    let signed_at = parse_amz_date(amz_date).ok_or_else(|| {
+        AuthError::Malformed(format!("X-Amz-Date {amz_date:?} is not YYYYMMDDTHHMMSSZ."))
+    })?;
     if !amz_date.starts_with(&auth.date) {
         return Err(AuthError::Invalid(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}'",
@@ -122,7 +133,17 @@ pub fn verify(
     }
     let stamp = |t: i64| {
         time::OffsetDateTime::from_unix_timestamp(t)
-            .map(|t| format!("{:04}{:02}{:02}T{:02}{:02}{:02}Z", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second()))
+            .map(|t| {
+                format!(
+                    "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                )
+            })
             .unwrap_or_default()
     };
     if signed_at < now - MAX_SKEW_SECONDS {
@@ -140,7 +161,9 @@ pub fn verify(
         )));
     }
     if !auth.signed_headers.iter().any(|h| h == "host") {
-        return Err(AuthError::Malformed("The host header must be signed.".into()));
+        return Err(AuthError::Malformed(
+            "The host header must be signed.".into(),
+        ));
     }
     let expected = signature(request, auth, secret, amz_date);
     if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
@@ -153,12 +176,27 @@ pub fn verify(
 }
 
 /// The hex signature for `request` as AWS computes it.
-pub fn signature(request: &SignedRequest<'_>, auth: &Authorization, secret: &str, amz_date: &str) -> String {
+pub fn signature(
+    request: &SignedRequest<'_>,
+    auth: &Authorization,
+    secret: &str,
+    amz_date: &str,
+) -> String {
     let canonical = canonical_request(request, &auth.signed_headers);
-    let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
-    let string_to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
+    let scope = format!(
+        "{}/{}/{}/aws4_request",
+        auth.date, auth.region, auth.service
+    );
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    );
     let mut key = hmac(format!("AWS4{secret}").as_bytes(), auth.date.as_bytes());
-    for part in [auth.region.as_bytes(), auth.service.as_bytes(), b"aws4_request"] {
+    for part in [
+        auth.region.as_bytes(),
+        auth.service.as_bytes(),
+        b"aws4_request",
+    ] {
         key = hmac(&key, part);
     }
     hex::encode(hmac(&key, string_to_sign.as_bytes()))
@@ -179,7 +217,11 @@ fn canonical_request(request: &SignedRequest<'_>, signed_headers: &[String]) -> 
     out.push_str(&canonical_query(request.query));
     out.push('\n');
     for name in signed_headers {
-        let values: Vec<String> = request.header_values(name).iter().map(|v| collapse_spaces(v)).collect();
+        let values: Vec<String> = request
+            .header_values(name)
+            .iter()
+            .map(|v| collapse_spaces(v))
+            .collect();
         out.push_str(name);
         out.push(':');
         out.push_str(&values.join(","));
@@ -197,7 +239,10 @@ fn canonical_uri(path: &str) -> String {
     if path.is_empty() {
         return "/".to_owned();
     }
-    path.split('/').map(|segment| encode(segment)).collect::<Vec<_>>().join("/")
+    path.split('/')
+        .map(|segment| encode(segment))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn canonical_query(query: &str) -> String {
@@ -210,7 +255,11 @@ fn canonical_query(query: &str) -> String {
         })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn collapse_spaces(value: &str) -> String {
@@ -257,7 +306,13 @@ mod tests {
     const NOW: i64 = 1_440_938_160; // 2015-08-30T12:36:00Z, the test suite's date
 
     fn check(headers: Vec<(&str, &str)>, query: &str, authorization: &str) {
-        let request = SignedRequest { method: "GET", path: "/", query, headers, body: b"" };
+        let request = SignedRequest {
+            method: "GET",
+            path: "/",
+            query,
+            headers,
+            body: b"",
+        };
         let auth = parse_authorization(authorization).unwrap();
         assert_eq!(verify(&request, &auth, SECRET, NOW), Ok(()));
         let wrong = verify(&request, &auth, "not-the-secret", NOW);
@@ -291,11 +346,24 @@ mod tests {
 
     #[test]
     fn expired_and_future_dates_are_refused() {
-        let headers = vec![("Host", "example.amazonaws.com"), ("X-Amz-Date", "20150830T123600Z")];
-        let request = SignedRequest { method: "GET", path: "/", query: "", headers, body: b"" };
+        let headers = vec![
+            ("Host", "example.amazonaws.com"),
+            ("X-Amz-Date", "20150830T123600Z"),
+        ];
+        let request = SignedRequest {
+            method: "GET",
+            path: "/",
+            query: "",
+            headers,
+            body: b"",
+        };
         let auth = parse_authorization("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31").unwrap();
-        assert!(matches!(verify(&request, &auth, SECRET, NOW + 16 * 60), Err(AuthError::Invalid(m)) if m.starts_with("Signature expired")));
-        assert!(matches!(verify(&request, &auth, SECRET, NOW - 16 * 60), Err(AuthError::Invalid(m)) if m.starts_with("Signature not yet current")));
+        assert!(
+            matches!(verify(&request, &auth, SECRET, NOW + 16 * 60), Err(AuthError::Invalid(m)) if m.starts_with("Signature expired"))
+        );
+        assert!(
+            matches!(verify(&request, &auth, SECRET, NOW - 16 * 60), Err(AuthError::Invalid(m)) if m.starts_with("Signature not yet current"))
+        );
         assert_eq!(verify(&request, &auth, SECRET, NOW + 14 * 60), Ok(()));
     }
 
@@ -313,7 +381,10 @@ mod tests {
     #[test]
     fn query_is_canonicalized_sorted_and_encoded() {
         assert_eq!(canonical_query("b=2&a=x%20y&a=1"), "a=1&a=x%20y&b=2");
-        assert_eq!(canonical_query("channelArn=arn:aws:x/y"), "channelArn=arn%3Aaws%3Ax%2Fy");
+        assert_eq!(
+            canonical_query("channelArn=arn:aws:x/y"),
+            "channelArn=arn%3Aaws%3Ax%2Fy"
+        );
         assert_eq!(canonical_uri("/a b/%2F"), "/a%20b/%252F");
     }
 }

@@ -22,8 +22,13 @@ impl TokenKey {
     /// Loads the key from `path`, creating it (mode 0600) on first use.
     pub fn load_or_create(path: &std::path::Path) -> std::io::Result<TokenKey> {
         match std::fs::read(path) {
-            Ok(bytes) if bytes.len() == 32 => Ok(TokenKey(bytes.try_into().expect("length checked"))),
-            Ok(_) => Err(std::io::Error::other(format!("{} is not a 32-byte key", path.display()))),
+            Ok(bytes) if bytes.len() == 32 => {
+                Ok(TokenKey(bytes.try_into().expect("length checked")))
+            }
+            Ok(_) => Err(std::io::Error::other(format!(
+                "{} is not a 32-byte key",
+                path.display()
+            ))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key: [u8; 32] = rand::random();
                 crate::config::write_private(path, &key)?;
@@ -36,7 +41,9 @@ impl TokenKey {
     fn mac(&self, body: &[u8]) -> [u8; MAC_LEN] {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");
         mac.update(body);
-        mac.finalize().into_bytes()[..MAC_LEN].try_into().expect("truncated to MAC_LEN")
+        mac.finalize().into_bytes()[..MAC_LEN]
+            .try_into()
+            .expect("truncated to MAC_LEN")
     }
 
     /// A token resuming after `cursor` for the query whose parameters are `fingerprint`.
@@ -69,7 +76,9 @@ impl TokenKey {
 }
 
 fn query_hash(fingerprint: &[u8]) -> [u8; 8] {
-    Sha256::digest(fingerprint)[..8].try_into().expect("8 of 32 bytes")
+    Sha256::digest(fingerprint)[..8]
+        .try_into()
+        .expect("8 of 32 bytes")
 }
 
 #[cfg(test)]
@@ -79,14 +88,24 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_refuse_tampering() {
         let key = TokenKey::new([7; 32]);
-        let cursor = Cursor { time: 1_700_000_000, seq: 42 };
+        let cursor = Cursor {
+            time: 1_700_000_000,
+            seq: 42,
+        };
         let token = key.issue(cursor, b"query-a");
         assert_eq!(key.open(&token, b"query-a"), Some(cursor));
         assert_eq!(key.open(&token, b"query-b"), None, "another query's token");
         let mut altered = token.clone().into_bytes();
         altered[20] = if altered[20] == b'0' { b'1' } else { b'0' };
-        assert_eq!(key.open(std::str::from_utf8(&altered).unwrap(), b"query-a"), None);
+        assert_eq!(
+            key.open(std::str::from_utf8(&altered).unwrap(), b"query-a"),
+            None
+        );
         assert_eq!(key.open("not hex", b"query-a"), None);
-        assert_eq!(TokenKey::new([8; 32]).open(&token, b"query-a"), None, "another installation's token");
+        assert_eq!(
+            TokenKey::new([8; 32]).open(&token, b"query-a"),
+            None,
+            "another installation's token"
+        );
     }
 }

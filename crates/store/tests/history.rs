@@ -27,7 +27,7 @@ fn record(i: u64, time: i64, account: &str, region: &str, category: &str) -> Vec
         r#"{{"eventVersion":"1.11","userIdentity":{{"type":"IAMUser","principalId":"AIDA{i}","arn":"arn:aws:iam::{account}:user/{user}","accountId":"{account}","accessKeyId":"AKIA{user}","userName":"{user}"}},"eventTime":"{}","eventSource":"cloudtrail.amazonaws.com","eventName":"{name}","awsRegion":"{region}","sourceIPAddress":"127.0.0.1","requestParameters":null,"responseElements":null,"eventID":"id-{i}","readOnly":{},"resources":[{{"accountId":"{account}","type":"AWS::CloudTrail::Trail","ARN":"arn:aws:cloudtrail:{region}:{account}:trail/t{}"}}],"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"{account}","eventCategory":"{category}"}}"#,
         format_event_time(time),
         i % 2 == 0,
-        i % 5
+        i % 150
     )
     .into_bytes()
 }

@@ -31,7 +31,16 @@ pub struct Attribute {
 
 /// The 2000-character limit counts `_`, space, `,` and newline twice.
 fn value_weight(value: &str) -> usize {
-    value.chars().map(|c| if matches!(c, '_' | ' ' | ',' | '\n') { 2 } else { 1 }).sum()
+    value
+        .chars()
+        .map(|c| {
+            if matches!(c, '_' | ' ' | ',' | '\n') {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
 }
 
 /// Validated parameters, and the fingerprint a NextToken is bound to.
@@ -65,7 +74,10 @@ fn validate(input: &Input) -> Result<Params, ApiError> {
         None => None,
         Some(a) => {
             let key_name = a.attribute_key.as_deref().ok_or_else(|| {
-                ApiError::client("InvalidLookupAttributesException", "AttributeKey is required.")
+                ApiError::client(
+                    "InvalidLookupAttributesException",
+                    "AttributeKey is required.",
+                )
             })?;
             let key = LookupKey::parse(key_name).ok_or_else(|| {
                 ApiError::client(
@@ -76,7 +88,10 @@ fn validate(input: &Input) -> Result<Params, ApiError> {
                 )
             })?;
             let value = a.attribute_value.as_deref().ok_or_else(|| {
-                ApiError::client("InvalidLookupAttributesException", "AttributeValue is required.")
+                ApiError::client(
+                    "InvalidLookupAttributesException",
+                    "AttributeValue is required.",
+                )
             })?;
             if value.is_empty() || value_weight(value) > MAX_VALUE_WEIGHT {
                 return Err(ApiError::client(
@@ -84,7 +99,12 @@ fn validate(input: &Input) -> Result<Params, ApiError> {
                     "AttributeValue must be 1 to 2000 characters long ('_', ' ', ',' and newline count as two).",
                 ));
             }
-            if insights && !matches!(key, LookupKey::EventId | LookupKey::EventName | LookupKey::EventSource) {
+            if insights
+                && !matches!(
+                    key,
+                    LookupKey::EventId | LookupKey::EventName | LookupKey::EventSource
+                )
+            {
                 return Err(ApiError::client(
                     "InvalidLookupAttributesException",
                     format!("AttributeKey {key_name} is not valid with EventCategory insight. Valid keys: EventId, EventName, EventSource."),
@@ -98,20 +118,37 @@ fn validate(input: &Input) -> Result<Params, ApiError> {
     let end = input.end_time.map(|t| t.floor() as i64);
     if let (Some(s), Some(e)) = (input.start_time, input.end_time) {
         if s > e {
-            return Err(ApiError::client("InvalidTimeRangeException", "StartTime must be before or equal to EndTime."));
+            return Err(ApiError::client(
+                "InvalidTimeRangeException",
+                "StartTime must be before or equal to EndTime.",
+            ));
         }
     }
     let max_results = input.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
     if !(1..=50).contains(&max_results) {
-        return Err(ApiError::client("InvalidMaxResultsException", "MaxResults must be between 1 and 50."));
+        return Err(ApiError::client(
+            "InvalidMaxResultsException",
+            "MaxResults must be between 1 and 50.",
+        ));
     }
-    Ok(Params { attribute, insights, start, end, limit: max_results as usize })
+    Ok(Params {
+        attribute,
+        insights,
+        start,
+        end,
+        limit: max_results as usize,
+    })
 }
 
 fn fingerprint(call: &Call<'_>, params: &Params) -> Vec<u8> {
     format!(
         "{}\n{}\n{:?}\n{}\n{:?}\n{:?}",
-        call.identity.account_id, call.region, params.attribute, params.insights, params.start, params.end
+        call.identity.account_id,
+        call.region,
+        params.attribute,
+        params.insights,
+        params.start,
+        params.end
     )
     .into_bytes()
 }
@@ -146,11 +183,15 @@ pub async fn handle(call: &Call<'_>, input: Input) -> Result<Outcome, ApiError> 
 
     let next_token = if hits.len() > params.limit {
         hits.truncate(params.limit);
-        hits.last().map(|h| call.app.tokens.issue(h.cursor, &fingerprint))
+        hits.last()
+            .map(|h| call.app.tokens.issue(h.cursor, &fingerprint))
     } else {
         None
     };
-    let events: Vec<Value> = hits.iter().map(|h| event_entry(&h.record, h.cursor.time)).collect();
+    let events: Vec<Value> = hits
+        .iter()
+        .map(|h| event_entry(&h.record, h.cursor.time))
+        .collect();
     let mut response = Map::new();
     response.insert("Events".into(), Value::Array(events));
     if let Some(token) = next_token {
@@ -164,15 +205,26 @@ fn event_entry(record: &[u8], time: i64) -> Value {
     let text = String::from_utf8_lossy(record).into_owned();
     let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let fields = cairn_core::IndexFields::extract(record).ok();
-    let attribute = |key| fields.as_ref().and_then(|f| f.attribute(key)).map(str::to_owned);
+    let attribute = |key| {
+        fields
+            .as_ref()
+            .and_then(|f| f.attribute(key))
+            .map(str::to_owned)
+    };
     let mut entry = Map::new();
     if let Some(id) = parsed.get("eventID").and_then(Value::as_str) {
         entry.insert("EventId".into(), json!(id));
     }
     let (name, source) = if let Some(details) = parsed.get("insightDetails") {
-        (details.get("eventName").cloned(), details.get("eventSource").cloned())
+        (
+            details.get("eventName").cloned(),
+            details.get("eventSource").cloned(),
+        )
     } else {
-        (parsed.get("eventName").cloned(), parsed.get("eventSource").cloned())
+        (
+            parsed.get("eventName").cloned(),
+            parsed.get("eventSource").cloned(),
+        )
     };
     if let Some(name) = name {
         entry.insert("EventName".into(), name);
@@ -229,28 +281,47 @@ mod tests {
     fn validation_follows_aws() {
         assert_eq!(code(json!({})), "ok");
         assert_eq!(code(json!({"MaxResults": 0})), "InvalidMaxResultsException");
-        assert_eq!(code(json!({"MaxResults": 51})), "InvalidMaxResultsException");
-        assert_eq!(code(json!({"StartTime": 10, "EndTime": 9})), "InvalidTimeRangeException");
+        assert_eq!(
+            code(json!({"MaxResults": 51})),
+            "InvalidMaxResultsException"
+        );
+        assert_eq!(
+            code(json!({"StartTime": 10, "EndTime": 9})),
+            "InvalidTimeRangeException"
+        );
         assert_eq!(code(json!({"StartTime": 10, "EndTime": 10})), "ok");
-        assert_eq!(code(json!({"EventCategory": "Management"})), "InvalidEventCategoryException");
         assert_eq!(
-            code(json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "a"}, {"AttributeKey": "EventName", "AttributeValue": "b"}]})),
+            code(json!({"EventCategory": "Management"})),
+            "InvalidEventCategoryException"
+        );
+        assert_eq!(
+            code(
+                json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "a"}, {"AttributeKey": "EventName", "AttributeValue": "b"}]})
+            ),
             "InvalidLookupAttributesException"
         );
         assert_eq!(
-            code(json!({"LookupAttributes": [{"AttributeKey": "eventName", "AttributeValue": "a"}]})),
+            code(
+                json!({"LookupAttributes": [{"AttributeKey": "eventName", "AttributeValue": "a"}]})
+            ),
             "InvalidLookupAttributesException"
         );
         assert_eq!(
-            code(json!({"EventCategory": "insight", "LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "a"}]})),
+            code(
+                json!({"EventCategory": "insight", "LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "a"}]})
+            ),
             "InvalidLookupAttributesException"
         );
         assert_eq!(
-            code(json!({"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": "_".repeat(1001)}]})),
+            code(
+                json!({"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": "_".repeat(1001)}]})
+            ),
             "InvalidLookupAttributesException"
         );
         assert_eq!(
-            code(json!({"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": "_".repeat(1000)}]})),
+            code(
+                json!({"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": "_".repeat(1000)}]})
+            ),
             "ok"
         );
     }
@@ -265,7 +336,13 @@ mod tests {
         assert_eq!(entry["AccessKeyId"], "AKIAROOT");
         assert_eq!(entry["Username"], "root");
         assert_eq!(entry["EventTime"], 1_722_431_184);
-        assert_eq!(entry["Resources"][0]["ResourceType"], "AWS::CloudTrail::Trail");
-        assert_eq!(entry["CloudTrailEvent"], std::str::from_utf8(record).unwrap());
+        assert_eq!(
+            entry["Resources"][0]["ResourceType"],
+            "AWS::CloudTrail::Trail"
+        );
+        assert_eq!(
+            entry["CloudTrailEvent"],
+            std::str::from_utf8(record).unwrap()
+        );
     }
 }

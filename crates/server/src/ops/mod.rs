@@ -25,7 +25,10 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn of(response: Value) -> Self {
-        Outcome { response, resources: Vec::new() }
+        Outcome {
+            response,
+            resources: Vec::new(),
+        }
     }
 }
 

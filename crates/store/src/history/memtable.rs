@@ -22,7 +22,8 @@ pub(crate) struct Memtable {
 
 impl Memtable {
     pub fn push(&mut self, entry: MemEntry) {
-        self.bytes += entry.record.len() + heap_size(&entry.fields) + std::mem::size_of::<MemEntry>();
+        self.bytes +=
+            entry.record.len() + heap_size(&entry.fields) + std::mem::size_of::<MemEntry>();
         self.entries.push(entry);
     }
 
@@ -50,5 +51,9 @@ fn heap_size(fields: &IndexFields) -> usize {
     fields.event_id.len()
         + fields.account.len()
         + fields.region.len()
-        + fields.attributes.iter().map(|(_, v)| v.len() + STRING + 8).sum::<usize>()
+        + fields
+            .attributes
+            .iter()
+            .map(|(_, v)| v.len() + STRING + 8)
+            .sum::<usize>()
 }

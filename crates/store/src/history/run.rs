@@ -9,7 +9,9 @@
 //! seqs      u64 × count   journal sequence number, per ordinal
 //! ids       (u64, u32) × count   FNV-1a hash of eventID and ordinal, sorted by hash
 //! postings  per (attribute, group, value): ascending ordinals, delta varints
-//! meta      zstd JSON: groups, block table, section offsets, posting dictionary
+//! dict      the posting dictionary, sorted by (attribute, group, value), in chunks of
+//!           64 entries: varint attribute, group, value length, value, postings offset, length
+//! meta      zstd JSON: groups, block table, section offsets, the first entry of each dict chunk
 //! trailer   u64 meta length, u32 CRC-32 of meta, u32 version, 8-byte magic "CAIRNRUN"
 //! ```
 //!
@@ -35,7 +37,9 @@ const VERSION: u32 = 1;
 const TRAILER_LEN: usize = 24;
 /// Raw bytes per block: small enough that fetching one record decompresses little.
 pub(crate) const BLOCK_TARGET: usize = 16 << 10;
-const BLOCK_LEVEL: i32 = 6;
+const BLOCK_LEVEL: i32 = 3;
+/// Dictionary entries per chunk: one positioned read finds any entry.
+const DICT_CHUNK: usize = 64;
 
 #[derive(Serialize, Deserialize)]
 struct GroupMeta {
@@ -50,11 +54,14 @@ struct GroupMeta {
 struct BlockMeta {
     at: u64,
     len: u32,
+    /// Uncompressed length, so a block decompresses into one exact allocation.
+    raw: u32,
     first: u32,
 }
 
+/// The first entry of a dictionary chunk, and where the chunk is.
 #[derive(Serialize, Deserialize)]
-struct DictEntry {
+struct DictFence {
     key: u8,
     group: u32,
     value: String,
@@ -75,7 +82,7 @@ struct RunMeta {
     seqs_at: u64,
     ids_at: u64,
     postings_at: u64,
-    dict: Vec<DictEntry>,
+    fences: Vec<DictFence>,
 }
 
 /// FNV-1a, 64-bit: a stable hash for event ids (the format depends on it never changing).
@@ -201,6 +208,7 @@ impl RunWriter {
         self.blocks.push(BlockMeta {
             at: self.offset,
             len: compressed.len() as u32,
+            raw: self.block.len() as u32,
             first: self.block_first,
         });
         self.write(&compressed)?;
@@ -230,7 +238,7 @@ impl RunWriter {
 
         let postings_at = self.offset;
         let mut area = Vec::new();
-        let mut dict = Vec::with_capacity(self.postings.len());
+        let mut entries = Vec::with_capacity(self.postings.len());
         for ((key, group, value), ords) in std::mem::take(&mut self.postings) {
             let at = area.len() as u64;
             let mut previous = 0u32;
@@ -239,15 +247,31 @@ impl RunWriter {
                 varint::put(&mut area, u64::from(delta));
                 previous = *ord;
             }
-            dict.push(DictEntry {
-                key,
-                group,
-                value,
-                at,
-                len: (area.len() as u64 - at) as u32,
-            });
+            entries.push((key, group, value, at, area.len() as u64 - at));
         }
         self.write(&area)?;
+
+        let mut fences = Vec::with_capacity(entries.len() / DICT_CHUNK + 1);
+        for chunk in entries.chunks(DICT_CHUNK) {
+            let mut bytes = Vec::new();
+            for (key, group, value, at, len) in chunk {
+                varint::put(&mut bytes, u64::from(*key));
+                varint::put(&mut bytes, u64::from(*group));
+                varint::put(&mut bytes, value.len() as u64);
+                bytes.extend_from_slice(value.as_bytes());
+                varint::put(&mut bytes, *at);
+                varint::put(&mut bytes, *len);
+            }
+            let (key, group, value, _, _) = &chunk[0];
+            fences.push(DictFence {
+                key: *key,
+                group: *group,
+                value: value.clone(),
+                at: self.offset,
+                len: bytes.len() as u32,
+            });
+            self.write(&bytes)?;
+        }
 
         let meta = RunMeta {
             version: VERSION,
@@ -261,7 +285,7 @@ impl RunWriter {
             seqs_at,
             ids_at,
             postings_at,
-            dict,
+            fences,
         };
         let json = serde_json::to_vec(&meta).expect("run metadata serializes");
         let meta_bytes = zstd::bulk::compress(&json, 3)
@@ -358,10 +382,10 @@ impl Run {
 
     pub fn memory_bytes(&self) -> usize {
         self.times.len() * 4
-            + self.meta.blocks.len() * 16
+            + self.meta.blocks.len() * std::mem::size_of::<BlockMeta>()
             + self
                 .meta
-                .dict
+                .fences
                 .iter()
                 .map(|d| d.value.len() + 48)
                 .sum::<usize>()
@@ -379,6 +403,26 @@ impl Run {
         let mut buf = [0u8; 8];
         self.read(&mut buf, self.meta.seqs_at + u64::from(ord) * 8)?;
         Ok(u64::from_le_bytes(buf))
+    }
+
+    /// Sequence numbers of `ords` (descending or ascending), with one read when they are
+    /// close together.
+    fn seqs(&self, ords: &[u32]) -> Result<Vec<u64>> {
+        let (Some(&lo), Some(&hi)) = (ords.iter().min(), ords.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        if hi - lo > 4096 {
+            return ords.iter().map(|o| self.seq(*o)).collect();
+        }
+        let mut bytes = vec![0u8; (hi - lo + 1) as usize * 8];
+        self.read(&mut bytes, self.meta.seqs_at + u64::from(lo) * 8)?;
+        Ok(ords
+            .iter()
+            .map(|o| {
+                let at = (o - lo) as usize * 8;
+                u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+            })
+            .collect())
     }
 
     /// The query's group, and the ordinals of it whose time lies in the query window.
@@ -411,16 +455,52 @@ impl Run {
             .map(|g| g as u32)
     }
 
+    /// Finds (offset, length) of a posting list in the dictionary: the chunk comes from
+    /// the in-memory fences, the entry from one read of that chunk.
+    fn dictionary_entry(
+        &self,
+        key: LookupKey,
+        group: u32,
+        value: &str,
+    ) -> Result<Option<(u64, u64)>> {
+        let target = (key.code(), group, value.as_bytes());
+        let chunk = self
+            .meta
+            .fences
+            .partition_point(|f| (f.key, f.group, f.value.as_bytes()) <= target);
+        let Some(fence) = chunk.checked_sub(1).map(|c| &self.meta.fences[c]) else {
+            return Ok(None);
+        };
+        let mut bytes = vec![0u8; fence.len as usize];
+        self.read(&mut bytes, fence.at)?;
+        let bad = || {
+            StoreError::corrupt(format!(
+                "run {}: bad posting dictionary",
+                self.path.display()
+            ))
+        };
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let k = varint::get(&bytes, &mut pos).ok_or_else(bad)?;
+            let g = varint::get(&bytes, &mut pos).ok_or_else(bad)?;
+            let n = varint::get(&bytes, &mut pos).ok_or_else(bad)? as usize;
+            let v = bytes.get(pos..pos + n).ok_or_else(bad)?;
+            pos += n;
+            let at = varint::get(&bytes, &mut pos).ok_or_else(bad)?;
+            let len = varint::get(&bytes, &mut pos).ok_or_else(bad)?;
+            if (k, g, v) == (u64::from(target.0), u64::from(target.1), target.2) {
+                return Ok(Some((at, len)));
+            }
+        }
+        Ok(None)
+    }
+
     fn postings(&self, key: LookupKey, group: u32, value: &str) -> Result<Vec<u32>> {
-        let found = self.meta.dict.binary_search_by(|d| {
-            (d.key, d.group, d.value.as_str()).cmp(&(key.code(), group, value))
-        });
-        let Ok(index) = found else {
+        let Some((at, len)) = self.dictionary_entry(key, group, value)? else {
             return Ok(Vec::new());
         };
-        let entry = &self.meta.dict[index];
-        let mut bytes = vec![0u8; entry.len as usize];
-        self.read(&mut bytes, self.meta.postings_at + entry.at)?;
+        let mut bytes = vec![0u8; len as usize];
+        self.read(&mut bytes, self.meta.postings_at + at)?;
         let mut ords = Vec::new();
         let mut pos = 0;
         let mut current = 0u64;
@@ -496,20 +576,18 @@ impl Run {
             Some((LookupKey::EventId, id)) => Some(id.as_str()),
             _ => None,
         };
-        let mut taken = 0;
+        // Newest first: take ordinals until `limit` are certainly before the cursor.
+        // Only a tie with the cursor's second needs the sequence number to decide.
+        let mut taken: Vec<u32> = Vec::with_capacity(query.limit);
         for ord in ords {
-            if taken == query.limit {
+            if taken.len() == query.limit {
                 break;
             }
             let time = self.time(ord);
             if let Some(after) = query.after {
-                if time > after.time {
+                if time == after.time && self.seq(ord)? >= after.seq {
                     continue;
                 }
-            }
-            let seq = self.seq(ord)?;
-            if !query.after_cursor(time, seq) {
-                continue;
             }
             if let Some(id) = confirm_id {
                 let record = self.records(&[ord])?.pop().unwrap_or_default();
@@ -520,14 +598,16 @@ impl Run {
                     continue;
                 }
             }
+            taken.push(ord);
+        }
+        for (ord, seq) in taken.iter().zip(self.seqs(&taken)?) {
             out.push(Candidate {
-                time,
+                time: self.time(*ord),
                 seq,
                 source,
-                ord,
+                ord: *ord,
                 record: None,
             });
-            taken += 1;
         }
         Ok(())
     }
@@ -559,14 +639,36 @@ impl Run {
     }
 
     fn block(&self, index: usize) -> Result<Vec<u8>> {
+        thread_local! {
+            // Creating a zstd context costs more than decompressing a block: keep one.
+            static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+                const { std::cell::RefCell::new(None) };
+        }
         let meta = self.meta.blocks[index];
         let mut compressed = vec![0u8; meta.len as usize];
         self.read(&mut compressed, meta.at)?;
-        zstd::stream::decode_all(&compressed[..]).map_err(|e| {
+        let damaged = |e: std::io::Error| {
             StoreError::corrupt(format!(
                 "run {}: block {index} is damaged: {e}",
                 self.path.display()
             ))
+        };
+        DECOMPRESSOR.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(
+                    zstd::bulk::Decompressor::new()
+                        .map_err(|e| StoreError::io("starting zstd", e))?,
+                );
+            }
+            let decompressor = slot.as_mut().expect("set above");
+            let raw = decompressor
+                .decompress(&compressed, meta.raw as usize)
+                .map_err(damaged)?;
+            if raw.len() != meta.raw as usize {
+                return Err(damaged(std::io::Error::other("wrong length")));
+            }
+            Ok(raw)
         })
     }
 }

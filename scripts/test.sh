@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, the Rust unit and integration tests, then the
+# end-to-end suite that drives the real `cairn` binary with boto3 and the AWS CLI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace --locked
+
+echo "== end-to-end tests (boto3, AWS CLI)"
+cargo build --locked --bin cairn
+python3 -m pip --version >/dev/null
+python3 -c "import boto3" 2>/dev/null || python3 -m pip install --quiet boto3
+command -v aws >/dev/null || python3 -m pip install --quiet awscli
+python3 -c "import pytest" 2>/dev/null || python3 -m pip install --quiet pytest
+CAIRN_BIN="$PWD/target/debug/cairn" python3 -m pytest tests -q -p no:cacheprovider

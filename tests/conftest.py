@@ -1,0 +1,125 @@
+"""Fixtures that run the real `cairn` binary and point real AWS clients at it."""
+
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import boto3
+import botocore.config
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = os.environ.get("CAIRN_BIN", str(ROOT / "target" / "debug" / "cairn"))
+
+ACCOUNT_A = "111111111111"
+ACCOUNT_B = "222222222222"
+
+# Two accounts; account A has an IAM user and root keys, account B one user.
+USERS = {
+    "alice": dict(account=ACCOUNT_A, key="AKIAALICE00000000001", secret="alice-secret-key-0000000000000000000001"),
+    "root_a": dict(account=ACCOUNT_A, key="AKIAROOTA0000000001", secret="root-a-secret-key-00000000000000000001", root=True),
+    "bob": dict(account=ACCOUNT_B, key="AKIABOB000000000001", secret="bob-secret-key-000000000000000000000001"),
+}
+
+
+def config_text(data_dir):
+    accounts = {}
+    for name, u in USERS.items():
+        accounts.setdefault(u["account"], []).append((name, u))
+    out = [f'data_dir = "{data_dir}"', 'listen = "127.0.0.1:0"', "max_body_bytes = 65536"]
+    for account, users in accounts.items():
+        out.append(f'[[accounts]]\nid = "{account}"')
+        for name, u in users:
+            out.append(
+                textwrap.dedent(
+                    f"""\
+                    [[accounts.users]]
+                    name = "{name}"
+                    root = {"true" if u.get("root") else "false"}
+                    access_key_id = "{u["key"]}"
+                    secret_access_key = "{u["secret"]}"
+                    """
+                )
+            )
+    return "\n".join(out)
+
+
+class Cairn:
+    """A running cairn server on a private data directory."""
+
+    def __init__(self, data_dir, config=None, env=None):
+        self.data_dir = Path(data_dir)
+        self.config = config
+        self.env = dict(os.environ, CAIRN_LOG="warn", **(env or {}))
+        self.proc = None
+        self.endpoint = None
+        self.banner = ""
+
+    def start(self):
+        args = [BIN, "serve"]
+        if self.config:
+            args += ["--config", str(self.config)]
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env, cwd=self.data_dir.parent
+        )
+        lines = []
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("cairn exited: " + self.proc.stderr.read())
+            lines.append(line)
+            m = re.search(r"listening on (http://\S+)", line)
+            if m:
+                self.endpoint = m.group(1)
+                break
+        # The banner ends with the example command.
+        while "lookup-events" not in lines[-1]:
+            lines.append(self.proc.stdout.readline())
+        self.banner = "".join(lines)
+        return self
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def client(self, user="alice", region="us-east-1", service="cloudtrail", **config):
+        u = USERS[user]
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id=u["key"],
+            aws_secret_access_key=u["secret"],
+            config=botocore.config.Config(retries={"max_attempts": 0}, **config),
+        )
+
+
+@pytest.fixture
+def workdir():
+    with tempfile.TemporaryDirectory(prefix="cairn-test-") as d:
+        yield Path(d)
+
+
+@pytest.fixture
+def cairn(workdir):
+    """A server with the two test accounts."""
+    config = workdir / "cairn.toml"
+    config.write_text(config_text(workdir / "data"))
+    server = Cairn(workdir / "data", config=config).start()
+    yield server
+    server.stop()
