@@ -45,6 +45,6 @@ def send(request):
     """Returns (status, headers, body bytes) without raising on HTTP errors."""
     try:
         with urllib.request.urlopen(request, timeout=30) as r:
-            return r.status, dict(r.headers), r.read()
+            return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        return e.code, e.headers, e.read()

@@ -239,6 +239,7 @@ def test_events_survive_a_graceful_restart(cairn):
 def test_aws_cli_works_against_cairn(cairn):
     u = USERS["alice"]
     env = dict(os.environ, AWS_ACCESS_KEY_ID=u["key"], AWS_SECRET_ACCESS_KEY=u["secret"], AWS_DEFAULT_REGION="us-east-1")
+    cairn.client("alice").lookup_events(MaxResults=1)  # something to find
     out = subprocess.run(
         ["aws", "--endpoint-url", cairn.endpoint, "cloudtrail", "lookup-events", "--max-results", "5",
          "--lookup-attributes", "AttributeKey=Username,AttributeValue=alice"],

@@ -239,10 +239,7 @@ fn canonical_uri(path: &str) -> String {
     if path.is_empty() {
         return "/".to_owned();
     }
-    path.split('/')
-        .map(|segment| encode(segment))
-        .collect::<Vec<_>>()
-        .join("/")
+    path.split('/').map(encode).collect::<Vec<_>>().join("/")
 }
 
 fn canonical_query(query: &str) -> String {

@@ -26,7 +26,7 @@ fn record(i: u64, time: i64, account: &str, region: &str, category: &str) -> Vec
     format!(
         r#"{{"eventVersion":"1.11","userIdentity":{{"type":"IAMUser","principalId":"AIDA{i}","arn":"arn:aws:iam::{account}:user/{user}","accountId":"{account}","accessKeyId":"AKIA{user}","userName":"{user}"}},"eventTime":"{}","eventSource":"cloudtrail.amazonaws.com","eventName":"{name}","awsRegion":"{region}","sourceIPAddress":"127.0.0.1","requestParameters":null,"responseElements":null,"eventID":"id-{i}","readOnly":{},"resources":[{{"accountId":"{account}","type":"AWS::CloudTrail::Trail","ARN":"arn:aws:cloudtrail:{region}:{account}:trail/t{}"}}],"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"{account}","eventCategory":"{category}"}}"#,
         format_event_time(time),
-        i % 2 == 0,
+        i.is_multiple_of(2),
         i % 150
     )
     .into_bytes()
@@ -93,7 +93,7 @@ fn expected(model: &Model, q: &LookupQuery) -> Vec<(Cursor, Vec<u8>)> {
         })
         .map(|(c, r, _)| (*c, r.clone()))
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found.truncate(q.limit);
     found
 }

@@ -34,7 +34,7 @@ impl Memtable {
             .iter()
             .filter(|e| query.admits(&e.fields, e.seq))
             .collect();
-        found.sort_unstable_by(|a, b| (b.fields.time, b.seq).cmp(&(a.fields.time, a.seq)));
+        found.sort_unstable_by_key(|e| std::cmp::Reverse((e.fields.time, e.seq)));
         out.extend(found.into_iter().take(query.limit).map(|e| Candidate {
             time: e.fields.time,
             seq: e.seq,

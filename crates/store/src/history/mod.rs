@@ -457,7 +457,7 @@ impl History {
             }
         }
 
-        candidates.sort_unstable_by(|a, b| b.key().cmp(&a.key()));
+        candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.key()));
         candidates.truncate(query.limit);
 
         // Fetch the records of run candidates, one read per block.
