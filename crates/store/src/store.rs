@@ -70,6 +70,7 @@ pub struct Store {
     sender: Mutex<Option<Sender<AppendRequest>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    compactor: Mutex<Option<JoinHandle<()>>>,
     flush_signal: Mutex<Option<Sender<()>>>,
     journal_bytes: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -110,12 +111,20 @@ impl Store {
             );
         }
 
+        let (compact_tx, compact_rx) = mpsc::channel::<()>();
+        let compactor = {
+            let history = history.clone();
+            std::thread::Builder::new()
+                .name("cairn-compact".into())
+                .spawn(move || compact_loop(&history, compact_rx))
+                .map_err(|e| StoreError::io("starting the compaction thread", e))?
+        };
         let (flush_tx, flush_rx) = mpsc::channel::<()>();
         let flusher = {
             let history = history.clone();
             std::thread::Builder::new()
                 .name("cairn-flush".into())
-                .spawn(move || flush_loop(&history, flush_rx))
+                .spawn(move || flush_loop(&history, flush_rx, compact_tx))
                 .map_err(|e| StoreError::io("starting the flush thread", e))?
         };
         let _ = flush_tx.send(());
@@ -138,6 +147,7 @@ impl Store {
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             flusher: Mutex::new(Some(flusher)),
+            compactor: Mutex::new(Some(compactor)),
             flush_signal: Mutex::new(Some(flush_tx)),
             journal_bytes,
         })
@@ -183,6 +193,13 @@ impl Store {
         self.history.flush()
     }
 
+    /// Runs every compaction that is due now (benchmarks, tests); the compaction thread
+    /// does the same in the background.
+    pub fn compact(&self) -> Result<()> {
+        while self.history.compact_once()? {}
+        Ok(())
+    }
+
     pub fn stats(&self) -> StoreStats {
         StoreStats {
             history: self.history.stats(),
@@ -201,6 +218,10 @@ impl Store {
         self.flush_signal.lock().expect("flush lock").take();
         if let Some(flusher) = self.flusher.lock().expect("flusher lock").take() {
             let _ = flusher.join();
+        }
+        // The flusher's exit closes the compactor's channel; a merge in progress finishes.
+        if let Some(compactor) = self.compactor.lock().expect("compactor lock").take() {
+            let _ = compactor.join();
         }
     }
 }
@@ -293,15 +314,35 @@ fn write_loop(
     }
 }
 
-fn flush_loop(history: &History, signals: Receiver<()>) {
+fn flush_loop(history: &History, signals: Receiver<()>, compact: Sender<()>) {
     while signals.recv().is_ok() {
-        if let Err(error) = history.flush() {
-            tracing::error!(%error, "history flush failed; the journal still holds the events, retrying later");
-            std::thread::sleep(std::time::Duration::from_secs(1));
+        match history.flush() {
+            Ok(()) => drop(compact.send(())),
+            Err(error) => {
+                tracing::error!(%error, "history flush failed; the journal still holds the events, retrying later");
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
         }
     }
     history.freeze();
     if let Err(error) = history.flush() {
         tracing::error!(%error, "final history flush failed; the journal still holds the events");
+    }
+}
+
+fn compact_loop(history: &History, signals: Receiver<()>) {
+    while signals.recv().is_ok() {
+        while signals.try_recv().is_ok() {}
+        loop {
+            match history.compact_once() {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(error) => {
+                    tracing::error!(%error, "compaction failed; the runs it read are unchanged");
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    break;
+                }
+            }
+        }
     }
 }

@@ -36,7 +36,7 @@ fn options(memtable_bytes: usize) -> StoreOptions {
     StoreOptions {
         history: HistoryOptions {
             memtable_bytes,
-            max_runs_per_day: 3,
+            compaction_fanout: 3,
         },
         ..StoreOptions::default()
     }
@@ -174,6 +174,16 @@ fn lookups_match_the_model_through_flushes_compaction_and_restart() {
         generate(&store, &mut model, 0, 1500);
         check_all(&store, &model); // some in memory, some in runs
         store.flush().unwrap();
+        check_all(&store, &model);
+        store.compact().unwrap();
+        // Small runs are all one tier: with fanout 3, a compacted day keeps at most 2.
+        let stats = store.stats().history;
+        assert!(
+            stats.runs <= stats.days * 2,
+            "{} runs over {} days",
+            stats.runs,
+            stats.days
+        );
         check_all(&store, &model);
         generate(&store, &mut model, 1500, 700);
         check_all(&store, &model);

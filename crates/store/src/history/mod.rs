@@ -4,16 +4,18 @@
 //! New events go into an in-memory *memtable*. When it grows past a size it is frozen
 //! and a background thread writes it out as one run per UTC day it touches, then commits
 //! the new runs and the journal position they cover to the manifest in one atomic file
-//! replacement. A day with too many runs is compacted into one by a streaming merge.
+//! replacement. Another thread merges runs of similar size within a day (see
+//! `compaction.rs`).
 //! Expiring a day removes it from the manifest, then deletes its directory: the cost is a
 //! few file operations, whatever the day holds.
 
+mod compaction;
 mod manifest;
 mod memtable;
 mod query;
 mod run;
 
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -34,15 +36,17 @@ use run::{Run, RunWriter};
 pub struct HistoryOptions {
     /// Freeze and flush the memtable beyond this many bytes.
     pub memtable_bytes: usize,
-    /// Compact a day once it has more runs than this.
-    pub max_runs_per_day: usize,
+    /// Merge this many runs of similar size within a day into one (size-tiered
+    /// compaction: every event is rewritten about log_fanout(events per day) times, and a
+    /// day holds at most fanout − 1 runs per size tier).
+    pub compaction_fanout: usize,
 }
 
 impl Default for HistoryOptions {
     fn default() -> Self {
         HistoryOptions {
             memtable_bytes: 32 << 20,
-            max_runs_per_day: 4,
+            compaction_fanout: 4,
         }
     }
 }
@@ -198,7 +202,7 @@ impl History {
         }
     }
 
-    /// Writes every frozen memtable out as runs, oldest first, and compacts crowded days.
+    /// Writes every frozen memtable out as runs, oldest first.
     pub fn flush(&self) -> Result<()> {
         loop {
             let next = self
@@ -234,6 +238,42 @@ impl History {
         }
         let first_day = self.state.read().expect("history lock").first_day;
         let mut written = Vec::new();
+        let committed = self.write_runs(
+            &mut manifest,
+            by_day,
+            first_day,
+            memtable.upto_seq,
+            &mut written,
+        );
+        if let Err(error) = committed {
+            // Not named by the manifest: remove now rather than at the next start.
+            for run in &written {
+                let _ = std::fs::remove_file(run_path(&self.dir, run.day, run.id));
+            }
+            return Err(error);
+        }
+
+        let mut state = self.state.write().expect("history lock");
+        for run in written {
+            state.days.entry(run.day).or_default().push(run);
+        }
+        state.frozen.retain(|m| !Arc::ptr_eq(m, memtable));
+        self.set_backlog(state.frozen.len());
+        self.durable_seq
+            .store(manifest.history_seq, Ordering::Release);
+        Ok(())
+    }
+
+    /// Writes one run per day and commits them, with the journal position they reach, to
+    /// the manifest.
+    fn write_runs(
+        &self,
+        manifest: &mut Manifest,
+        by_day: BTreeMap<i64, Vec<&MemEntry>>,
+        first_day: i64,
+        upto_seq: u64,
+        written: &mut Vec<Arc<Run>>,
+    ) -> Result<()> {
         for (day, mut entries) in by_day {
             if day < first_day {
                 continue;
@@ -251,132 +291,13 @@ impl History {
             fsutil::sync_dir(&day_dir(&self.dir, day))?;
             written.push(Arc::new(Run::open(&path, id)?));
         }
-
         let mut next = manifest.clone();
-        for run in &written {
+        for run in written.iter() {
             next.days.entry(run.day).or_default().push(run.id);
         }
-        next.history_seq = next.history_seq.max(memtable.upto_seq);
+        next.history_seq = next.history_seq.max(upto_seq);
         next.commit(&self.dir)?;
         *manifest = next;
-
-        let mut state = self.state.write().expect("history lock");
-        for run in written {
-            state.days.entry(run.day).or_default().push(run);
-        }
-        state.frozen.retain(|m| !Arc::ptr_eq(m, memtable));
-        self.set_backlog(state.frozen.len());
-        self.durable_seq
-            .store(manifest.history_seq, Ordering::Release);
-        let crowded: Vec<i64> = state
-            .days
-            .iter()
-            .filter(|(_, runs)| runs.len() > self.options.max_runs_per_day)
-            .map(|(day, _)| *day)
-            .collect();
-        drop(state);
-        for day in crowded {
-            self.compact_day(&mut manifest, day)?;
-        }
-        Ok(())
-    }
-
-    /// Merges all runs of `day` into one. Runs are merged in streaming fashion, one block
-    /// of each in memory at a time.
-    fn compact_day(&self, manifest: &mut Manifest, day: i64) -> Result<()> {
-        let inputs = self
-            .state
-            .read()
-            .expect("history lock")
-            .days
-            .get(&day)
-            .cloned()
-            .unwrap_or_default();
-        if inputs.len() < 2 {
-            return Ok(());
-        }
-        let id = manifest.take_run_id();
-        let mut writer = RunWriter::create(&run_path(&self.dir, day, id), day)?;
-
-        struct Head {
-            fields: IndexFields,
-            seq: u64,
-            record: Vec<u8>,
-            input: usize,
-        }
-        impl Head {
-            fn key(&self) -> (&str, &str, u8, i64, u64) {
-                sort_key(&self.fields, self.seq)
-            }
-        }
-        impl PartialEq for Head {
-            fn eq(&self, other: &Self) -> bool {
-                self.key() == other.key()
-            }
-        }
-        impl Eq for Head {}
-        impl PartialOrd for Head {
-            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-                Some(self.cmp(other))
-            }
-        }
-        impl Ord for Head {
-            // Reversed: BinaryHeap is a max-heap and the merge wants the smallest key.
-            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-                other.key().cmp(&self.key())
-            }
-        }
-
-        let mut iters = inputs
-            .iter()
-            .map(|r| r.iter())
-            .collect::<Result<Vec<_>>>()?;
-        let mut heap = BinaryHeap::new();
-        let advance = |input: usize, iters: &mut Vec<run::RunIter<'_>>| -> Result<Option<Head>> {
-            match iters[input].next() {
-                None => Ok(None),
-                Some(event) => {
-                    let event = event?;
-                    let fields = IndexFields::extract(&event.record).map_err(|e| {
-                        StoreError::corrupt(format!("compacting day {}: {e}", day_label(day)))
-                    })?;
-                    Ok(Some(Head {
-                        fields,
-                        seq: event.seq,
-                        record: event.record,
-                        input,
-                    }))
-                }
-            }
-        };
-        for input in 0..iters.len() {
-            if let Some(head) = advance(input, &mut iters)? {
-                heap.push(head);
-            }
-        }
-        while let Some(head) = heap.pop() {
-            writer.push(&head.fields, head.seq, &head.record)?;
-            if let Some(next) = advance(head.input, &mut iters)? {
-                heap.push(next);
-            }
-        }
-        let path = writer.finish()?;
-        fsutil::sync_dir(&day_dir(&self.dir, day))?;
-        let merged = Arc::new(Run::open(&path, id)?);
-
-        let mut next = manifest.clone();
-        next.days.insert(day, vec![id]);
-        next.commit(&self.dir)?;
-        *manifest = next;
-        self.state
-            .write()
-            .expect("history lock")
-            .days
-            .insert(day, vec![merged]);
-        for input in &inputs {
-            let path = run_path(&self.dir, day, input.id);
-            std::fs::remove_file(&path).map_err(|e| StoreError::io(path.display(), e))?;
-        }
         Ok(())
     }
 

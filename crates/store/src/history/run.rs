@@ -298,14 +298,20 @@ impl RunWriter {
         self.write(&meta_bytes)?;
         self.write(&trailer)?;
 
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| StoreError::io(self.tmp.display(), e.into_error()))?;
-        file.sync_all()
+        self.out
+            .flush()
+            .and_then(|_| self.out.get_ref().sync_all())
             .map_err(|e| StoreError::io(self.tmp.display(), e))?;
         fs::rename(&self.tmp, &self.path).map_err(|e| StoreError::io(self.path.display(), e))?;
-        Ok(self.path)
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for RunWriter {
+    /// An unfinished run (a failed flush or compaction) leaves no temporary file behind;
+    /// after a successful rename there is nothing to remove.
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.tmp);
     }
 }
 

@@ -1,0 +1,178 @@
+//! Size-tiered compaction of a day's runs.
+//!
+//! A run's tier is `log_fanout(events / BASE)`. When a day holds `fanout` runs of one
+//! tier, they are merged into one run of the next tier by a streaming k-way merge (one
+//! block of each input in memory). Merging only runs of similar size rewrites each event
+//! about log_fanout(events per day) times, and keeps a day at a few runs per tier, so a
+//! lookup reads few runs whatever the ingest rate.
+//!
+//! The merge runs without the manifest lock (runs are immutable); only the commit takes
+//! it, and the commit is skipped when expiry dropped the day meanwhile.
+
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use cairn_core::timefmt::day_label;
+use cairn_core::IndexFields;
+
+use super::run::{Run, RunIter, RunWriter};
+use super::{day_dir, run_path, sort_key, History};
+use crate::error::{Result, StoreError};
+use crate::fsutil;
+
+/// Runs smaller than this many events are all tier 0.
+const BASE: usize = 8192;
+
+fn tier(events: usize, fanout: usize) -> u32 {
+    let mut tier = 0;
+    let mut size = BASE * fanout;
+    while events >= size {
+        tier += 1;
+        size = size.saturating_mul(fanout);
+    }
+    tier
+}
+
+struct Head {
+    fields: IndexFields,
+    seq: u64,
+    record: Vec<u8>,
+    input: usize,
+}
+
+impl Head {
+    fn key(&self) -> (&str, &str, u8, i64, u64) {
+        sort_key(&self.fields, self.seq)
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Head {}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Head {
+    // Reversed: BinaryHeap is a max-heap and the merge wants the smallest key first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.key().cmp(&self.key())
+    }
+}
+
+impl History {
+    /// Performs one merge if some day has enough runs of one tier. Returns whether it did.
+    pub fn compact_once(&self) -> Result<bool> {
+        let Some((day, inputs)) = self.pick_merge() else {
+            return Ok(false);
+        };
+        self.merge(day, &inputs)?;
+        Ok(true)
+    }
+
+    fn pick_merge(&self) -> Option<(i64, Vec<Arc<Run>>)> {
+        let fanout = self.options.compaction_fanout.max(2);
+        let state = self.state.read().expect("history lock");
+        for (&day, runs) in &state.days {
+            let mut by_tier: std::collections::BTreeMap<u32, Vec<Arc<Run>>> = Default::default();
+            for run in runs {
+                by_tier
+                    .entry(tier(run.count(), fanout))
+                    .or_default()
+                    .push(run.clone());
+            }
+            if let Some(group) = by_tier.into_values().find(|g| g.len() >= fanout) {
+                return Some((day, group));
+            }
+        }
+        None
+    }
+
+    fn merge(&self, day: i64, inputs: &[Arc<Run>]) -> Result<()> {
+        let id = self.manifest.lock().expect("manifest lock").take_run_id();
+        let path = run_path(&self.dir, day, id);
+        let mut writer = RunWriter::create(&path, day)?;
+        let mut iters = inputs
+            .iter()
+            .map(|r| r.iter())
+            .collect::<Result<Vec<_>>>()?;
+        let advance = |input: usize, iters: &mut Vec<RunIter<'_>>| -> Result<Option<Head>> {
+            let Some(event) = iters[input].next() else {
+                return Ok(None);
+            };
+            let event = event?;
+            let fields = IndexFields::extract(&event.record).map_err(|e| {
+                StoreError::corrupt(format!("compacting day {}: {e}", day_label(day)))
+            })?;
+            Ok(Some(Head {
+                fields,
+                seq: event.seq,
+                record: event.record,
+                input,
+            }))
+        };
+        let mut heap = BinaryHeap::new();
+        for input in 0..iters.len() {
+            if let Some(head) = advance(input, &mut iters)? {
+                heap.push(head);
+            }
+        }
+        while let Some(head) = heap.pop() {
+            writer.push(&head.fields, head.seq, &head.record)?;
+            if let Some(next) = advance(head.input, &mut iters)? {
+                heap.push(next);
+            }
+        }
+        drop(iters);
+        writer.finish()?;
+        fsutil::sync_dir(&day_dir(&self.dir, day))?;
+        let merged = Arc::new(Run::open(&path, id)?);
+
+        let mut manifest = self.manifest.lock().expect("manifest lock");
+        let live = manifest.days.get(&day).cloned().unwrap_or_default();
+        if !inputs.iter().all(|r| live.contains(&r.id)) {
+            // The day expired while we merged.
+            let _ = std::fs::remove_file(&path);
+            return Ok(());
+        }
+        let mut next = manifest.clone();
+        let ids = next.days.entry(day).or_default();
+        ids.retain(|id| !inputs.iter().any(|r| r.id == *id));
+        ids.push(id);
+        if let Err(error) = next.commit(&self.dir) {
+            let _ = std::fs::remove_file(&path);
+            return Err(error);
+        }
+        *manifest = next;
+        {
+            let mut state = self.state.write().expect("history lock");
+            let runs = state.days.entry(day).or_default();
+            runs.retain(|r| !inputs.iter().any(|i| Arc::ptr_eq(r, i)));
+            runs.push(merged);
+        }
+        drop(manifest);
+        for input in inputs {
+            let path = run_path(&self.dir, day, input.id);
+            std::fs::remove_file(&path).map_err(|e| StoreError::io(path.display(), e))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tiers_grow_by_fanout() {
+        assert_eq!(super::tier(1, 4), 0);
+        assert_eq!(super::tier(8192 * 4 - 1, 4), 0);
+        assert_eq!(super::tier(8192 * 4, 4), 1);
+        assert_eq!(super::tier(8192 * 16, 4), 2);
+    }
+}

@@ -1,0 +1,78 @@
+"""A full disk: callers get a clear 503 in AWS's shape, nothing is corrupted, and Cairn
+recovers by itself when space returns. Runs on a small tmpfs, which needs root."""
+
+import json
+import os
+import subprocess
+
+import botocore.exceptions
+import pytest
+
+from conftest import Cairn, config_text
+
+
+@pytest.fixture
+def small_disk(workdir):
+    mount = workdir / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root: " + done.stderr.decode().strip())
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(path):
+    """Writes zeros until the file system refuses even one more byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 16, 512, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+def test_full_disk_gives_503_and_recovers(workdir, small_disk):
+    config = workdir / "cairn.toml"
+    config.write_text(config_text(small_disk / "data"))
+    server = Cairn(small_disk / "data", config=config).start()
+    try:
+        client = server.client("alice")
+        before = [client.lookup_events(MaxResults=1)["ResponseMetadata"]["RequestId"] for _ in range(20)]
+
+        filler = small_disk / "filler"
+        fill(filler)
+        codes = []
+        for _ in range(5):
+            with pytest.raises(botocore.exceptions.ClientError) as e:
+                client.lookup_events(MaxResults=1)
+            codes.append((e.value.response["ResponseMetadata"]["HTTPStatusCode"], e.value.response["Error"]["Code"]))
+            assert "disk is full" in e.value.response["Error"]["Message"]
+        assert set(codes) == {(503, "ServiceUnavailableException")}
+
+        os.remove(filler)
+        after = [client.lookup_events(MaxResults=1)["ResponseMetadata"]["RequestId"] for _ in range(20)]
+    finally:
+        server.stop()
+
+    server.start()
+    try:
+        client = server.client("alice")
+        seen, token = [], None
+        while True:
+            page = client.lookup_events(MaxResults=50, **({"NextToken": token} if token else {}))
+            seen += [json.loads(e["CloudTrailEvent"]) for e in page["Events"]]
+            token = page.get("NextToken")
+            if not token:
+                break
+        request_ids = {r["requestID"] for r in seen}
+        assert set(before) <= request_ids and set(after) <= request_ids
+        assert not [r for r in seen if r.get("errorCode") == "ServiceUnavailableException"], \
+            "refused calls were not recorded (nothing could be written)"
+        assert len({r["eventID"] for r in seen}) == len(seen)
+    finally:
+        server.stop()
