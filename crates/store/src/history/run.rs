@@ -440,8 +440,8 @@ impl Run {
             return None;
         }
         let slice = &self.times[group.start as usize..group.end as usize];
-        let lo_t = (query.start - base).clamp(0, SECONDS_PER_DAY) as u32;
-        let hi_t = (query.end - base).min(SECONDS_PER_DAY) as u32;
+        let lo_t = query.start.saturating_sub(base).clamp(0, SECONDS_PER_DAY) as u32;
+        let hi_t = query.end.saturating_sub(base).min(SECONDS_PER_DAY) as u32;
         let lo = group.start + slice.partition_point(|t| *t < lo_t) as u32;
         let hi = group.start + slice.partition_point(|t| *t <= hi_t) as u32;
         (lo < hi).then_some((index, lo, hi))
