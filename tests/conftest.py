@@ -1,5 +1,6 @@
 """Fixtures that run the real `cairn` binary and point real AWS clients at it."""
 
+import json
 import os
 import re
 import signal
@@ -107,6 +108,22 @@ class Cairn:
             aws_secret_access_key=u["secret"],
             config=botocore.config.Config(retries={"max_attempts": 0}, **config),
         )
+
+
+def lookup_all(client, **kw):
+    """Every event a LookupEvents query finds, following NextToken to the end."""
+    events, token = [], None
+    while True:
+        page = client.lookup_events(**kw, **({"NextToken": token} if token else {}))
+        events += page["Events"]
+        token = page.get("NextToken")
+        if not token:
+            return events
+
+
+def all_records(client):
+    """Every record in the caller's history, parsed."""
+    return [json.loads(e["CloudTrailEvent"]) for e in lookup_all(client, MaxResults=50)]
 
 
 @pytest.fixture

@@ -1,14 +1,13 @@
 """A full disk: callers get a clear 503 in AWS's shape, nothing is corrupted, and Cairn
 recovers by itself when space returns. Runs on a small tmpfs, which needs root."""
 
-import json
 import os
 import subprocess
 
 import botocore.exceptions
 import pytest
 
-from conftest import Cairn, config_text
+from conftest import Cairn, all_records, config_text
 
 
 @pytest.fixture
@@ -62,13 +61,7 @@ def test_full_disk_gives_503_and_recovers(workdir, small_disk):
     server.start()
     try:
         client = server.client("alice")
-        seen, token = [], None
-        while True:
-            page = client.lookup_events(MaxResults=50, **({"NextToken": token} if token else {}))
-            seen += [json.loads(e["CloudTrailEvent"]) for e in page["Events"]]
-            token = page.get("NextToken")
-            if not token:
-                break
+        seen = all_records(client)
         request_ids = {r["requestID"] for r in seen}
         assert set(before) <= request_ids and set(after) <= request_ids
         assert not [r for r in seen if r.get("errorCode") == "ServiceUnavailableException"], \

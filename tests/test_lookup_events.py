@@ -9,17 +9,7 @@ import time
 import botocore.exceptions
 import pytest
 
-from conftest import ACCOUNT_A, ACCOUNT_B, USERS
-
-
-def lookup_all(client, **kw):
-    events, token = [], None
-    while True:
-        page = client.lookup_events(**kw, **({"NextToken": token} if token else {}))
-        events += page["Events"]
-        token = page.get("NextToken")
-        if not token:
-            return events
+from conftest import ACCOUNT_A, ACCOUNT_B, USERS, lookup_all
 
 
 def by_name(client, name, **kw):

@@ -10,7 +10,7 @@ import time
 
 import botocore.exceptions
 
-from conftest import BIN, USERS, Cairn, config_text
+from conftest import BIN, Cairn, all_records, config_text
 
 
 def test_embedded_default_prints_working_commands(workdir):
@@ -91,13 +91,7 @@ def test_no_acknowledged_event_is_lost_to_sigkill(workdir):
     server.start()
     try:
         client = server.client("alice")
-        seen, token = [], None
-        while True:
-            page = client.lookup_events(MaxResults=50, **({"NextToken": token} if token else {}))
-            seen += [json.loads(e["CloudTrailEvent"]) for e in page["Events"]]
-            token = page.get("NextToken")
-            if not token:
-                break
+        seen = all_records(client)
         request_ids = [r["requestID"] for r in seen]
         missing = set(acknowledged) - set(request_ids)
         assert not missing, f"{len(missing)} acknowledged events lost"

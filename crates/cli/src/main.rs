@@ -2,6 +2,12 @@
 
 mod bench;
 
+/// mimalloc returns memory freed on other threads promptly (events are allocated by
+/// request threads and freed by the flusher), which keeps resident memory near the
+/// working set.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use anyhow::Context;

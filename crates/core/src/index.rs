@@ -113,23 +113,26 @@ pub struct IndexFields {
     pub attributes: Vec<(LookupKey, String)>,
 }
 
+/// Borrowed where the JSON has no escapes, owned where it has.
+type Text<'a> = std::borrow::Cow<'a, str>;
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawRecord<'a> {
     #[serde(rename = "eventID", borrow)]
-    event_id: Option<std::borrow::Cow<'a, str>>,
+    event_id: Option<Text<'a>>,
     #[serde(borrow)]
-    event_time: Option<std::borrow::Cow<'a, str>>,
+    event_time: Option<Text<'a>>,
     #[serde(borrow)]
-    event_name: Option<std::borrow::Cow<'a, str>>,
+    event_name: Option<Text<'a>>,
     #[serde(borrow)]
-    event_source: Option<std::borrow::Cow<'a, str>>,
+    event_source: Option<Text<'a>>,
     #[serde(borrow)]
-    aws_region: Option<std::borrow::Cow<'a, str>>,
+    aws_region: Option<Text<'a>>,
     #[serde(borrow)]
-    recipient_account_id: Option<std::borrow::Cow<'a, str>>,
+    recipient_account_id: Option<Text<'a>>,
     #[serde(borrow)]
-    event_category: Option<std::borrow::Cow<'a, str>>,
+    event_category: Option<Text<'a>>,
     management_event: Option<bool>,
     read_only: Option<bool>,
     #[serde(borrow)]
@@ -144,29 +147,29 @@ struct RawRecord<'a> {
 #[serde(rename_all = "camelCase")]
 struct RawIdentity<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Option<std::borrow::Cow<'a, str>>,
+    kind: Option<Text<'a>>,
     #[serde(borrow)]
-    user_name: Option<std::borrow::Cow<'a, str>>,
+    user_name: Option<Text<'a>>,
     #[serde(borrow)]
-    arn: Option<std::borrow::Cow<'a, str>>,
+    arn: Option<Text<'a>>,
     #[serde(borrow)]
-    account_id: Option<std::borrow::Cow<'a, str>>,
+    account_id: Option<Text<'a>>,
     #[serde(borrow)]
-    access_key_id: Option<std::borrow::Cow<'a, str>>,
+    access_key_id: Option<Text<'a>>,
     #[serde(borrow)]
-    invoked_by: Option<std::borrow::Cow<'a, str>>,
+    invoked_by: Option<Text<'a>>,
     #[serde(borrow)]
-    principal_id: Option<std::borrow::Cow<'a, str>>,
+    principal_id: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct RawResource<'a> {
     #[serde(rename = "ARN", borrow)]
-    arn: Option<std::borrow::Cow<'a, str>>,
+    arn: Option<Text<'a>>,
     #[serde(rename = "ARNPrefix", borrow)]
-    arn_prefix: Option<std::borrow::Cow<'a, str>>,
+    arn_prefix: Option<Text<'a>>,
     #[serde(rename = "type", borrow)]
-    kind: Option<std::borrow::Cow<'a, str>>,
+    kind: Option<Text<'a>>,
 }
 
 impl IndexFields {

@@ -332,8 +332,11 @@ fn flush_loop(history: &History, signals: Receiver<()>, compact: Sender<()>) {
 
 fn compact_loop(history: &History, signals: Receiver<()>) {
     while signals.recv().is_ok() {
-        while signals.try_recv().is_ok() {}
         loop {
+            // Shutting down (the flusher is gone): stop between merges, not after all.
+            if let Err(mpsc::TryRecvError::Disconnected) = signals.try_recv() {
+                return;
+            }
             match history.compact_once() {
                 Ok(true) => continue,
                 Ok(false) => break,

@@ -70,6 +70,8 @@ impl Ord for Head {
 impl History {
     /// Performs one merge if some day has enough runs of one tier. Returns whether it did.
     pub fn compact_once(&self) -> Result<bool> {
+        // One merge at a time: two would pick the same inputs, and memory stays bounded.
+        let _merging = self.merging.lock().expect("merge lock");
         let Some((day, inputs)) = self.pick_merge() else {
             return Ok(false);
         };

@@ -60,6 +60,22 @@ struct State {
     first_day: i64,
 }
 
+impl State {
+    /// Moves the active memtable to the frozen list, starting an empty one that continues
+    /// from the same journal position.
+    fn freeze_active(&mut self) {
+        let upto_seq = self.active.upto_seq;
+        let full = std::mem::replace(
+            &mut self.active,
+            Memtable {
+                upto_seq,
+                ..Memtable::default()
+            },
+        );
+        self.frozen.push(Arc::new(full));
+    }
+}
+
 pub struct History {
     dir: PathBuf,
     options: HistoryOptions,
@@ -72,10 +88,12 @@ pub struct History {
     /// How many frozen memtables wait for the flusher; writers wait while it is high, so
     /// memory stays bounded when ingest outruns flushing.
     backlog: (Mutex<usize>, Condvar),
+    /// Held while a compaction merges.
+    merging: Mutex<()>,
 }
 
 /// Frozen memtables allowed to wait before writers are slowed down.
-const MAX_BACKLOG: usize = 2;
+const MAX_BACKLOG: usize = 1;
 
 /// Figures about the history, for benchmarks and status.
 #[derive(Clone, Debug, Default)]
@@ -128,6 +146,7 @@ impl History {
             manifest: Mutex::new(manifest),
             durable_seq: AtomicU64::new(durable),
             backlog: (Mutex::new(0), Condvar::new()),
+            merging: Mutex::new(()),
         })
     }
 
@@ -157,15 +176,7 @@ impl History {
         }
         state.active.upto_seq = state.active.upto_seq.max(upto);
         if state.active.bytes >= self.options.memtable_bytes {
-            let upto_seq = state.active.upto_seq;
-            let full = std::mem::replace(
-                &mut state.active,
-                Memtable {
-                    upto_seq,
-                    ..Memtable::default()
-                },
-            );
-            state.frozen.push(Arc::new(full));
+            state.freeze_active();
         }
         self.set_backlog(state.frozen.len());
         !state.frozen.is_empty()
@@ -190,15 +201,8 @@ impl History {
     pub fn freeze(&self) {
         let mut state = self.state.write().expect("history lock");
         if !state.active.entries.is_empty() || state.active.upto_seq > self.durable_seq() {
-            let upto_seq = state.active.upto_seq;
-            let full = std::mem::replace(
-                &mut state.active,
-                Memtable {
-                    upto_seq,
-                    ..Memtable::default()
-                },
-            );
-            state.frozen.push(Arc::new(full));
+            state.freeze_active();
+            self.set_backlog(state.frozen.len());
         }
     }
 
