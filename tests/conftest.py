@@ -32,7 +32,7 @@ def config_text(data_dir):
     accounts = {}
     for name, u in USERS.items():
         accounts.setdefault(u["account"], []).append((name, u))
-    out = [f'data_dir = "{data_dir}"', 'listen = "127.0.0.1:0"', "max_body_bytes = 65536"]
+    out = [f'data_dir = "{data_dir}"', 'listen = "127.0.0.1:0"', "max_body_bytes = 1048576"]
     for account, users in accounts.items():
         out.append(f'[[accounts]]\nid = "{account}"')
         for name, u in users:

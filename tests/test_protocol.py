@@ -55,9 +55,33 @@ def test_malformed_bodies(cairn):
 
 
 def test_oversized_bodies_are_refused_unread(cairn):
-    status, code, message = error(call(cairn, body=b'{"x":"' + b"a" * 70000 + b'"}'))
-    assert (status, code) == (413, "RequestEntityTooLargeException")
-    assert "65536" in message
+    """The declared length alone is refused: the server answers before the body is sent."""
+    import http.client
+    import urllib.parse
+    host = urllib.parse.urlparse(cairn.endpoint).netloc
+    conn = http.client.HTTPConnection(host, timeout=10)
+    conn.putrequest("POST", "/")
+    conn.putheader("X-Amz-Target", LOOKUP)
+    conn.putheader("Content-Length", str(64 << 20))
+    conn.endheaders()
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    assert response.status == 413
+    assert body["__type"] == "RequestEntityTooLargeException"
+    assert "1048576" in body["Message"]
+
+
+def test_bodies_larger_than_declared_are_cut_off(cairn):
+    # Chunked bodies have no declared length: the limit applies while reading.
+    import http.client
+    import urllib.parse
+    host = urllib.parse.urlparse(cairn.endpoint).netloc
+    conn = http.client.HTTPConnection(host, timeout=10)
+    chunks = (b"x" * 65536 for _ in range(32))
+    conn.request("POST", "/", body=chunks, headers={"X-Amz-Target": LOOKUP}, encode_chunked=True)
+    response = conn.getresponse()
+    assert response.status == 413
+    assert json.loads(response.read())["__type"] == "RequestEntityTooLargeException"
 
 
 def test_unknown_key_is_unrecognized(cairn):

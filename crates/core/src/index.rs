@@ -76,7 +76,23 @@ pub enum Category {
     Management,
     Data,
     Insight,
+    NetworkActivity,
+    /// `ActivityAuditLog`: events reported through PutAuditEvents.
+    Activity,
     Other,
+}
+
+/// The LookupEvents views of the history. Every stored event belongs to exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum View {
+    /// What LookupEvents shows by default: management events (and events reported
+    /// through PutAuditEvents).
+    Management = 0,
+    /// `EventCategory=insight`.
+    Insight = 1,
+    /// Kept for deduplication and delivery, never shown by LookupEvents (data and network
+    /// activity events, as on AWS).
+    Hidden = 2,
 }
 
 /// Why a record cannot be indexed.
@@ -191,6 +207,8 @@ impl IndexFields {
             Some("Management") => Category::Management,
             Some("Data") => Category::Data,
             Some("Insight") => Category::Insight,
+            Some("NetworkActivity") => Category::NetworkActivity,
+            Some("ActivityAuditLog") => Category::Activity,
             Some(_) => Category::Other,
             // Records older than eventVersion 1.07 have no category.
             None if raw.insight_details.is_some() => Category::Insight,
@@ -237,9 +255,13 @@ impl IndexFields {
         })
     }
 
-    /// Whether the record belongs in the event history: management events and Insights.
-    pub fn in_history(&self) -> bool {
-        matches!(self.category, Category::Management | Category::Insight)
+    /// Which LookupEvents view shows the record.
+    pub fn view(&self) -> View {
+        match self.category {
+            Category::Management | Category::Activity => View::Management,
+            Category::Insight => View::Insight,
+            Category::Data | Category::NetworkActivity | Category::Other => View::Hidden,
+        }
     }
 
     pub fn attribute(&self, key: LookupKey) -> Option<&str> {

@@ -4,9 +4,10 @@
 
 pub mod identity;
 pub mod index;
+pub mod json;
 pub mod record;
 pub mod timefmt;
 
 pub use identity::{Identity, IdentityKind};
-pub use index::{Category, IndexError, IndexFields, LookupKey};
+pub use index::{Category, IndexError, IndexFields, LookupKey, View};
 pub use record::{ApiCall, ApiCallRecord, RecordResource, EVENT_VERSION};

@@ -41,6 +41,7 @@ pub fn now() -> i64 {
 
 /// Who called, as established by SigV4.
 struct Caller {
+    credential: Credential,
     identity: Identity,
     region: String,
     service: String,
@@ -127,6 +128,7 @@ fn authenticate(
     };
     sigv4::verify(&request, &auth, &credential.secret_access_key, now).map_err(auth_error)?;
     Ok(Caller {
+        credential: credential.clone(),
         identity: identity_of(credential),
         region: auth.region,
         service: auth.service,
@@ -220,6 +222,24 @@ pub async fn handle(
         Ok(caller) => caller,
         Err(error) => return error_response(&error, &request_id),
     };
+
+    if parts.uri.path() == "/records" {
+        if caller.service != "cloudtrail" || parts.method != axum::http::Method::POST {
+            let error = ApiError::client(
+                "UnknownOperationException",
+                "The bulk endpoint takes a POST signed for the service 'cloudtrail'.",
+            );
+            return error_response(&error, &request_id);
+        }
+        return match crate::bulk::put_records(&app, &caller.credential, body, now).await {
+            Ok(response) => json_response(
+                StatusCode::OK,
+                serde_json::to_vec(&response).expect("serializes"),
+                &request_id,
+            ),
+            Err(error) => error_response(&error, &request_id),
+        };
+    }
 
     let target = parts
         .headers
@@ -326,11 +346,18 @@ pub async fn handle(
 async fn record_event(store: &Store, record: Vec<u8>) -> Result<(), ApiError> {
     let event =
         Event::from_record(record).map_err(|e| ApiError::internal(format!("audit record: {e}")))?;
+    store_events(store, vec![event]).await.map(drop)
+}
+
+/// Appends events and waits until they are durable.
+pub async fn store_events(
+    store: &Store,
+    events: Vec<Event>,
+) -> Result<cairn_store::Appended, ApiError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    store.append(vec![event], Box::new(move |result| drop(tx.send(result))));
+    store.append(events, Box::new(move |result| drop(tx.send(result))));
     match rx.await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(error.into()),
+        Ok(result) => result.map_err(ApiError::from),
         Err(_) => Err(ApiError::unavailable(
             "Cairn is shutting down; retry shortly.",
         )),

@@ -54,7 +54,7 @@ pub struct Config {
     /// Default 90. Env: `CAIRN_RETENTION_DAYS`.
     pub retention_days: u32,
     /// Largest request body accepted, in bytes; larger requests are refused before
-    /// they are read. Default 2 MiB. Env: `CAIRN_MAX_BODY_BYTES`.
+    /// they are read. Default 8 MiB. Env: `CAIRN_MAX_BODY_BYTES`.
     pub max_body_bytes: usize,
     /// Region shown in the start-up banner's example commands. Default `us-east-1`.
     /// Env: `CAIRN_REGION`. Requests use the region they are signed for.
@@ -72,6 +72,10 @@ pub struct AccountConfig {
     /// Users of the account, each with an access key.
     #[serde(default)]
     pub users: Vec<UserConfig>,
+    /// Other accounts whose CloudTrail records this account's users may send to the bulk
+    /// endpoint (`"*"`: any). Default: none, only the account's own records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub write_records_for: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -98,7 +102,7 @@ impl Default for Config {
             listen: DEFAULT_LISTEN.to_owned(),
             data_dir: PathBuf::from("cairn-data"),
             retention_days: 90,
-            max_body_bytes: 2 << 20,
+            max_body_bytes: 8 << 20,
             region: DEFAULT_REGION.to_owned(),
             accounts: Vec::new(),
         }
@@ -113,6 +117,8 @@ pub struct Credential {
     pub root: bool,
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// From the account: whose records the bulk endpoint takes from this user.
+    pub write_records_for: Vec<String>,
 }
 
 /// The configuration after validation: what the server runs with.
@@ -229,17 +235,16 @@ impl Config {
     }
 }
 
+/// Regions are opaque names here (records imported from elsewhere may carry any): 1 to 64
+/// lowercase letters, digits and hyphens, not starting or ending with a hyphen.
 pub fn valid_region(region: &str) -> bool {
-    let parts: Vec<&str> = region.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+    !region.is_empty()
+        && region.len() <= 64
+        && !region.starts_with('-')
+        && !region.ends_with('-')
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn resolve_credentials(accounts: &[AccountConfig]) -> Result<Vec<Credential>, ConfigError> {
@@ -258,6 +263,14 @@ fn resolve_credentials(accounts: &[AccountConfig]) -> Result<Vec<Credential>, Co
                 format!("accounts[{a}].id"),
                 format!("account {} is configured twice", account.id),
             ));
+        }
+        for (w, other) in account.write_records_for.iter().enumerate() {
+            if other != "*" && (other.len() != 12 || !other.bytes().all(|b| b.is_ascii_digit())) {
+                return Err(invalid(
+                    format!("accounts[{a}].write_records_for[{w}]"),
+                    format!("{other:?} is neither a 12-digit account id nor \"*\""),
+                ));
+            }
         }
         for (u, user) in account.users.iter().enumerate() {
             let at = |field: &str| format!("accounts[{a}].users[{u}].{field}");
@@ -316,6 +329,7 @@ fn resolve_credentials(accounts: &[AccountConfig]) -> Result<Vec<Credential>, Co
                 root: user.root,
                 access_key_id: key.clone(),
                 secret_access_key: secret,
+                write_records_for: account.write_records_for.clone(),
             });
         }
     }
@@ -360,6 +374,7 @@ fn default_accounts(data_dir: &Path) -> Result<Vec<AccountConfig>, ConfigError> 
     }
     let accounts = vec![AccountConfig {
         id: DEFAULT_ACCOUNT.to_owned(),
+        write_records_for: Vec::new(),
         users: vec![UserConfig {
             name: "admin".to_owned(),
             root: false,

@@ -3,8 +3,10 @@
 
 pub mod api;
 pub mod app;
+pub mod bulk;
 pub mod config;
 pub mod ops;
+pub mod records;
 pub mod sigv4;
 pub mod token;
 

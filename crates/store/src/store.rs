@@ -8,7 +8,9 @@ use std::thread::JoinHandle;
 use cairn_core::IndexFields;
 
 use crate::error::{Result, StoreError};
-use crate::history::{History, HistoryOptions, HistoryStats, Hit, LookupQuery};
+use cairn_core::timefmt::day_of;
+
+use crate::history::{event_key, History, HistoryOptions, HistoryStats, Hit, LookupQuery};
 use crate::journal::Journal;
 
 /// An event ready to be stored: its record and the fields the history indexes.
@@ -27,11 +29,12 @@ impl Event {
     }
 }
 
-/// Where an acknowledged batch landed in the journal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What became of an acknowledged batch: for each event, its journal sequence number, or
+/// `None` when the store already held an event of that account with that eventID (the
+/// first occurrence in journal order wins; a duplicate is acknowledged, not stored).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Appended {
-    pub first_seq: u64,
-    pub count: u64,
+    pub stored: Vec<Option<u64>>,
 }
 
 pub type AppendCallback = Box<dyn FnOnce(Result<Appended>) + Send>;
@@ -255,52 +258,15 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        let records: Vec<&[u8]> = batch
-            .iter()
-            .flat_map(|r| r.events.iter().map(|e| e.record.as_slice()))
-            .collect();
-        if records.is_empty() {
-            for request in batch {
-                (request.done)(Ok(Appended {
-                    first_seq: journal.next_seq(),
-                    count: 0,
-                }));
-            }
-            continue;
-        }
-        match journal.append(&records) {
-            Ok(first_seq) => {
-                let mut seq = first_seq;
-                let mut answers = Vec::with_capacity(batch.len());
-                let mut entries = Vec::with_capacity(records.len());
-                for request in batch {
-                    let count = request.events.len() as u64;
-                    answers.push((
-                        request.done,
-                        Appended {
-                            first_seq: seq,
-                            count,
-                        },
-                    ));
-                    for event in request.events {
-                        entries.push((seq, event.fields, event.record.into_boxed_slice()));
-                        seq += 1;
-                    }
-                }
-                if history.insert(entries, seq - 1) {
-                    let _ = flush.send(());
-                }
-                for (done, appended) in answers {
-                    done(Ok(appended));
-                }
+        match commit(&mut journal, history, batch) {
+            Ok(true) => {
+                let _ = flush.send(());
                 // Backpressure: while the flusher is behind, stop taking new commits.
                 history.wait_for_backlog();
             }
+            Ok(false) => {}
             Err(error) => {
-                tracing::error!(%error, "journal commit failed; its callers get the error");
-                for request in batch {
-                    (request.done)(Err(error.clone()));
-                }
+                tracing::error!(%error, "journal commit failed; its callers got the error")
             }
         }
         let durable = history.durable_seq();
@@ -312,6 +278,91 @@ fn write_loop(
         }
         journal_bytes.store(journal.disk_bytes(), std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// One group commit: drops duplicates (in journal order), writes the rest as one durable
+/// frame, shows them to the history, answers every caller. Returns whether a frozen
+/// memtable now waits for the flusher.
+fn commit(journal: &mut Journal, history: &History, batch: Vec<AppendRequest>) -> Result<bool> {
+    let fresh = match new_events(history, &batch) {
+        Ok(fresh) => fresh,
+        Err(error) => return Err(fail(batch, error)),
+    };
+    let records: Vec<&[u8]> = batch
+        .iter()
+        .zip(&fresh)
+        .flat_map(|(r, fresh)| {
+            r.events
+                .iter()
+                .zip(fresh)
+                .filter(|(_, new)| **new)
+                .map(|(e, _)| e.record.as_slice())
+        })
+        .collect();
+    let first_seq = if records.is_empty() {
+        journal.next_seq()
+    } else {
+        match journal.append(&records) {
+            Ok(seq) => seq,
+            Err(error) => return Err(fail(batch, error)),
+        }
+    };
+    let count = records.len() as u64;
+    drop(records);
+
+    let mut seq = first_seq;
+    let mut answers = Vec::with_capacity(batch.len());
+    let mut entries = Vec::with_capacity(count as usize);
+    for (request, fresh) in batch.into_iter().zip(fresh) {
+        let mut stored = Vec::with_capacity(request.events.len());
+        for (event, new) in request.events.into_iter().zip(fresh) {
+            if new {
+                stored.push(Some(seq));
+                entries.push((seq, event.fields, event.record.into_boxed_slice()));
+                seq += 1;
+            } else {
+                stored.push(None);
+            }
+        }
+        answers.push((request.done, Appended { stored }));
+    }
+    let waiting = count > 0 && history.insert(entries, first_seq + count - 1);
+    for (done, appended) in answers {
+        done(Ok(appended));
+    }
+    Ok(waiting)
+}
+
+/// For each event of each request: whether it is new, neither held already nor earlier in
+/// this batch.
+fn new_events(history: &History, batch: &[AppendRequest]) -> Result<Vec<Vec<bool>>> {
+    let mut in_batch = std::collections::HashSet::new();
+    batch
+        .iter()
+        .map(|request| {
+            request
+                .events
+                .iter()
+                .map(|e| {
+                    let first_here =
+                        in_batch.insert(event_key(&e.fields.account, &e.fields.event_id));
+                    Ok(first_here
+                        && !history.holds(
+                            &e.fields.account,
+                            &e.fields.event_id,
+                            day_of(e.fields.time),
+                        )?)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn fail(batch: Vec<AppendRequest>, error: StoreError) -> StoreError {
+    for request in batch {
+        (request.done)(Err(error.clone()));
+    }
+    error
 }
 
 fn flush_loop(history: &History, signals: Receiver<()>, compact: Sender<()>) {

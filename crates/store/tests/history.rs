@@ -72,7 +72,7 @@ fn append(store: &Store, model: &mut Model, batch: Vec<Event>) {
     for (k, (record, fields)) in copies.into_iter().enumerate() {
         let cursor = Cursor {
             time: fields.time,
-            seq: appended.first_seq + k as u64,
+            seq: appended.stored[k].expect("a new event"),
         };
         model.events.push((cursor, record, fields));
     }
@@ -83,7 +83,7 @@ fn expected(model: &Model, q: &LookupQuery) -> Vec<(Cursor, Vec<u8>)> {
         .events
         .iter()
         .filter(|(c, _, f)| {
-            f.in_history()
+            f.view() == cairn_core::View::Management
                 && f.account == q.account
                 && f.region == q.region
                 && c.time >= q.start
@@ -281,4 +281,91 @@ fn concurrent_appenders_share_commits_and_lose_nothing() {
     seqs.sort_unstable();
     seqs.dedup();
     assert_eq!(seqs.len(), 400);
+}
+
+#[test]
+fn an_event_id_is_stored_once_per_account_wherever_the_original_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = |i: u64, account: &str| {
+        Event::from_record(record(
+            i,
+            DAY0 + i as i64 * 60,
+            account,
+            "us-east-1",
+            "Management",
+        ))
+        .unwrap()
+    };
+    let stored =
+        |appended: cairn_store::Appended| appended.stored.iter().filter(|s| s.is_some()).count();
+    {
+        let store = Store::open(dir.path(), options(32 << 10)).unwrap();
+        let first = store
+            .append_blocking((0..300).map(|i| event(i, "111111111111")).collect())
+            .unwrap();
+        assert_eq!(stored(first), 300);
+        // In memory.
+        assert_eq!(
+            stored(
+                store
+                    .append_blocking(vec![event(5, "111111111111")])
+                    .unwrap()
+            ),
+            0
+        );
+        // Within one batch, the first occurrence wins.
+        let batch = vec![event(1000, "111111111111"), event(1000, "111111111111")];
+        assert_eq!(
+            store
+                .append_blocking(batch)
+                .unwrap()
+                .stored
+                .iter()
+                .filter(|s| s.is_some())
+                .count(),
+            1
+        );
+        // Another account may use the same eventID.
+        assert_eq!(
+            stored(
+                store
+                    .append_blocking(vec![event(5, "222222222222")])
+                    .unwrap()
+            ),
+            1
+        );
+        store.flush().unwrap();
+        store.compact().unwrap();
+        // In runs.
+        let again = store
+            .append_blocking((0..300).map(|i| event(i, "111111111111")).collect())
+            .unwrap();
+        assert_eq!(stored(again), 0);
+    }
+    // After a restart, from runs and from the replayed journal alike.
+    let store = Store::open(dir.path(), options(32 << 10)).unwrap();
+    assert_eq!(
+        stored(
+            store
+                .append_blocking((0..300).map(|i| event(i, "111111111111")).collect())
+                .unwrap()
+        ),
+        0
+    );
+    assert_eq!(
+        stored(
+            store
+                .append_blocking(vec![event(1000, "111111111111")])
+                .unwrap()
+        ),
+        0
+    );
+    assert_eq!(
+        stored(
+            store
+                .append_blocking(vec![event(301, "111111111111")])
+                .unwrap()
+        ),
+        1
+    );
 }

@@ -3,7 +3,10 @@
 
 use cairn_core::IndexFields;
 
+use std::collections::HashSet;
+
 use super::query::{Candidate, LookupQuery, Source};
+use super::run::id_hash;
 
 pub(crate) struct MemEntry {
     pub seq: u64,
@@ -18,10 +21,14 @@ pub(crate) struct Memtable {
     /// Every journal event up to this sequence number has been offered to the history
     /// (events that do not belong there, such as data events, are skipped).
     pub upto_seq: u64,
+    /// (account, eventID) hashes of the entries, for deduplication.
+    pub ids: HashSet<u64>,
 }
 
 impl Memtable {
     pub fn push(&mut self, entry: MemEntry) {
+        self.ids
+            .insert(id_hash(&entry.fields.account, &entry.fields.event_id));
         self.bytes +=
             entry.record.len() + heap_size(&entry.fields) + std::mem::size_of::<MemEntry>();
         self.entries.push(entry);

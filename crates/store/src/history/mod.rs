@@ -9,6 +9,7 @@
 //! Expiring a day removes it from the manifest, then deletes its directory: the cost is a
 //! few file operations, whatever the day holds.
 
+mod bloom;
 mod compaction;
 mod manifest;
 mod memtable;
@@ -29,7 +30,8 @@ use manifest::Manifest;
 use memtable::{MemEntry, Memtable};
 use query::{kind_of, Source};
 pub use query::{Cursor, Hit, LookupQuery};
-use run::{Run, RunWriter};
+pub use run::id_hash as event_key;
+use run::{id_hash, Run, RunWriter};
 
 /// Tuning knobs of the history.
 #[derive(Clone, Debug)]
@@ -166,7 +168,7 @@ impl History {
         let mut state = self.state.write().expect("history lock");
         let first_day = state.first_day;
         for (seq, fields, record) in events {
-            if fields.in_history() && day_of(fields.time) >= first_day {
+            if day_of(fields.time) >= first_day {
                 state.active.push(MemEntry {
                     seq,
                     fields,
@@ -195,6 +197,27 @@ impl History {
         while *waiting > MAX_BACKLOG {
             waiting = changed.wait(waiting).expect("backlog lock");
         }
+    }
+
+    /// Whether the history holds an event of `account` with `event_id` whose time falls
+    /// on `day` (a duplicate carries the same time as its original).
+    pub fn holds(&self, account: &str, event_id: &str, day: i64) -> Result<bool> {
+        let hash = id_hash(account, event_id);
+        let runs = {
+            let state = self.state.read().expect("history lock");
+            if state.active.ids.contains(&hash)
+                || state.frozen.iter().any(|m| m.ids.contains(&hash))
+            {
+                return Ok(true);
+            }
+            state.days.get(&day).cloned().unwrap_or_default()
+        };
+        for run in runs {
+            if run.holds(hash)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Freezes whatever the memtable holds, so that the next flush writes it.

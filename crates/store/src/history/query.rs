@@ -1,6 +1,6 @@
 //! A LookupEvents query as the store sees it, and the candidates sources return.
 
-use cairn_core::{Category, IndexFields, LookupKey};
+use cairn_core::{IndexFields, LookupKey, View};
 
 /// A position in the history's newest-first order: events strictly older than it come next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -59,14 +59,18 @@ impl Candidate {
     }
 }
 
-/// Group kind stored in runs: management events and Insights events are kept apart.
+/// Group kind stored in runs: each LookupEvents view is kept apart.
 pub(crate) fn kind_of(fields: &IndexFields) -> u8 {
-    u8::from(fields.category == Category::Insight)
+    fields.view() as u8
 }
 
 impl LookupQuery {
     pub(crate) fn kind(&self) -> u8 {
-        u8::from(self.insights)
+        if self.insights {
+            View::Insight as u8
+        } else {
+            View::Management as u8
+        }
     }
 
     /// Whether the event is before the cursor in newest-first order.

@@ -7,7 +7,8 @@
 //! blocks    zstd frames (with checksum), each `n × (u32 length, record)`, ~32 KiB raw
 //! times     u32 × count   eventTime − day start, per ordinal (loaded into memory)
 //! seqs      u64 × count   journal sequence number, per ordinal
-//! ids       (u64, u32) × count   FNV-1a hash of eventID and ordinal, sorted by hash
+//! ids       (u64, u32) × count   FNV-1a hash of (account, eventID) and ordinal, by hash
+//! bloom     a Bloom filter of those hashes (10 bits per event, loaded into memory)
 //! postings  per (attribute, group, value): ascending ordinals, delta varints
 //! dict      the posting dictionary, sorted by (attribute, group, value), in chunks of
 //!           64 entries: varint attribute, group, value length, value, postings offset, length
@@ -28,6 +29,7 @@ use cairn_core::timefmt::SECONDS_PER_DAY;
 use cairn_core::{IndexFields, LookupKey};
 use serde::{Deserialize, Serialize};
 
+use super::bloom::Bloom;
 use super::query::{kind_of, Candidate, LookupQuery, Source};
 use crate::error::{Result, StoreError};
 use crate::varint;
@@ -81,14 +83,18 @@ struct RunMeta {
     times_at: u64,
     seqs_at: u64,
     ids_at: u64,
+    bloom_at: u64,
+    bloom_len: u64,
     postings_at: u64,
     fences: Vec<DictFence>,
 }
 
-/// FNV-1a, 64-bit: a stable hash for event ids (the format depends on it never changing).
-pub(crate) fn id_hash(id: &str) -> u64 {
+/// FNV-1a, 64-bit, over `account`, a 0xff separator and `event_id`: the identity of an
+/// event for lookups by EventId and for deduplication. The format depends on it never
+/// changing.
+pub fn id_hash(account: &str, event_id: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in id.bytes() {
+    for b in account.bytes().chain([0xff]).chain(event_id.bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -177,7 +183,8 @@ impl RunWriter {
         self.seqs.push(seq);
         self.min_seq = self.min_seq.min(seq);
         self.max_seq = self.max_seq.max(seq);
-        self.ids.push((id_hash(&fields.event_id), ord));
+        self.ids
+            .push((id_hash(&fields.account, &fields.event_id), ord));
         for (key, value) in &fields.attributes {
             self.postings
                 .entry((key.code(), group, value.clone()))
@@ -230,11 +237,15 @@ impl RunWriter {
         let mut ids = std::mem::take(&mut self.ids);
         ids.sort_unstable();
         let mut id_bytes = Vec::with_capacity(ids.len() * 12);
-        for (hash, ord) in ids {
+        for &(hash, ord) in &ids {
             id_bytes.extend_from_slice(&hash.to_le_bytes());
             id_bytes.extend_from_slice(&ord.to_le_bytes());
         }
         self.write(&id_bytes)?;
+        let bloom_at = self.offset;
+        let hashes: Vec<u64> = ids.iter().map(|(hash, _)| *hash).collect();
+        let bloom = Bloom::build(&hashes).to_bytes();
+        self.write(&bloom)?;
 
         let postings_at = self.offset;
         let mut area = Vec::new();
@@ -284,6 +295,8 @@ impl RunWriter {
             times_at,
             seqs_at,
             ids_at,
+            bloom_at,
+            bloom_len: bloom.len() as u64,
             postings_at,
             fences,
         };
@@ -325,6 +338,7 @@ pub(crate) struct Run {
     file: File,
     meta: RunMeta,
     times: Vec<u32>,
+    bloom: Bloom,
 }
 
 impl Run {
@@ -368,6 +382,9 @@ impl Run {
             .chunks_exact(4)
             .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
             .collect();
+        let mut bloom_bytes = vec![0u8; meta.bloom_len as usize];
+        read_at(&file, path, &mut bloom_bytes, meta.bloom_at)?;
+        let bloom = Bloom::from_bytes(&bloom_bytes).ok_or_else(|| corrupt("bad Bloom filter"))?;
         Ok(Run {
             id,
             day: meta.day,
@@ -375,6 +392,7 @@ impl Run {
             file,
             meta,
             times,
+            bloom,
         })
     }
 
@@ -395,6 +413,7 @@ impl Run {
                 .iter()
                 .map(|d| d.value.len() + 48)
                 .sum::<usize>()
+            + self.bloom.memory_bytes()
     }
 
     fn read(&self, buf: &mut [u8], at: u64) -> Result<()> {
@@ -524,9 +543,13 @@ impl Run {
         Ok(ords)
     }
 
-    /// Ordinals whose eventID hashes like `id` (callers confirm on the record).
-    fn ids_matching(&self, id: &str) -> Result<Vec<u32>> {
-        let target = id_hash(id);
+    /// Whether the run holds an event with this (account, eventID) hash.
+    pub fn holds(&self, hash: u64) -> Result<bool> {
+        Ok(self.bloom.may_contain(hash) && !self.ordinals_of(hash)?.is_empty())
+    }
+
+    /// Ordinals whose (account, eventID) hashes to `target`, ascending.
+    fn ordinals_of(&self, target: u64) -> Result<Vec<u32>> {
         let (mut lo, mut hi) = (0u64, u64::from(self.meta.count));
         let entry = |i: u64| -> Result<(u64, u32)> {
             let mut buf = [0u8; 12];
@@ -570,7 +593,7 @@ impl Run {
         let ords: Box<dyn Iterator<Item = u32>> = match &query.attribute {
             None => Box::new((lo..hi).rev()),
             Some((LookupKey::EventId, id)) => {
-                let ords = self.ids_matching(id)?;
+                let ords = self.ordinals_of(id_hash(&query.account, id))?;
                 Box::new(ords.into_iter().filter(move |o| (lo..hi).contains(o)).rev())
             }
             Some((key, value)) => {
