@@ -32,8 +32,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Measure the event history: lookup latency, bytes per event, expiry, memory.
-    Bench(bench::Args),
+    /// Measure: `cairn bench lookup` (event history), `cairn bench ingest` (HTTP ingest).
+    #[command(subcommand)]
+    Bench(bench::Bench),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,7 +48,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(bench) => bench::run(bench),
     }
 }
 

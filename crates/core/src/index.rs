@@ -152,9 +152,9 @@ struct RawRecord<'a> {
     management_event: Option<bool>,
     read_only: Option<bool>,
     #[serde(borrow)]
-    user_identity: Option<RawIdentity<'a>>,
-    #[serde(borrow, default)]
-    resources: Option<Vec<RawResource<'a>>>,
+    user_identity: Option<&'a RawValue>,
+    #[serde(borrow)]
+    resources: Option<&'a RawValue>,
     #[serde(borrow)]
     insight_details: Option<&'a RawValue>,
 }
@@ -198,52 +198,26 @@ impl IndexFields {
         let time = parse_event_time(&time_text)
             .ok_or_else(|| IndexError::BadEventTime(time_text.to_string()))?;
         let region = raw.aws_region.ok_or(IndexError::Missing("awsRegion"))?;
-        let identity = raw.user_identity;
-        let account = raw
-            .recipient_account_id
-            .or_else(|| identity.as_ref().and_then(|i| i.account_id.clone()))
-            .ok_or(IndexError::Missing("recipientAccountId"))?;
-        let category = match raw.event_category.as_deref() {
-            Some("Management") => Category::Management,
-            Some("Data") => Category::Data,
-            Some("Insight") => Category::Insight,
-            Some("NetworkActivity") => Category::NetworkActivity,
-            Some("ActivityAuditLog") => Category::Activity,
-            Some(_) => Category::Other,
-            // Records older than eventVersion 1.07 have no category.
-            None if raw.insight_details.is_some() => Category::Insight,
-            None if raw.management_event == Some(false) => Category::Data,
-            None => Category::Management,
+        let account = match raw.recipient_account_id {
+            Some(account) => account,
+            None => raw
+                .user_identity
+                .and_then(|u| serde_json::from_str::<RawIdentity<'_>>(u.get()).ok())
+                .and_then(|i| i.account_id)
+                .ok_or(IndexError::Missing("recipientAccountId"))?,
         };
-
-        let mut attributes = Vec::with_capacity(8);
-        if let Some(name) = raw.event_name {
-            attributes.push((LookupKey::EventName, name.into_owned()));
-        }
-        if let Some(source) = raw.event_source {
-            attributes.push((LookupKey::EventSource, source.into_owned()));
-        }
-        if let Some(read_only) = raw.read_only {
-            attributes.push((LookupKey::ReadOnly, read_only.to_string()));
-        }
-        if let Some(identity) = &identity {
-            if let Some(user) = lookup_username(identity) {
-                attributes.push((LookupKey::Username, user));
-            }
-            if let Some(key) = identity.access_key_id.as_deref().filter(|k| !k.is_empty()) {
-                attributes.push((LookupKey::AccessKeyId, key.to_owned()));
-            }
-        }
-        for resource in raw.resources.unwrap_or_default() {
-            if let Some(kind) = resource.kind {
-                attributes.push((LookupKey::ResourceType, kind.into_owned()));
-            }
-            if let Some(name) = resource.arn.or(resource.arn_prefix) {
-                attributes.push((LookupKey::ResourceName, name.into_owned()));
-            }
-        }
-        attributes.sort();
-        attributes.dedup();
+        let category = Category::of(
+            raw.event_category.as_deref(),
+            raw.insight_details.is_some(),
+            raw.management_event,
+        );
+        let attributes = attributes_of(
+            raw.event_name.as_deref(),
+            raw.event_source.as_deref(),
+            raw.read_only,
+            raw.user_identity,
+            raw.resources,
+        );
 
         Ok(IndexFields {
             event_id: event_id.into_owned(),
@@ -277,6 +251,72 @@ impl IndexFields {
             _ => self.attributes.iter().any(|(k, v)| *k == key && v == value),
         }
     }
+}
+
+impl Category {
+    /// A record's category from its `eventCategory`, or, for records older than
+    /// eventVersion 1.07 that have none, from what else it carries.
+    pub fn of(
+        event_category: Option<&str>,
+        has_insight_details: bool,
+        management_event: Option<bool>,
+    ) -> Category {
+        match event_category {
+            Some("Management") => Category::Management,
+            Some("Data") => Category::Data,
+            Some("Insight") => Category::Insight,
+            Some("NetworkActivity") => Category::NetworkActivity,
+            Some("ActivityAuditLog") => Category::Activity,
+            Some(_) => Category::Other,
+            None if has_insight_details => Category::Insight,
+            None if management_event == Some(false) => Category::Data,
+            None => Category::Management,
+        }
+    }
+}
+
+/// The posted lookup attributes of a record, sorted and without repeats. `user_identity`
+/// and `resources` are the record's unparsed values; malformed ones contribute nothing.
+pub fn attributes_of(
+    event_name: Option<&str>,
+    event_source: Option<&str>,
+    read_only: Option<bool>,
+    user_identity: Option<&RawValue>,
+    resources: Option<&RawValue>,
+) -> Vec<(LookupKey, String)> {
+    let mut attributes = Vec::with_capacity(8);
+    if let Some(name) = event_name {
+        attributes.push((LookupKey::EventName, name.to_owned()));
+    }
+    if let Some(source) = event_source {
+        attributes.push((LookupKey::EventSource, source.to_owned()));
+    }
+    if let Some(read_only) = read_only {
+        attributes.push((LookupKey::ReadOnly, read_only.to_string()));
+    }
+    if let Some(identity) =
+        user_identity.and_then(|u| serde_json::from_str::<RawIdentity<'_>>(u.get()).ok())
+    {
+        if let Some(user) = lookup_username(&identity) {
+            attributes.push((LookupKey::Username, user));
+        }
+        if let Some(key) = identity.access_key_id.as_deref().filter(|k| !k.is_empty()) {
+            attributes.push((LookupKey::AccessKeyId, key.to_owned()));
+        }
+    }
+    let resources =
+        resources.and_then(|r| serde_json::from_str::<Vec<RawResource<'_>>>(r.get()).ok());
+    for resource in resources.unwrap_or_default() {
+        if let Some(kind) = resource.kind {
+            attributes.push((LookupKey::ResourceType, kind.into_owned()));
+        }
+        if let Some(name) = resource.arn.or(resource.arn_prefix) {
+            attributes.push((LookupKey::ResourceName, name.into_owned()));
+        }
+    }
+    attributes.sort();
+    attributes.dedup();
+    attributes
 }
 
 /// AWS's Username rule for LookupEvents: the IAM user name, `root` for the root user, the

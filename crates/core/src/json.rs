@@ -3,27 +3,41 @@
 /// Removes whitespace outside strings. Unlike a parse and re-serialize, this keeps every
 /// number's spelling, key order and duplicate keys as they were.
 pub fn minify(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in text.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let b = bytes[pos];
+        if b == b'"' {
+            // Copy the whole string, jumping from one quote or backslash to the next.
+            let start = pos;
+            pos += 1;
+            loop {
+                let next = bytes
+                    .get(pos..)
+                    .and_then(|rest| memchr::memchr2(b'"', b'\\', rest));
+                let Some(at) = next else {
+                    pos = bytes.len(); // an unterminated string runs to the end
+                    break;
+                };
+                pos += at + 1;
+                if bytes[pos - 1] == b'"' {
+                    break;
+                }
+                pos += 1; // the escaped character
             }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
-            out.push(c);
+            let end = pos.min(bytes.len());
+            out.extend_from_slice(&bytes[start..end]);
+            pos = end;
+        } else {
+            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                out.push(b);
+            }
+            pos += 1;
         }
     }
-    out
+    // Only ASCII whitespace outside strings was removed, so the text is still UTF-8.
+    String::from_utf8(out).expect("removing ASCII whitespace keeps UTF-8 valid")
 }
 
 #[cfg(test)]
@@ -42,5 +56,12 @@ mod tests {
             parsed,
             serde_json::from_str::<serde_json::Value>(&minify(text)).unwrap()
         );
+    }
+
+    #[test]
+    fn survives_truncated_input() {
+        for text in ["\"abc", "\"ab\\", "{\"a\": \"x\\\""] {
+            assert!(minify(text).len() <= text.len());
+        }
     }
 }

@@ -2,8 +2,13 @@
 //! Each record is accepted or refused on its own, with an error code from the set AWS uses
 //! for per-event failures (`FieldNotFound`, `InvalidData`, `InvalidRecipient`).
 
+use std::borrow::Cow;
+
+use cairn_core::index::attributes_of;
 use cairn_core::timefmt::parse_event_time;
-use serde_json::{Map, Value};
+use cairn_core::{Category, IndexFields};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// CloudTrail caps an event at 256 KB.
 pub const MAX_RECORD_BYTES: usize = 256 * 1024;
@@ -41,53 +46,108 @@ const EVENT_TYPES: &[&str] = &[
     "ActivityLog",
 ];
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// The fields the checks look at, each left unparsed until needed; everything else in the
+/// record is skipped without building a tree.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Shape<'a> {
+    #[serde(borrow)]
+    event_version: Option<&'a RawValue>,
+    #[serde(borrow)]
+    event_time: Option<&'a RawValue>,
+    #[serde(rename = "eventID", borrow)]
+    event_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    aws_region: Option<&'a RawValue>,
+    #[serde(borrow)]
+    event_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    event_category: Option<&'a RawValue>,
+    #[serde(borrow)]
+    event_source: Option<&'a RawValue>,
+    #[serde(borrow)]
+    event_name: Option<&'a RawValue>,
+    #[serde(borrow)]
+    user_identity: Option<&'a RawValue>,
+    #[serde(borrow)]
+    insight_details: Option<&'a RawValue>,
+    #[serde(rename = "sourceIPAddress", borrow)]
+    source_ip_address: Option<&'a RawValue>,
+    #[serde(borrow)]
+    user_agent: Option<&'a RawValue>,
+    #[serde(borrow)]
+    error_code: Option<&'a RawValue>,
+    #[serde(borrow)]
+    error_message: Option<&'a RawValue>,
+    #[serde(rename = "requestID", borrow)]
+    request_id: Option<&'a RawValue>,
+    #[serde(rename = "sharedEventID", borrow)]
+    shared_event_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    vpc_endpoint_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    request_parameters: Option<&'a RawValue>,
+    #[serde(borrow)]
+    response_elements: Option<&'a RawValue>,
+    #[serde(borrow)]
+    read_only: Option<&'a RawValue>,
+    #[serde(borrow)]
+    management_event: Option<&'a RawValue>,
+    #[serde(borrow)]
+    resources: Option<&'a RawValue>,
+    #[serde(borrow)]
+    recipient_account_id: Option<&'a RawValue>,
+}
+
+/// The JSON type of an unparsed value, from its first byte.
+fn kind(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
     }
 }
 
 fn string<'a>(
-    record: &'a Map<String, Value>,
+    raw: Option<&'a RawValue>,
     field: &str,
     required: bool,
-) -> Result<Option<&'a str>, Refusal> {
-    match record.get(field) {
+) -> Result<Option<Cow<'a, str>>, Refusal> {
+    match raw {
         None if required => Err(refuse(
             "FieldNotFound",
             format!("The record has no {field}."),
         )),
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(refuse(
+        Some(raw) if kind(raw) == "a string" => serde_json::from_str::<Cow<'a, str>>(raw.get())
+            .map(Some)
+            .map_err(|e| refuse("InvalidData", format!("{field}: {e}."))),
+        Some(raw) => Err(refuse(
             "InvalidData",
-            format!("{field} must be a string, not {}.", kind(other)),
+            format!("{field} must be a string, not {}.", kind(raw)),
         )),
     }
 }
 
-fn typed(
-    record: &Map<String, Value>,
-    field: &str,
-    ok: fn(&Value) -> bool,
-    want: &str,
-) -> Result<(), Refusal> {
-    match record.get(field) {
-        Some(value) if !ok(value) => Err(refuse(
+fn typed(raw: Option<&RawValue>, field: &str, allowed: &[&str]) -> Result<(), Refusal> {
+    match raw {
+        Some(raw) if !allowed.contains(&kind(raw)) => Err(refuse(
             "InvalidData",
-            format!("{field} must be {want}, not {}.", kind(value)),
+            format!(
+                "{field} must be {}, not {}.",
+                allowed.join(" or "),
+                kind(raw)
+            ),
         )),
         _ => Ok(()),
     }
 }
 
-/// Checks one record (its JSON text as sent) and returns the account it belongs to.
-pub fn check(text: &str, policy: &Policy<'_>) -> Result<String, Refusal> {
+/// Checks one record (its JSON text as sent) and returns its indexed fields.
+pub fn check(text: &str, policy: &Policy<'_>) -> Result<IndexFields, Refusal> {
     if text.len() > MAX_RECORD_BYTES {
         return Err(refuse(
             "InvalidData",
@@ -97,18 +157,15 @@ pub fn check(text: &str, policy: &Policy<'_>) -> Result<String, Refusal> {
             ),
         ));
     }
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| refuse("InvalidData", format!("The record is not JSON: {e}.")))?;
-    let Value::Object(record) = &value else {
-        return Err(refuse(
-            "InvalidData",
-            format!("A record must be a JSON object, not {}.", kind(&value)),
-        ));
-    };
+    if !text.trim_start().starts_with('{') {
+        return Err(refuse("InvalidData", "A record must be a JSON object."));
+    }
+    let r: Shape<'_> = serde_json::from_str(text)
+        .map_err(|e| refuse("InvalidData", format!("The record is not valid: {e}.")))?;
 
-    let version = string(record, "eventVersion", true)?.unwrap_or_default();
+    let version = string(r.event_version, "eventVersion", true)?.unwrap_or_default();
     let well_formed = version.split_once('.').is_some_and(|(a, b)| {
-        !a.is_empty() && !b.is_empty() && (a.to_owned() + b).bytes().all(|c| c.is_ascii_digit())
+        !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
     });
     if !well_formed {
         return Err(refuse(
@@ -116,15 +173,15 @@ pub fn check(text: &str, policy: &Policy<'_>) -> Result<String, Refusal> {
             format!("eventVersion {version:?} is not <major>.<minor>."),
         ));
     }
-    let event_id = string(record, "eventID", true)?.unwrap_or_default();
+    let event_id = string(r.event_id, "eventID", true)?.unwrap_or_default();
     if event_id.is_empty() || event_id.len() > 256 {
         return Err(refuse(
             "InvalidData",
             "eventID must be 1 to 256 characters.",
         ));
     }
-    let time_text = string(record, "eventTime", true)?.unwrap_or_default();
-    let time = parse_event_time(time_text).ok_or_else(|| {
+    let time_text = string(r.event_time, "eventTime", true)?.unwrap_or_default();
+    let time = parse_event_time(&time_text).ok_or_else(|| {
         refuse(
             "InvalidData",
             format!("eventTime {time_text:?} is not YYYY-MM-DDTHH:MM:SSZ."),
@@ -142,82 +199,85 @@ pub fn check(text: &str, policy: &Policy<'_>) -> Result<String, Refusal> {
             format!("eventTime {time_text} is more than a day in the future."),
         ));
     }
-    if string(record, "awsRegion", true)?.is_some_and(str::is_empty) {
+    if string(r.aws_region, "awsRegion", true)?.is_some_and(|s| s.is_empty()) {
         return Err(refuse("InvalidData", "awsRegion must not be empty."));
     }
 
-    let event_type = string(record, "eventType", true)?.unwrap_or_default();
-    if !EVENT_TYPES.contains(&event_type) {
+    let event_type = string(r.event_type, "eventType", true)?.unwrap_or_default();
+    if !EVENT_TYPES.contains(&event_type.as_ref()) {
         return Err(refuse(
             "InvalidData",
             format!("eventType {event_type:?} is not a CloudTrail event type."),
         ));
     }
-    let category = string(record, "eventCategory", false)?;
-    check_category(event_type, category, record.get("managementEvent"))?;
+    typed(r.management_event, "managementEvent", &["a boolean"])?;
+    let management = r.management_event.map(|raw| raw.get() == "true");
+    let category = string(r.event_category, "eventCategory", false)?;
+    check_category(&event_type, category.as_deref(), management)?;
 
     if event_type == "AwsCloudTrailInsight" {
-        typed(record, "insightDetails", Value::is_object, "an object")?;
-        if !record.contains_key("insightDetails") {
-            return Err(refuse(
-                "FieldNotFound",
-                "An Insights record has no insightDetails.",
-            ));
-        }
-    } else {
-        string(record, "eventSource", true)?;
-        string(record, "eventName", true)?;
-        match record.get("userIdentity") {
-            None => return Err(refuse("FieldNotFound", "The record has no userIdentity.")),
-            Some(Value::Object(_)) => {}
-            Some(other) => {
+        match r.insight_details {
+            None => {
                 return Err(refuse(
-                    "InvalidData",
-                    format!("userIdentity must be an object, not {}.", kind(other)),
+                    "FieldNotFound",
+                    "An Insights record has no insightDetails.",
                 ))
             }
+            Some(raw) => typed(Some(raw), "insightDetails", &["an object"])?,
+        }
+    } else {
+        string(r.event_source, "eventSource", true)?;
+        string(r.event_name, "eventName", true)?;
+        match r.user_identity {
+            None => return Err(refuse("FieldNotFound", "The record has no userIdentity.")),
+            Some(raw) => typed(Some(raw), "userIdentity", &["an object"])?,
         }
     }
-    for field in [
-        "sourceIPAddress",
-        "userAgent",
-        "errorCode",
-        "errorMessage",
-        "requestID",
-        "sharedEventID",
-        "vpcEndpointId",
+    for (raw, field) in [
+        (r.source_ip_address, "sourceIPAddress"),
+        (r.user_agent, "userAgent"),
+        (r.error_code, "errorCode"),
+        (r.error_message, "errorMessage"),
+        (r.request_id, "requestID"),
+        (r.shared_event_id, "sharedEventID"),
+        (r.vpc_endpoint_id, "vpcEndpointId"),
     ] {
-        string(record, field, false)?;
+        typed(raw, field, &["a string"])?;
     }
-    let object_or_null = |v: &Value| v.is_object() || v.is_null();
     typed(
-        record,
+        r.request_parameters,
         "requestParameters",
-        object_or_null,
-        "an object or null",
+        &["an object", "null"],
     )?;
     typed(
-        record,
+        r.response_elements,
         "responseElements",
-        object_or_null,
-        "an object or null",
+        &["an object", "null"],
     )?;
-    typed(record, "readOnly", Value::is_boolean, "a boolean")?;
-    typed(record, "managementEvent", Value::is_boolean, "a boolean")?;
-    let resources_ok = |v: &Value| {
-        v.as_array()
-            .is_some_and(|items| items.iter().all(Value::is_object))
-    };
-    typed(record, "resources", resources_ok, "an array of objects")?;
+    typed(r.read_only, "readOnly", &["a boolean"])?;
+    if let Some(raw) = r.resources {
+        let items: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
+            refuse(
+                "InvalidData",
+                format!("resources must be an array of objects, not {}.", kind(raw)),
+            )
+        })?;
+        if items.iter().any(|item| kind(item) != "an object") {
+            return Err(refuse(
+                "InvalidData",
+                "resources must be an array of objects.",
+            ));
+        }
+    }
 
-    let account = match string(record, "recipientAccountId", false)? {
-        Some(account) => account.to_owned(),
+    let account = match string(r.recipient_account_id, "recipientAccountId", false)? {
+        Some(account) => account.into_owned(),
         // Records before eventVersion 1.02 name only the caller's account.
-        None => record
-            .get("userIdentity")
-            .and_then(|u| u.get("accountId"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+        None => r
+            .user_identity
+            .and_then(|raw| serde_json::from_str::<IdentityAccount<'_>>(raw.get()).ok())
+            .and_then(|i| i.account_id)
+            .map(Cow::into_owned)
             .ok_or_else(|| refuse("FieldNotFound", "The record has no recipientAccountId."))?,
     };
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
@@ -232,16 +292,37 @@ pub fn check(text: &str, policy: &Policy<'_>) -> Result<String, Refusal> {
             format!("The caller may not write records for account {account}."),
         ));
     }
-    Ok(account)
+    let region = string(r.aws_region, "awsRegion", true)?.unwrap_or_default();
+    let event_name = string(r.event_name, "eventName", false)?;
+    let event_source = string(r.event_source, "eventSource", false)?;
+    Ok(IndexFields {
+        event_id: event_id.into_owned(),
+        time,
+        account,
+        region: region.into_owned(),
+        category: Category::of(category.as_deref(), r.insight_details.is_some(), management),
+        attributes: attributes_of(
+            event_name.as_deref(),
+            event_source.as_deref(),
+            r.read_only.map(|raw| raw.get() == "true"),
+            r.user_identity,
+            r.resources,
+        ),
+    })
+}
+
+#[derive(Deserialize)]
+struct IdentityAccount<'a> {
+    #[serde(rename = "accountId", borrow)]
+    account_id: Option<Cow<'a, str>>,
 }
 
 /// eventCategory, eventType and managementEvent must tell the same story.
 fn check_category(
     event_type: &str,
     category: Option<&str>,
-    management: Option<&Value>,
+    management: Option<bool>,
 ) -> Result<(), Refusal> {
-    let management = management.and_then(Value::as_bool);
     let bad = |why: &str| Err(refuse("InvalidData", why.to_owned()));
     match category {
         None => Ok(()),
@@ -292,7 +373,7 @@ mod tests {
 
     const GOOD: &str = r#"{"eventVersion":"1.10","userIdentity":{"type":"IAMUser","accountId":"111122223333"},"eventTime":"2026-11-20T10:00:00Z","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","awsRegion":"opaque-region-9x","sourceIPAddress":"1.2.3.4","requestParameters":{},"responseElements":null,"eventID":"e1","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}"#;
 
-    fn check_with(text: &str) -> Result<String, Refusal> {
+    fn check_with(text: &str) -> Result<IndexFields, Refusal> {
         let allow = |a: &str| a == "111122223333";
         let policy = Policy {
             may_write_for: &allow,
@@ -307,8 +388,10 @@ mod tests {
     }
 
     #[test]
-    fn a_good_record_names_its_account() {
-        assert_eq!(check_with(GOOD), Ok("111122223333".to_owned()));
+    fn a_good_record_gives_the_same_fields_as_extraction() {
+        let fields = check_with(GOOD).unwrap();
+        assert_eq!(fields.account, "111122223333");
+        assert_eq!(fields, IndexFields::extract(GOOD.as_bytes()).unwrap());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Size-tiered compaction of a day's runs.
 //!
-//! A run's tier is `log_fanout(events / BASE)`. When a day holds `fanout` runs of one
+//! A run's tier is `log_fanout(events / BASE)`, with BASE below a typical flushed run, so
+//! that merging a full tier lands in the next one. When a day holds `fanout` runs of one
 //! tier, they are merged into one run of the next tier by a streaming k-way merge (one
 //! block of each input in memory). Merging only runs of similar size rewrites each event
 //! about log_fanout(events per day) times, and keeps a day at a few runs per tier, so a
@@ -21,7 +22,7 @@ use crate::error::{Result, StoreError};
 use crate::fsutil;
 
 /// Runs smaller than this many events are all tier 0.
-const BASE: usize = 8192;
+const BASE: usize = 4096;
 
 fn tier(events: usize, fanout: usize) -> u32 {
     let mut tier = 0;
@@ -172,9 +173,11 @@ impl History {
 mod tests {
     #[test]
     fn tiers_grow_by_fanout() {
-        assert_eq!(super::tier(1, 4), 0);
-        assert_eq!(super::tier(8192 * 4 - 1, 4), 0);
-        assert_eq!(super::tier(8192 * 4, 4), 1);
-        assert_eq!(super::tier(8192 * 16, 4), 2);
+        assert_eq!(super::tier(1, 8), 0);
+        assert_eq!(super::tier(4096 * 8 - 1, 8), 0);
+        assert_eq!(super::tier(4096 * 8, 8), 1);
+        assert_eq!(super::tier(4096 * 64, 8), 2);
+        // A merge of a full tier lands in the next one.
+        assert_eq!(super::tier(8 * 28_000, 8), super::tier(28_000, 8) + 1);
     }
 }

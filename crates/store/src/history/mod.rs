@@ -48,7 +48,7 @@ impl Default for HistoryOptions {
     fn default() -> Self {
         HistoryOptions {
             memtable_bytes: 32 << 20,
-            compaction_fanout: 4,
+            compaction_fanout: 8,
         }
     }
 }

@@ -1,0 +1,264 @@
+//! `cairn bench ingest`: starts a real `cairn serve` on a loopback port and drives the bulk
+//! endpoint from concurrent keep-alive connections with signed 100-record batches of
+//! realistic records, every batch acknowledged only once fsynced. Prints events/s, request
+//! latency percentiles and the server's peak memory.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use cairn_server::sigv4::{self, Authorization, SignedRequest};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+use tokio::net::TcpStream;
+
+use super::gen::{peak_rss_mb, percentile, Generator};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Events to send in all.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Concurrent client connections.
+    #[arg(long, default_value_t = 8)]
+    connections: u64,
+    /// Records per request.
+    #[arg(long, default_value_t = 100)]
+    batch: u64,
+    /// Data directory for the server (default: a temporary one).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+const ACCOUNT: &str = "123456789012";
+const KEY: &str = "AKIABENCH0000000001";
+const SECRET: &str = "bench-secret-key-0000000000000000000001";
+const REGION: &str = "us-east-1";
+
+/// A record split around its eventID, so each use gets a fresh id by concatenation.
+struct Template {
+    before: String,
+    after: String,
+}
+
+fn templates(now: i64) -> Vec<Template> {
+    let mut generator = Generator::new(42);
+    (0..500)
+        .map(|i| {
+            let text = String::from_utf8(generator.record(now - 3600 + i, ACCOUNT, REGION))
+                .expect("UTF-8");
+            let at = text
+                .find("\"eventID\":\"")
+                .expect("records have an eventID")
+                + "\"eventID\":\"".len();
+            let end = at + text[at..].find('"').expect("closing quote");
+            Template {
+                before: text[..at].to_owned(),
+                after: text[end..].to_owned(),
+            }
+        })
+        .collect()
+}
+
+fn body(templates: &[Template], connection: u64, first: u64, count: u64) -> Vec<u8> {
+    let mut out = String::with_capacity(count as usize * 1400 + 16);
+    out.push_str("{\"Records\":[");
+    for n in first..first + count {
+        if n > first {
+            out.push(',');
+        }
+        let t = &templates[(n % templates.len() as u64) as usize];
+        out.push_str(&t.before);
+        out.push_str(&format!("{connection:08x}-0000-4000-8000-{n:012x}"));
+        out.push_str(&t.after);
+    }
+    out.push_str("]}");
+    out.into_bytes()
+}
+
+fn sign(host: &str, body: &[u8]) -> (String, String) {
+    let now = time::OffsetDateTime::now_utc();
+    let amz_date = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let auth = Authorization {
+        access_key_id: KEY.into(),
+        date: amz_date[..8].into(),
+        region: REGION.into(),
+        service: "cloudtrail".into(),
+        signed_headers: vec!["host".into(), "x-amz-date".into()],
+        signature: String::new(),
+    };
+    let request = SignedRequest {
+        method: "POST",
+        path: "/records",
+        query: "",
+        headers: vec![("host", host), ("x-amz-date", &amz_date)],
+        body,
+    };
+    let signature = sigv4::signature(&request, &auth, SECRET, &amz_date);
+    let header = format!(
+        "AWS4-HMAC-SHA256 Credential={KEY}/{}/{REGION}/cloudtrail/aws4_request, SignedHeaders=host;x-amz-date, Signature={signature}",
+        auth.date
+    );
+    (amz_date, header)
+}
+
+/// Sends one request on a keep-alive connection and returns (status, body).
+async fn exchange(
+    stream: &mut AsyncBufReader<TcpStream>,
+    host: &str,
+    body: &[u8],
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    let (amz_date, authorization) = sign(host, body);
+    let head = format!(
+        "POST /records HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nX-Amz-Date: {amz_date}\r\nAuthorization: {authorization}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.get_mut().write_all(head.as_bytes()).await?;
+    stream.get_mut().write_all(body).await?;
+    let mut line = String::new();
+    stream.read_line(&mut line).await?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("bad status line")?;
+    let mut length = 0usize;
+    loop {
+        line.clear();
+        stream.read_line(&mut line).await?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse()?;
+            }
+        }
+    }
+    let mut response = vec![0u8; length];
+    stream.read_exact(&mut response).await?;
+    Ok((status, response))
+}
+
+fn start_server(dir: &std::path::Path) -> anyhow::Result<(std::process::Child, String)> {
+    let config = dir.join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[[accounts]]\nid = \"{ACCOUNT}\"\n[[accounts.users]]\nname = \"bench\"\naccess_key_id = \"{KEY}\"\nsecret_access_key = \"{SECRET}\"\n",
+            dir.join("data").display()
+        ),
+    )?;
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("CAIRN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting cairn serve")?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next().transpose()? {
+        if let Some(at) = line.find("http://") {
+            let host = line[at + 7..]
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            // Keep draining the banner so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return Ok((child, host));
+        }
+    }
+    bail!("cairn serve exited before listening")
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let temp;
+    let dir = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_owned()
+        }
+    };
+    let (mut server, host) = start_server(&dir)?;
+    let pid = server.id();
+    let now = crate::now();
+    let templates = std::sync::Arc::new(templates(now));
+    let batches_per_connection = args.events / args.batch / args.connections;
+    println!(
+        "cairn bench ingest: {} events as {}-record signed batches over {} connections to {host}",
+        batches_per_connection * args.batch * args.connections,
+        args.batch,
+        args.connections
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bench-client")
+        .enable_all()
+        .build()?;
+    let began = Instant::now();
+    let latencies: Vec<Duration> = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for connection in 0..args.connections {
+            let (templates, host, batch) = (templates.clone(), host.clone(), args.batch);
+            tasks.push(tokio::spawn(async move {
+                let mut stream = AsyncBufReader::new(TcpStream::connect(&host).await?);
+                stream.get_mut().set_nodelay(true)?;
+                let mut latencies = Vec::new();
+                for b in 0..batches_per_connection {
+                    let body = body(&templates, connection, b * batch, batch);
+                    let sent = Instant::now();
+                    let (status, response) = exchange(&mut stream, &host, &body).await?;
+                    latencies.push(sent.elapsed());
+                    if status != 200 || !response.windows(11).any(|w| w == b"\"failed\":[]") {
+                        bail!(
+                            "request refused ({status}): {}",
+                            String::from_utf8_lossy(&response)
+                        );
+                    }
+                }
+                anyhow::Ok(latencies)
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await??);
+        }
+        anyhow::Ok(all)
+    })?;
+    let elapsed = began.elapsed();
+    let events = latencies.len() as u64 * args.batch;
+    let mut ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "durable ingest: {:.0} events/s ({} events in {:.1} s)",
+        events as f64 / elapsed.as_secs_f64(),
+        events,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "request latency ({}-record batches): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        args.batch,
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.99),
+        ms.last().copied().unwrap_or(0.0)
+    );
+    println!("server peak RSS: {:.0} MB", peak_rss_mb(Some(pid)));
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    server.wait()?;
+    Ok(())
+}
