@@ -1,6 +1,7 @@
 //! The `cairn` command: `serve` runs the service, `bench` measures the event history.
 
 mod bench;
+mod import;
 
 /// mimalloc returns memory freed on other threads promptly (events are allocated by
 /// request threads and freed by the flusher), which keeps resident memory near the
@@ -32,6 +33,8 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Load existing CloudTrail log files (a directory tree, .json.gz, .json, NDJSON).
+    Import(import::Args),
     /// Measure: `cairn bench lookup` (event history), `cairn bench ingest` (HTTP ingest).
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -48,6 +51,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Import(args) => import::run(args),
         Command::Bench(bench) => bench::run(bench),
     }
 }

@@ -76,11 +76,24 @@ pub struct Store {
     compactor: Mutex<Option<JoinHandle<()>>>,
     flush_signal: Mutex<Option<Sender<()>>>,
     journal_bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// Held while the store is open.
+    _lock: std::fs::File,
 }
 
 impl Store {
     /// Opens the store in `dir`, replaying the journal tail into the history.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Store> {
+        crate::fsutil::create_dir(dir)?;
+        // One process at a time: the journal has a single writer.
+        let lock_path = dir.join("LOCK");
+        let lock = std::fs::File::create(&lock_path)
+            .map_err(|e| StoreError::io(lock_path.display(), e))?;
+        if let Err(e) = lock.try_lock() {
+            return Err(StoreError {
+                kind: crate::StoreErrorKind::Io,
+                message: format!("{} is in use by another cairn process ({e})", dir.display()),
+            });
+        }
         let history = Arc::new(History::open(
             &dir.join("history"),
             options.history.clone(),
@@ -153,6 +166,7 @@ impl Store {
             compactor: Mutex::new(Some(compactor)),
             flush_signal: Mutex::new(Some(flush_tx)),
             journal_bytes,
+            _lock: lock,
         })
     }
 

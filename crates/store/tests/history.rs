@@ -200,19 +200,44 @@ fn lookups_match_the_model_through_flushes_compaction_and_restart() {
 #[test]
 fn unflushed_events_survive_a_restart_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
     let mut model = Model { events: Vec::new() };
-    {
-        let store = Store::open(dir.path(), options(1 << 30)).unwrap();
-        generate(&store, &mut model, 0, 400);
-        // Dropping without a flush is what a crash leaves: only the journal has them.
-        std::mem::forget(store);
-    }
     let store = Store::open(dir.path(), options(1 << 30)).unwrap();
+    generate(&store, &mut model, 0, 400);
+    // A copy taken now is what a crash leaves: the events are only in the journal.
+    copy_tree(dir.path(), crashed.path());
+    drop(store);
+
+    let store = Store::open(crashed.path(), options(1 << 30)).unwrap();
     check_all(&store, &model);
     store.flush().unwrap();
     drop(store);
-    let store = Store::open(dir.path(), options(1 << 30)).unwrap();
+    let store = Store::open(crashed.path(), options(1 << 30)).unwrap();
     check_all(&store, &model);
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_data_directory_opens_in_one_process_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let err = Store::open(dir.path(), StoreOptions::default())
+        .err()
+        .expect("second open refused");
+    assert!(err.message.contains("in use"), "{err}");
+    drop(store);
+    Store::open(dir.path(), StoreOptions::default()).unwrap();
 }
 
 #[test]

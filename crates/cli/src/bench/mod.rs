@@ -1,6 +1,7 @@
 //! `cairn bench`: measurements that print figures. They report; they do not gate.
 
 mod gen;
+mod import;
 mod ingest;
 mod lookup;
 
@@ -10,11 +11,14 @@ pub enum Bench {
     Lookup(lookup::Args),
     /// Durable ingest over HTTP: a real `cairn serve` and concurrent bulk-endpoint clients.
     Ingest(ingest::Args),
+    /// `cairn import` of AWS-layout gzip log files into a fresh store.
+    Import(import::Args),
 }
 
 pub fn run(bench: Bench) -> anyhow::Result<()> {
     match bench {
         Bench::Lookup(args) => lookup::run(args),
         Bench::Ingest(args) => ingest::run(args),
+        Bench::Import(args) => import::run(args),
     }
 }

@@ -1,0 +1,92 @@
+//! `cairn bench import`: writes AWS-layout gzip CloudTrail log files of realistic records,
+//! then times `cairn import` of them into a fresh store.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use cairn_core::timefmt::format_event_time;
+use cairn_store::{Store, StoreOptions};
+
+use super::gen::{Generator, ACCOUNTS, REGIONS};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Events to write and import.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Records per log file.
+    #[arg(long, default_value_t = 1000)]
+    per_file: u64,
+    /// Working directory (default: a temporary one).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let temp;
+    let dir = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_owned()
+        }
+    };
+    let logs = dir.join("logs");
+    let now = crate::now();
+    let mut generator = Generator::new(7);
+    let files = args.events.div_ceil(args.per_file);
+    let mut compressed = 0u64;
+    for f in 0..files {
+        let account = ACCOUNTS[(f % 3) as usize];
+        let region = REGIONS[(f / 3 % 3) as usize];
+        let time = now - 80 * 86_400 + (f as i64 * 80 * 86_400) / files as i64;
+        let stamp = format_event_time(time);
+        let (date, hm) = (
+            &stamp[..10],
+            format!("{}{}", &stamp[11..13], &stamp[14..16]),
+        );
+        let folder = logs.join(format!(
+            "AWSLogs/{account}/CloudTrail/{region}/{}",
+            date.replace('-', "/")
+        ));
+        std::fs::create_dir_all(&folder)?;
+        let mut body = Vec::with_capacity(args.per_file as usize * 1400);
+        body.extend_from_slice(b"{\"Records\":[");
+        for n in 0..args.per_file {
+            if n > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&generator.record(time - 300 + n as i64 % 300, account, region));
+        }
+        body.extend_from_slice(b"]}");
+        let name = format!(
+            "{account}_CloudTrail_{region}_{}T{hm}Z_{f:016}.json.gz",
+            date.replace('-', "")
+        );
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&body)?;
+        let bytes = gz.finish()?;
+        compressed += bytes.len() as u64;
+        std::fs::write(folder.join(name), bytes)?;
+    }
+    println!(
+        "cairn bench import: {} events in {files} gzip log files ({:.1} MB compressed)",
+        files * args.per_file,
+        compressed as f64 / 1e6
+    );
+    let store = Store::open(&dir.join("data"), StoreOptions::default())?;
+    let began = Instant::now();
+    let summary = crate::import::import(&store, &logs, 90, now, &indicatif::ProgressBar::hidden())?;
+    let elapsed = began.elapsed().as_secs_f64();
+    store.close();
+    println!(
+        "import: {:.0} events/s ({} events, {} stored, {} rejected, {:.1} s)",
+        summary.events as f64 / elapsed,
+        summary.events,
+        summary.stored,
+        summary.rejected,
+        elapsed
+    );
+    Ok(())
+}

@@ -1,0 +1,84 @@
+"""`cairn import`: AWS-layout log trees, plain JSON and NDJSON, idempotent, with a summary."""
+
+import gzip
+import json
+import subprocess
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from conftest import ACCOUNT_A, BIN, Cairn, all_records, config_text
+
+
+def record(days_ago=1, **changes):
+    when = (datetime.now(timezone.utc) - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    r = {"eventVersion": "1.09", "userIdentity": {"type": "IAMUser", "accountId": ACCOUNT_A, "userName": "ops",
+                                                  "arn": f"arn:aws:iam::{ACCOUNT_A}:user/ops", "accessKeyId": "AKIAOPS0000000000001"},
+         "eventTime": when, "eventSource": "s3.amazonaws.com", "eventName": "CreateBucket", "awsRegion": "eu-west-1",
+         "sourceIPAddress": "192.0.2.1", "userAgent": "aws-cli/2", "requestParameters": {"bucketName": "b"},
+         "responseElements": None, "eventID": str(uuid.uuid4()), "readOnly": False, "eventType": "AwsApiCall",
+         "managementEvent": True, "recipientAccountId": ACCOUNT_A, "eventCategory": "Management"}
+    r.update(changes)
+    return r
+
+
+def write_tree(root):
+    """Two gzip log files in AWS's layout, a plain JSON array and an NDJSON file."""
+    folder = root / "AWSLogs" / ACCOUNT_A / "CloudTrail" / "eu-west-1" / "2026" / "11" / "20"
+    folder.mkdir(parents=True)
+    first = [record() for _ in range(30)]
+    second = [record() for _ in range(20)] + [first[0]]  # a duplicate across files
+    for n, records in enumerate([first, second]):
+        name = f"{ACCOUNT_A}_CloudTrail_eu-west-1_20261120T101{n}Z_abcdefgh1234567{n}.json.gz"
+        (folder / name).write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
+    (root / "extra.json").write_text(json.dumps([record(), record(days_ago=400)], indent=2))
+    (root / "lines.ndjson").write_text("\n".join(json.dumps(r) for r in [record(), record()]) + "\n")
+    return first + second[:-1]
+
+
+def run_import(root, data, *extra):
+    return subprocess.run([BIN, "import", str(root), "--data-dir", str(data), "--quiet", *extra],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_import_loads_trees_idempotently_and_keeps_every_field(workdir):
+    root = workdir / "logs"
+    written = write_tree(root)
+    data = workdir / "data"
+    out = run_import(root, data)
+    assert out.returncode == 0, out.stderr
+    assert "4 files: 55 events, 53 stored, 1 duplicates, 1 older than 90 days skipped, 0 rejected" in out.stdout
+
+    again = run_import(root, data)
+    assert again.returncode == 0
+    assert "55 events, 0 stored, 54 duplicates, 1 older than 90 days skipped" in again.stdout
+
+    config = workdir / "cairn.toml"
+    config.write_text(config_text(data))
+    server = Cairn(data, config=config).start()
+    try:
+        found = {r["eventID"]: r for r in all_records(server.client("alice", region="eu-west-1"))}
+        for r in written:
+            assert found[r["eventID"]] == r
+    finally:
+        server.stop()
+
+
+def test_rejected_records_are_reported_with_reasons_and_fail_the_run(workdir):
+    root = workdir / "logs"
+    root.mkdir()
+    bad = record()
+    del bad["eventSource"]
+    (root / "mixed.json").write_text(json.dumps({"Records": [record(), bad, record(eventTime="soon")]}))
+    out = run_import(root, workdir / "data")
+    assert out.returncode != 0
+    assert "3 events, 1 stored" in out.stdout and "2 rejected" in out.stdout
+    assert "FieldNotFound" in out.stdout and "InvalidData" in out.stdout
+
+
+def test_import_refuses_a_data_directory_in_use(cairn, workdir):
+    root = workdir / "logs"
+    root.mkdir()
+    (root / "one.json").write_text(json.dumps([record()]))
+    out = run_import(root, cairn.data_dir)
+    assert out.returncode != 0
+    assert "in use" in out.stderr
