@@ -252,3 +252,25 @@ pub fn dir_bytes(path: &std::path::Path) -> u64 {
         })
         .sum()
 }
+
+/// The directory a benchmark works in: the one given, or a temporary one removed at the end.
+pub enum WorkDir {
+    Given(std::path::PathBuf),
+    Temporary(tempfile::TempDir),
+}
+
+impl WorkDir {
+    pub fn new(given: Option<std::path::PathBuf>) -> std::io::Result<WorkDir> {
+        Ok(match given {
+            Some(dir) => WorkDir::Given(dir),
+            None => WorkDir::Temporary(tempfile::tempdir()?),
+        })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            WorkDir::Given(dir) => dir,
+            WorkDir::Temporary(dir) => dir.path(),
+        }
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Instant;
 use cairn_core::timefmt::format_event_time;
 use cairn_store::{Store, StoreOptions};
 
-use super::gen::{Generator, ACCOUNTS, REGIONS};
+use super::gen::{Generator, WorkDir, ACCOUNTS, REGIONS};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,14 +24,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let temp;
-    let dir = match &args.dir {
-        Some(dir) => dir.clone(),
-        None => {
-            temp = tempfile::tempdir()?;
-            temp.path().to_owned()
-        }
-    };
+    let work = WorkDir::new(args.dir.clone())?;
+    let dir = work.path().to_owned();
     let logs = dir.join("logs");
     let now = crate::now();
     let mut generator = Generator::new(7);

@@ -13,7 +13,7 @@ use cairn_server::sigv4::{self, Authorization, SignedRequest};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
 use tokio::net::TcpStream;
 
-use super::gen::{peak_rss_mb, percentile, Generator};
+use super::gen::{peak_rss_mb, percentile, Generator, WorkDir};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -183,14 +183,8 @@ fn start_server(dir: &std::path::Path) -> anyhow::Result<(std::process::Child, S
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let temp;
-    let dir = match &args.dir {
-        Some(dir) => dir.clone(),
-        None => {
-            temp = tempfile::tempdir()?;
-            temp.path().to_owned()
-        }
-    };
+    let work = WorkDir::new(args.dir.clone())?;
+    let dir = work.path().to_owned();
     let (mut server, host) = start_server(&dir)?;
     let pid = server.id();
     let now = crate::now();

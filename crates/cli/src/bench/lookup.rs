@@ -11,7 +11,9 @@ use cairn_store::{Event, LookupQuery, Store, StoreOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::gen::{dir_bytes, peak_rss_mb, percentile, Generator, ACCOUNTS, CALLS, REGIONS};
+use super::gen::{
+    dir_bytes, peak_rss_mb, percentile, Generator, WorkDir, ACCOUNTS, CALLS, REGIONS,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,14 +35,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let temp;
-    let dir = match &args.dir {
-        Some(dir) => dir.clone(),
-        None => {
-            temp = tempfile::tempdir()?;
-            temp.path().to_owned()
-        }
-    };
+    let work = WorkDir::new(args.dir.clone())?;
+    let dir = work.path().to_owned();
     let now = crate::now();
     let first_day = day_of(now) - args.days + 1;
     let span = args.days * SECONDS_PER_DAY;

@@ -47,7 +47,7 @@ pub struct HistoryOptions {
 impl Default for HistoryOptions {
     fn default() -> Self {
         HistoryOptions {
-            memtable_bytes: 32 << 20,
+            memtable_bytes: 24 << 20,
             compaction_fanout: 8,
         }
     }

@@ -39,7 +39,7 @@ const VERSION: u32 = 1;
 const TRAILER_LEN: usize = 24;
 /// Raw bytes per block: small enough that fetching one record decompresses little.
 pub(crate) const BLOCK_TARGET: usize = 16 << 10;
-const BLOCK_LEVEL: i32 = 3;
+const BLOCK_LEVEL: i32 = 1;
 /// Dictionary entries per chunk: one positioned read finds any entry.
 const DICT_CHUNK: usize = 64;
 
