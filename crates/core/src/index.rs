@@ -157,6 +157,21 @@ struct RawRecord<'a> {
     resources: Option<&'a RawValue>,
     #[serde(borrow)]
     insight_details: Option<&'a RawValue>,
+    /// Events reported through PutAuditEvents keep the reporter's fields here.
+    #[serde(borrow)]
+    event_data: Option<&'a RawValue>,
+}
+
+/// The fields of an `eventData` object that the history indexes.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEventData<'a> {
+    #[serde(borrow)]
+    event_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    event_source: Option<Text<'a>>,
+    #[serde(borrow)]
+    user_identity: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -211,13 +226,25 @@ impl IndexFields {
             raw.insight_details.is_some(),
             raw.management_event,
         );
-        let attributes = attributes_of(
-            raw.event_name.as_deref(),
-            raw.event_source.as_deref(),
-            raw.read_only,
-            raw.user_identity,
-            raw.resources,
-        );
+        let reported = raw
+            .event_data
+            .and_then(|d| serde_json::from_str::<RawEventData<'_>>(d.get()).ok());
+        let attributes = match &reported {
+            Some(data) => attributes_of(
+                data.event_name.as_deref(),
+                data.event_source.as_deref(),
+                None,
+                data.user_identity,
+                None,
+            ),
+            None => attributes_of(
+                raw.event_name.as_deref(),
+                raw.event_source.as_deref(),
+                raw.read_only,
+                raw.user_identity,
+                raw.resources,
+            ),
+        };
 
         Ok(IndexFields {
             event_id: event_id.into_owned(),
@@ -340,7 +367,7 @@ fn lookup_username(identity: &RawIdentity<'_>) -> Option<String> {
                 identity
                     .principal_id
                     .as_deref()
-                    .and_then(|p| p.split(':').nth(1))
+                    .map(|p| p.split_once(':').map_or(p, |(_, session)| session))
                     .map(str::to_owned)
             }),
     }

@@ -45,7 +45,7 @@ pub struct ApiCallRecord<'a> {
 }
 
 /// An entry of a record's `resources` array.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RecordResource {
     #[serde(rename = "accountId")]
     pub account_id: String,

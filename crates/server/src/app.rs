@@ -7,11 +7,12 @@ use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::Response;
-use cairn_core::{ApiCall, ApiCallRecord, Identity, IdentityKind};
-use cairn_store::{Event, Store};
+use cairn_core::{Identity, IdentityKind};
+use cairn_store::Store;
 use serde_json::Value;
 
 use crate::api::{self, ApiError, CLOUDTRAIL_OPERATIONS, CLOUDTRAIL_TARGET};
+use crate::audit::{lower_camel, Recorder};
 use crate::config::{Credential, Settings};
 use crate::ops::{self, Call};
 use crate::sigv4::{self, AuthError, SignedRequest};
@@ -20,7 +21,9 @@ use crate::token::TokenKey;
 pub struct App {
     pub settings: Settings,
     pub store: Arc<Store>,
+    pub meta: cairn_store::MetaStore,
     pub tokens: TokenKey,
+    pub ingestion: crate::ops::channels::IngestionTracker,
 }
 
 impl App {
@@ -150,26 +153,6 @@ fn auth_error(error: AuthError) -> ApiError {
     }
 }
 
-/// AWS records request members in lowerCamelCase.
-fn lower_camel(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let mut chars = k.chars();
-                    let key = chars
-                        .next()
-                        .map(|c| c.to_lowercase().chain(chars).collect())
-                        .unwrap_or_default();
-                    (key, lower_camel(v))
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(lower_camel).collect()),
-        other => other.clone(),
-    }
-}
-
 fn json_response(status: StatusCode, body: Vec<u8>, request_id: &str) -> Response {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
@@ -223,6 +206,33 @@ pub async fn handle(
         Err(error) => return error_response(&error, &request_id),
     };
 
+    if parts.uri.path() == "/PutAuditEvents" {
+        if caller.service != "cloudtrail-data" || parts.method != axum::http::Method::POST {
+            let error = ApiError::forbidden(
+                "InvalidSignatureException",
+                "PutAuditEvents takes a POST signed for the service 'cloudtrail-data'.",
+            );
+            return error_response(&error, &request_id);
+        }
+        let query = parts.uri.query().unwrap_or("");
+        let result = crate::audit_events::put_audit_events(
+            &app,
+            &caller.identity.account_id,
+            &caller.region,
+            query,
+            &body,
+            now,
+        )
+        .await;
+        return match result {
+            Ok(response) => json_response(
+                StatusCode::OK,
+                serde_json::to_vec(&response).expect("serializes"),
+                &request_id,
+            ),
+            Err(error) => error_response(&error, &request_id),
+        };
+    }
     if parts.uri.path() == "/records" {
         if caller.service != "cloudtrail" || parts.method != axum::http::Method::POST {
             let error = ApiError::client(
@@ -280,100 +290,56 @@ pub async fn handle(
             ))),
         }
     };
+    let parameters = match &input {
+        Ok(Value::Object(m)) if !m.is_empty() => lower_camel(&Value::Object(m.clone())),
+        _ => Value::Null,
+    };
+    let recorder = Recorder {
+        store: &app.store,
+        identity: &caller.identity,
+        region: &caller.region,
+        operation: &operation,
+        read_only: api::is_read_only(&operation),
+        request_parameters: parameters,
+        source_ip: peer.ip().to_string(),
+        user_agent: parts
+            .headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok()),
+        request_id: &request_id,
+        now,
+    };
     let call = Call {
         app: &app,
         identity: &caller.identity,
         region: &caller.region,
         now,
+        recorder: &recorder,
     };
-    let (result, parameters) = match input {
-        Ok(body) => {
-            let parameters = match &body {
-                Value::Object(m) if m.is_empty() => Value::Null,
-                other => lower_camel(other),
-            };
-            (ops::dispatch(call, &operation, &body).await, parameters)
-        }
-        Err(error) => (Err(error), Value::Null),
+    let result = match input {
+        Ok(body) => ops::dispatch(call, &operation, &body).await,
+        Err(error) => Err(error),
     };
 
-    // No action without its audit record: the call is answered only once its record
-    // is durable.
-    let user_agent = parts
-        .headers
-        .get("user-agent")
-        .and_then(|v| v.to_str().ok());
-    let read_only = api::is_read_only(&operation);
-    let (result, resources) = match result {
-        Ok(outcome) => (Ok(outcome.response), outcome.resources),
-        Err(error) => (Err(error), Vec::new()),
+    // No action without its audit record: the call is answered only once its record is
+    // durable. Changes record themselves inside their metadata update.
+    let recorded = match &result {
+        Ok(outcome) if outcome.recorded => Ok(()),
+        Ok(outcome) => {
+            recorder
+                .record(Ok(&outcome.response), outcome.resources.clone())
+                .await
+        }
+        Err(error) => recorder.record(Err(error), Vec::new()).await,
     };
-    let response_elements = match &result {
-        Ok(response) if !read_only => lower_camel(response),
-        _ => Value::Null,
-    };
-    let source_ip = peer.ip().to_string();
-    let record = ApiCallRecord::new(ApiCall {
-        identity: &caller.identity,
-        event_time: now,
-        event_source: "cloudtrail.amazonaws.com",
-        event_name: &operation,
-        region: &caller.region,
-        source_ip: &source_ip,
-        user_agent,
-        error: result.as_ref().err().map(|e| (e.code, e.message.as_str())),
-        request_parameters: &parameters,
-        response_elements: &response_elements,
-        request_id: &request_id,
-        read_only,
-        resources,
-    })
-    .to_json();
-    if let Err(error) = record_event(&app.store, record).await {
+    if let Err(error) = recorded {
         return error_response(&error, &request_id);
     }
-
     match result {
-        Ok(response) => {
-            let body = serde_json::to_vec(&response).expect("responses serialize");
+        Ok(outcome) => {
+            let body = serde_json::to_vec(&outcome.response).expect("responses serialize");
             json_response(StatusCode::OK, body, &request_id)
         }
         Err(error) => error_response(&error, &request_id),
-    }
-}
-
-/// Appends one record and waits until it is durable.
-async fn record_event(store: &Store, record: Vec<u8>) -> Result<(), ApiError> {
-    let event =
-        Event::from_record(record).map_err(|e| ApiError::internal(format!("audit record: {e}")))?;
-    store_events(store, vec![event]).await.map(drop)
-}
-
-/// Appends events and waits until they are durable.
-pub async fn store_events(
-    store: &Store,
-    events: Vec<Event>,
-) -> Result<cairn_store::Appended, ApiError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    store.append(events, Box::new(move |result| drop(tx.send(result))));
-    match rx.await {
-        Ok(result) => result.map_err(ApiError::from),
-        Err(_) => Err(ApiError::unavailable(
-            "Cairn is shutting down; retry shortly.",
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_members_are_recorded_in_lower_camel_case() {
-        let input = serde_json::json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "X"}], "MaxResults": 5});
-        assert_eq!(
-            lower_camel(&input),
-            serde_json::json!({"lookupAttributes": [{"attributeKey": "EventName", "attributeValue": "X"}], "maxResults": 5})
-        );
     }
 }

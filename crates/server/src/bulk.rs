@@ -14,7 +14,8 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::api::ApiError;
-use crate::app::{store_events, App};
+use crate::app::App;
+use crate::audit::store_events;
 use crate::config::Credential;
 use crate::records::{self, Policy};
 

@@ -3,6 +3,8 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
+pub mod audit_events;
 pub mod bulk;
 pub mod config;
 pub mod ops;
@@ -91,10 +93,19 @@ impl Server {
             })?;
         // With port 0 the system picks one; report the real address.
         settings.listen = listener.local_addr()?;
+        let meta =
+            cairn_store::MetaStore::open(&settings.data_dir.join("meta")).map_err(|source| {
+                ServeError::Store {
+                    dir: settings.data_dir.display().to_string(),
+                    source,
+                }
+            })?;
         let app = Arc::new(app::App {
             settings,
             store: Arc::new(store),
+            meta,
             tokens,
+            ingestion: Default::default(),
         });
         Ok(Server { app, listener })
     }

@@ -13,9 +13,11 @@ mod error;
 mod fsutil;
 pub mod history;
 pub mod journal;
+pub mod meta;
 mod store;
 mod varint;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use history::{Cursor, Hit, LookupQuery};
+pub use meta::{Change, MetaStore};
 pub use store::{Appended, Event, Store, StoreOptions, StoreStats};

@@ -215,16 +215,17 @@ fn event_entry(record: &[u8], time: i64) -> Value {
     if let Some(id) = parsed.get("eventID").and_then(Value::as_str) {
         entry.insert("EventId".into(), json!(id));
     }
-    let (name, source) = if let Some(details) = parsed.get("insightDetails") {
-        (
+    // Insights name their subject API in insightDetails; other records are indexed by
+    // name and source (reported events inside their eventData).
+    let (name, source) = match parsed.get("insightDetails") {
+        Some(details) => (
             details.get("eventName").cloned(),
             details.get("eventSource").cloned(),
-        )
-    } else {
-        (
-            parsed.get("eventName").cloned(),
-            parsed.get("eventSource").cloned(),
-        )
+        ),
+        None => (
+            attribute(LookupKey::EventName).map(Value::String),
+            attribute(LookupKey::EventSource).map(Value::String),
+        ),
     };
     if let Some(name) = name {
         entry.insert("EventName".into(), name);

@@ -1,5 +1,6 @@
 //! CloudTrail operations: each a plain function from a typed input to a JSON output.
 
+pub mod channels;
 pub mod lookup_events;
 
 use cairn_core::Identity;
@@ -14,6 +15,8 @@ pub struct Call<'a> {
     pub identity: &'a Identity,
     pub region: &'a str,
     pub now: i64,
+    /// Records this call; changes use it inside their metadata update.
+    pub recorder: &'a crate::audit::Recorder<'a>,
 }
 
 /// What a handler gives back: the response body, and the resources to name in the
@@ -21,6 +24,8 @@ pub struct Call<'a> {
 pub struct Outcome {
     pub response: Value,
     pub resources: Vec<cairn_core::RecordResource>,
+    /// The handler already recorded the call (as part of the change it made).
+    pub recorded: bool,
 }
 
 impl Outcome {
@@ -28,6 +33,15 @@ impl Outcome {
         Outcome {
             response,
             resources: Vec::new(),
+            recorded: false,
+        }
+    }
+
+    pub fn recorded(response: Value) -> Self {
+        Outcome {
+            response,
+            resources: Vec::new(),
+            recorded: true,
         }
     }
 }
@@ -41,6 +55,11 @@ pub fn input<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, ApiError
 pub async fn dispatch(call: Call<'_>, operation: &str, body: &Value) -> Result<Outcome, ApiError> {
     match operation {
         "LookupEvents" => lookup_events::handle(&call, input(body)?).await,
+        "CreateChannel" => channels::create(&call, input(body)?).await,
+        "GetChannel" => channels::get(&call, input(body)?).await,
+        "ListChannels" => channels::list(&call, input(body)?).await,
+        "UpdateChannel" => channels::update(&call, input(body)?).await,
+        "DeleteChannel" => channels::delete(&call, input(body)?).await,
         other => Err(ApiError::unknown_operation(other)),
     }
 }

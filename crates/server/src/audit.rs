@@ -1,0 +1,123 @@
+//! Recording Cairn's own API calls as CloudTrail events.
+//!
+//! No action without its audit record: a read is answered only once its record is durable;
+//! a change is recorded inside the metadata transaction that makes it, before the change is
+//! written, so a failure to record leaves nothing changed.
+
+use cairn_core::{ApiCall, ApiCallRecord, Identity, RecordResource};
+use cairn_store::{Event, Store};
+use serde_json::Value;
+
+use crate::api::ApiError;
+
+/// Everything about a call that its record needs, besides the outcome.
+pub struct Recorder<'a> {
+    pub store: &'a Store,
+    pub identity: &'a Identity,
+    pub region: &'a str,
+    pub operation: &'a str,
+    pub read_only: bool,
+    pub request_parameters: Value,
+    pub source_ip: String,
+    pub user_agent: Option<&'a str>,
+    pub request_id: &'a str,
+    pub now: i64,
+}
+
+/// AWS records request and response members in lowerCamelCase.
+pub fn lower_camel(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let mut chars = k.chars();
+                    let key = chars
+                        .next()
+                        .map(|c| c.to_lowercase().chain(chars).collect())
+                        .unwrap_or_default();
+                    (key, lower_camel(v))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(lower_camel).collect()),
+        other => other.clone(),
+    }
+}
+
+impl Recorder<'_> {
+    fn event(
+        &self,
+        outcome: Result<&Value, &ApiError>,
+        resources: Vec<RecordResource>,
+    ) -> Result<Event, ApiError> {
+        let response_elements = match outcome {
+            Ok(response) if !self.read_only => lower_camel(response),
+            _ => Value::Null,
+        };
+        let record = ApiCallRecord::new(ApiCall {
+            identity: self.identity,
+            event_time: self.now,
+            event_source: "cloudtrail.amazonaws.com",
+            event_name: self.operation,
+            region: self.region,
+            source_ip: &self.source_ip,
+            user_agent: self.user_agent,
+            error: outcome.err().map(|e| (e.code, e.message.as_str())),
+            request_parameters: &self.request_parameters,
+            response_elements: &response_elements,
+            request_id: self.request_id,
+            read_only: self.read_only,
+            resources,
+        })
+        .to_json();
+        Event::from_record(record).map_err(|e| ApiError::internal(format!("audit record: {e}")))
+    }
+
+    /// Records the call and waits until the record is durable.
+    pub async fn record(
+        &self,
+        outcome: Result<&Value, &ApiError>,
+        resources: Vec<RecordResource>,
+    ) -> Result<(), ApiError> {
+        let event = self.event(outcome, resources)?;
+        store_events(self.store, vec![event]).await.map(drop)
+    }
+
+    /// The same, for code that holds a lock and must not yield (inside a metadata update).
+    pub fn record_blocking(&self, response: &Value) -> Result<(), ApiError> {
+        let event = self.event(Ok(response), Vec::new())?;
+        self.store
+            .append_blocking(vec![event])
+            .map(drop)
+            .map_err(ApiError::from)
+    }
+}
+
+/// Appends events and waits until they are durable.
+pub async fn store_events(
+    store: &Store,
+    events: Vec<Event>,
+) -> Result<cairn_store::Appended, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    store.append(events, Box::new(move |result| drop(tx.send(result))));
+    match rx.await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(_) => Err(ApiError::unavailable(
+            "Cairn is shutting down; retry shortly.",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_members_are_recorded_in_lower_camel_case() {
+        let input = serde_json::json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "X"}], "MaxResults": 5});
+        assert_eq!(
+            lower_camel(&input),
+            serde_json::json!({"lookupAttributes": [{"attributeKey": "EventName", "attributeValue": "X"}], "maxResults": 5})
+        );
+    }
+}

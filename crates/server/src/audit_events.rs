@@ -1,0 +1,378 @@
+//! `cloudtrail-data:PutAuditEvents` (REST-JSON, `POST /PutAuditEvents?channelArn=…`, SigV4
+//! service `cloudtrail-data`): events from other services, through a channel. Each
+//! `eventData` is checked against AWS's schema and limits and stored as CloudTrail stores
+//! it, an `ActivityAuditLog` record wrapping the reporter's `eventData`.
+//!
+//! The stored eventID is derived from the channel and the event's `UID`, so a producer that
+//! retries a call does not store its events twice.
+
+use base64::Engine;
+use cairn_core::json::minify;
+use cairn_core::timefmt::{format_event_time, parse_event_time};
+use cairn_core::IndexFields;
+use cairn_store::Event;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::api::ApiError;
+use crate::app::App;
+use crate::audit::store_events;
+use crate::ops::channels::channel_key;
+
+/// Events per call and bytes per call, as on AWS.
+pub const MAX_EVENTS: usize = 100;
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(rename = "auditEvents", borrow)]
+    audit_events: Option<Vec<AuditEvent<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct AuditEvent<'a> {
+    id: Option<String>,
+    #[serde(rename = "eventData", borrow)]
+    event_data: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "eventDataChecksum")]
+    event_data_checksum: Option<String>,
+}
+
+struct Failure {
+    code: &'static str,
+    message: String,
+}
+
+fn fail(code: &'static str, message: impl Into<String>) -> Failure {
+    Failure {
+        code,
+        message: message.into(),
+    }
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|p| p.split_once('=').or(Some((p, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| crate::sigv4::decode(v))
+}
+
+/// Checks one eventData against the schema; returns (eventTime, the object's JSON text).
+fn check_event_data(text: &str, owner: &str) -> Result<(i64, String), Failure> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| fail("InvalidData", format!("eventData is not JSON: {e}")))?;
+    let Value::Object(data) = &value else {
+        return Err(fail("InvalidData", "eventData must be a JSON object."));
+    };
+    let text_field = |name: &str, max: usize, required: bool| -> Result<Option<&str>, Failure> {
+        match data.get(name) {
+            None if required => Err(fail("FieldNotFound", format!("eventData has no {name}."))),
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.len() > max => Err(fail(
+                "FieldTooLong",
+                format!("{name} is {} characters; the limit is {max}.", s.len()),
+            )),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(fail("InvalidData", format!("{name} must be a string."))),
+        }
+    };
+    text_field("version", 256, true)?;
+    text_field("eventSource", 1024, true)?;
+    text_field("eventName", 1024, true)?;
+    text_field("UID", 1024, true)?;
+    text_field("userAgent", 1024, false)?;
+    text_field("errorCode", 256, false)?;
+    text_field("errorMessage", 256, false)?;
+    match data.get("userIdentity") {
+        None => return Err(fail("FieldNotFound", "eventData has no userIdentity.")),
+        Some(Value::Object(identity)) => {
+            for (field, max) in [("type", 128), ("principalId", 1024)] {
+                match identity.get(field) {
+                    None => {
+                        return Err(fail(
+                            "FieldNotFound",
+                            format!("userIdentity has no {field}."),
+                        ))
+                    }
+                    Some(Value::String(s)) if s.len() > max => {
+                        return Err(fail(
+                            "FieldTooLong",
+                            format!("userIdentity.{field} is longer than {max}."),
+                        ))
+                    }
+                    Some(Value::String(_)) => {}
+                    Some(_) => {
+                        return Err(fail(
+                            "InvalidData",
+                            format!("userIdentity.{field} must be a string."),
+                        ))
+                    }
+                }
+            }
+            if identity
+                .get("details")
+                .is_some_and(|d| !d.is_object() && !d.is_null())
+            {
+                return Err(fail(
+                    "InvalidData",
+                    "userIdentity.details must be an object.",
+                ));
+            }
+        }
+        Some(_) => return Err(fail("InvalidData", "userIdentity must be an object.")),
+    }
+    let time_text = text_field("eventTime", 64, true)?.unwrap_or_default();
+    let with_zone = if time_text.ends_with('Z') {
+        time_text.to_owned()
+    } else {
+        format!("{time_text}Z")
+    };
+    let time = parse_event_time(&with_zone).ok_or_else(|| {
+        fail(
+            "InvalidData",
+            format!("eventTime {time_text:?} is not yyyy-MM-ddTHH:mm:ss."),
+        )
+    })?;
+    let recipient = text_field("recipientAccountId", 12, true)?.unwrap_or_default();
+    if recipient != owner {
+        return Err(fail(
+            "InvalidRecipient",
+            format!("recipientAccountId must be the channel owner's account, {owner}."),
+        ));
+    }
+    if let Some(ip) = text_field("sourceIPAddress", 64, false)? {
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(fail(
+                "InvalidData",
+                format!("sourceIPAddress {ip:?} is not an IPv4 or IPv6 address."),
+            ));
+        }
+    }
+    for (name, max) in [
+        ("requestParameters", 100 * 1024),
+        ("responseElements", 100 * 1024),
+        ("additionalEventData", 28 * 1024),
+    ] {
+        if let Some(v) = data.get(name) {
+            if !v.is_object() && !v.is_null() {
+                return Err(fail("InvalidData", format!("{name} must be an object.")));
+            }
+            let size = serde_json::to_string(v).map(|s| s.len()).unwrap_or(0);
+            if size > max {
+                return Err(fail(
+                    "FieldTooLong",
+                    format!("{name} is {size} bytes; the limit is {max}."),
+                ));
+            }
+        }
+    }
+    Ok((time, minify(text)))
+}
+
+/// A stable eventID for (channel, UID), shaped like a UUID (version 8: custom).
+fn event_id(channel: &str, uid: &str) -> String {
+    let digest = Sha256::digest(format!("{channel}\n{uid}"));
+    let mut bytes: [u8; 16] = digest[..16].try_into().expect("16 of 32 bytes");
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_bytes(bytes).to_string()
+}
+
+pub async fn put_audit_events(
+    app: &App,
+    account: &str,
+    region: &str,
+    query: &str,
+    body: &[u8],
+    now: i64,
+) -> Result<Value, ApiError> {
+    let channel_arn = query_param(query, "channelArn")
+        .filter(|a| a.starts_with("arn:"))
+        .ok_or_else(|| {
+            ApiError::client("InvalidChannelARN", "channelArn must be a channel ARN.")
+        })?;
+    if let Some(external) = query_param(query, "externalId") {
+        let ok = (2..=1224).contains(&external.len())
+            && external
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@:/-".contains(&b));
+        if !ok {
+            return Err(ApiError::validation(
+                "externalId must be 2 to 1224 characters of letters, digits and _+=,.@:/-.",
+            ));
+        }
+    }
+    let owner = channel_arn.split(':').nth(4).unwrap_or_default();
+    if owner != account {
+        return Err(ApiError::client(
+            "ChannelInsufficientPermission",
+            "The caller's account must own the channel.",
+        ));
+    }
+    let key = channel_key(Some(&channel_arn), account, region).map_err(|_| {
+        ApiError::client(
+            "InvalidChannelARN",
+            format!("{channel_arn} is not a channel ARN of this region."),
+        )
+    })?;
+    if app.meta.get(&key).is_none() {
+        return Err(ApiError::client(
+            "ChannelNotFound",
+            format!("Channel {channel_arn} was not found."),
+        ));
+    }
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(ApiError::validation(format!(
+            "The request is {} bytes; the limit is {MAX_REQUEST_BYTES}.",
+            body.len()
+        )));
+    }
+    let body: Body<'_> = serde_json::from_slice(body)
+        .map_err(|e| ApiError::serialization(format!("The body is not valid: {e}")))?;
+    let events = body
+        .audit_events
+        .ok_or_else(|| ApiError::validation("auditEvents is required."))?;
+    if events.is_empty() || events.len() > MAX_EVENTS {
+        return Err(ApiError::validation(format!(
+            "auditEvents must hold 1 to {MAX_EVENTS} events."
+        )));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for event in &events {
+        let id = event.id.as_deref().unwrap_or_default();
+        if id.is_empty()
+            || id.len() > 128
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ApiError::validation(format!(
+                "id {id:?} must be 1 to 128 letters, digits, - and _."
+            )));
+        }
+        if !ids.insert(id) {
+            return Err(ApiError::client(
+                "DuplicatedAuditEventId",
+                format!("Two audit events have the id {id}."),
+            ));
+        }
+    }
+
+    let mut failed = Vec::new();
+    let mut accepted = Vec::new(); // (id, eventID, Event)
+    for event in &events {
+        let id = event.id.clone().unwrap_or_default();
+        let data = event.event_data.as_deref().unwrap_or_default();
+        if let Some(checksum) = &event.event_data_checksum {
+            let actual =
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data.as_bytes()));
+            if *checksum != actual {
+                failed.push(json!({"id": id, "errorCode": "InvalidChecksum", "errorMessage": "eventDataChecksum is not the base64 SHA-256 of eventData."}));
+                continue;
+            }
+        }
+        let (time, data_text) = match check_event_data(data, account) {
+            Ok(checked) => checked,
+            Err(f) => {
+                failed.push(json!({"id": id, "errorCode": f.code, "errorMessage": f.message}));
+                continue;
+            }
+        };
+        let uid = serde_json::from_str::<Map<String, Value>>(&data_text)
+            .ok()
+            .and_then(|m| m.get("UID").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        let event_id = event_id(&channel_arn, &uid);
+        let data_raw =
+            RawValue::from_string(data_text).map_err(|e| ApiError::internal(e.to_string()))?;
+        let record = json!({
+            "eventVersion": cairn_core::EVENT_VERSION,
+            "eventCategory": "ActivityAuditLog",
+            "eventType": "ActivityLog",
+            "eventID": event_id,
+            "eventTime": format_event_time(time),
+            "awsRegion": region,
+            "recipientAccountId": account,
+            "metadata": {"ingestionTime": format_event_time(now), "channelARN": channel_arn},
+            "eventData": data_raw,
+        });
+        let bytes = serde_json::to_vec(&record).expect("records serialize");
+        let fields = IndexFields::extract(&bytes)
+            .map_err(|e| ApiError::internal(format!("audit event: {e}")))?;
+        accepted.push((
+            id,
+            event_id,
+            Event {
+                fields,
+                record: bytes,
+            },
+        ));
+    }
+
+    let (meta, events): (Vec<(String, String)>, Vec<Event>) = accepted
+        .into_iter()
+        .map(|(id, event_id, event)| ((id, event_id), event))
+        .unzip();
+    if !events.is_empty() {
+        store_events(&app.store, events).await?;
+    }
+    let successful: Vec<Value> = meta
+        .iter()
+        .map(|(id, event_id)| json!({"id": id, "eventID": event_id}))
+        .collect();
+    app.ingestion.note(
+        &key,
+        now,
+        meta.last().map(|(_, e)| e.as_str()),
+        meta.last().map(|(_, e)| e.as_str()),
+        failed.last().and_then(|f| f["errorCode"].as_str()),
+    );
+    Ok(json!({"successful": successful, "failed": failed}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATA: &str = r#"{"version":"1.0","userIdentity":{"type":"CustomUser","principalId":"alice"},"eventSource":"app.example.com","eventName":"Login","eventTime":"2026-11-20T10:00:00","UID":"u-1","recipientAccountId":"111122223333","sourceIPAddress":"192.0.2.1"}"#;
+
+    fn code(text: &str) -> &'static str {
+        check_event_data(text, "111122223333")
+            .err()
+            .map(|f| f.code)
+            .unwrap_or("ok")
+    }
+
+    #[test]
+    fn event_data_follows_the_schema() {
+        assert_eq!(code(DATA), "ok");
+        assert_eq!(code(&DATA.replace(r#""UID":"u-1","#, "")), "FieldNotFound");
+        assert_eq!(
+            code(&DATA.replace("111122223333", "444455556666")),
+            "InvalidRecipient"
+        );
+        assert_eq!(code(&DATA.replace("192.0.2.1", "not-an-ip")), "InvalidData");
+        assert_eq!(
+            code(&DATA.replace("2026-11-20T10:00:00", "yesterday")),
+            "InvalidData"
+        );
+        assert_eq!(
+            code(&DATA.replace(r#""errorCode""#, "x").replace(
+                r#""UID":"u-1""#,
+                &format!(r#""UID":"u-1","errorCode":"{}""#, "e".repeat(257))
+            )),
+            "FieldTooLong"
+        );
+        assert_eq!(code("[1]"), "InvalidData");
+    }
+
+    #[test]
+    fn event_ids_are_stable_per_channel_and_uid() {
+        assert_eq!(event_id("arn:c", "u-1"), event_id("arn:c", "u-1"));
+        assert_ne!(event_id("arn:c", "u-1"), event_id("arn:c", "u-2"));
+        assert_eq!(event_id("arn:c", "u-1").len(), 36);
+    }
+}
