@@ -43,8 +43,8 @@ pub fn now() -> i64 {
 }
 
 /// Who called, as established by SigV4.
-struct Caller {
-    credential: Credential,
+struct Caller<'a> {
+    credential: &'a Credential,
     identity: Identity,
     region: String,
     service: String,
@@ -82,21 +82,16 @@ fn identity_of(credential: &Credential) -> Identity {
     }
 }
 
-fn authenticate(
-    app: &App,
+fn authenticate<'a>(
+    app: &'a App,
     parts: &axum::http::request::Parts,
     body: &[u8],
     now: i64,
-) -> Result<Caller, ApiError> {
+) -> Result<Caller<'a>, ApiError> {
     let header = parts
         .headers
         .get("authorization")
-        .ok_or_else(|| {
-            ApiError::forbidden(
-                "MissingAuthenticationTokenException",
-                "Missing Authentication Token",
-            )
-        })?
+        .ok_or_else(|| auth_error(AuthError::Missing))?
         .to_str()
         .map_err(|_| {
             ApiError::forbidden(
@@ -131,7 +126,7 @@ fn authenticate(
     };
     sigv4::verify(&request, &auth, &credential.secret_access_key, now).map_err(auth_error)?;
     Ok(Caller {
-        credential: credential.clone(),
+        credential,
         identity: identity_of(credential),
         region: auth.region,
         service: auth.service,
@@ -173,6 +168,17 @@ fn error_response(error: &ApiError, request_id: &str) -> Response {
         response.headers_mut().insert("x-amzn-errortype", code);
     }
     response
+}
+
+/// A handler's JSON response with 200, or its error in AWS's shape.
+fn respond(result: Result<Value, ApiError>, request_id: &str) -> Response {
+    match result {
+        Ok(response) => {
+            let body = serde_json::to_vec(&response).expect("responses serialize");
+            json_response(StatusCode::OK, body, request_id)
+        }
+        Err(error) => error_response(&error, request_id),
+    }
 }
 
 fn content_length(headers: &HeaderMap) -> Option<usize> {
@@ -224,14 +230,7 @@ pub async fn handle(
             now,
         )
         .await;
-        return match result {
-            Ok(response) => json_response(
-                StatusCode::OK,
-                serde_json::to_vec(&response).expect("serializes"),
-                &request_id,
-            ),
-            Err(error) => error_response(&error, &request_id),
-        };
+        return respond(result, &request_id);
     }
     if parts.uri.path() == "/records" {
         if caller.service != "cloudtrail" || parts.method != axum::http::Method::POST {
@@ -241,14 +240,8 @@ pub async fn handle(
             );
             return error_response(&error, &request_id);
         }
-        return match crate::bulk::put_records(&app, &caller.credential, body, now).await {
-            Ok(response) => json_response(
-                StatusCode::OK,
-                serde_json::to_vec(&response).expect("serializes"),
-                &request_id,
-            ),
-            Err(error) => error_response(&error, &request_id),
-        };
+        let result = crate::bulk::put_records(&app, caller.credential, body, now).await;
+        return respond(result, &request_id);
     }
 
     let target = parts
@@ -335,11 +328,5 @@ pub async fn handle(
     if let Err(error) = recorded {
         return error_response(&error, &request_id);
     }
-    match result {
-        Ok(outcome) => {
-            let body = serde_json::to_vec(&outcome.response).expect("responses serialize");
-            json_response(StatusCode::OK, body, &request_id)
-        }
-        Err(error) => error_response(&error, &request_id),
-    }
+    respond(result.map(|outcome| outcome.response), &request_id)
 }

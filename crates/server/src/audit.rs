@@ -102,9 +102,7 @@ pub async fn store_events(
     store.append(events, Box::new(move |result| drop(tx.send(result))));
     match rx.await {
         Ok(result) => result.map_err(ApiError::from),
-        Err(_) => Err(ApiError::unavailable(
-            "Cairn is shutting down; retry shortly.",
-        )),
+        Err(_) => Err(cairn_store::StoreError::closed().into()),
     }
 }
 

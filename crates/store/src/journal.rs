@@ -43,12 +43,18 @@ struct Segment {
     path: PathBuf,
 }
 
+fn file_len(path: &Path) -> u64 {
+    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
 pub struct Journal {
     dir: PathBuf,
     segments: Vec<Segment>,
     active: File,
     /// Length of the active segment up to the last durable frame.
     active_len: u64,
+    /// Bytes of the closed (non-active) segments.
+    closed_len: u64,
     next_seq: u64,
     /// Reused between commits: fresh multi-megabyte buffers cost page faults every time.
     frame: Vec<u8>,
@@ -225,8 +231,13 @@ impl Journal {
                 (file, 0)
             }
         };
+        let closed_len = segments[..segments.len() - 1]
+            .iter()
+            .map(|s| file_len(&s.path))
+            .sum();
         Ok(Journal {
             dir: dir.to_owned(),
+            closed_len,
             segments,
             active,
             active_len,
@@ -295,6 +306,7 @@ impl Journal {
             first_seq: self.next_seq,
             path,
         });
+        self.closed_len += self.active_len;
         self.active_len = 0;
         Ok(())
     }
@@ -336,6 +348,7 @@ impl Journal {
         let mut removed = 0;
         while self.segments.len() > 1 && self.segments[1].first_seq <= seq {
             let segment = self.segments.remove(0);
+            self.closed_len = self.closed_len.saturating_sub(file_len(&segment.path));
             fs::remove_file(&segment.path)
                 .map_err(|e| StoreError::io(segment.path.display(), e))?;
             removed += 1;
@@ -345,11 +358,7 @@ impl Journal {
 
     /// Bytes the journal holds on disk.
     pub fn disk_bytes(&self) -> u64 {
-        self.segments
-            .iter()
-            .filter_map(|s| fs::metadata(&s.path).ok())
-            .map(|m| m.len())
-            .sum()
+        self.closed_len + self.active_len
     }
 }
 
@@ -448,6 +457,22 @@ mod tests {
         let journal = Journal::open(dir.path(), 1).unwrap();
         assert_eq!(journal.next_seq(), 3);
         assert_eq!(collect(&journal, 0), vec![(2, b"b".to_vec())]);
+    }
+
+    #[test]
+    fn disk_bytes_follow_the_files_without_reading_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let on_disk = |j: &Journal| j.segments.iter().map(|s| file_len(&s.path)).sum::<u64>();
+        let mut journal = Journal::open(dir.path(), 1).unwrap();
+        journal.append(&[b"first"]).unwrap();
+        journal.rotate().unwrap();
+        journal.append(&[b"second", b"third"]).unwrap();
+        assert_eq!(journal.disk_bytes(), on_disk(&journal));
+        journal.remove_before(2).unwrap();
+        assert_eq!(journal.disk_bytes(), on_disk(&journal));
+        drop(journal);
+        let journal = Journal::open(dir.path(), 1).unwrap();
+        assert_eq!(journal.disk_bytes(), on_disk(&journal));
     }
 
     #[test]

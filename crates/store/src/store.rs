@@ -1,6 +1,6 @@
 //! The store: journal, group-commit writer thread, history and its flusher thread.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -68,7 +68,6 @@ pub struct StoreStats {
 }
 
 pub struct Store {
-    dir: PathBuf,
     history: Arc<History>,
     sender: Mutex<Option<Sender<AppendRequest>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -158,7 +157,6 @@ impl Store {
                 .map_err(|e| StoreError::io("starting the journal thread", e))?
         };
         Ok(Store {
-            dir: dir.to_owned(),
             history,
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
@@ -168,10 +166,6 @@ impl Store {
             journal_bytes,
             _lock: lock,
         })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Queues events for the next group commit; `done` runs once they are durable and

@@ -63,6 +63,16 @@ fn prefix(call: &Call<'_>) -> String {
     format!("channels/{}/{}/", call.identity.account_id, call.region)
 }
 
+/// The entries whose keys start with `prefix`: one account's channels in one region.
+fn under<'a>(
+    entries: &'a std::collections::BTreeMap<String, Value>,
+    prefix: &'a str,
+) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    entries
+        .range(prefix.to_owned()..)
+        .take_while(move |(k, _)| k.starts_with(prefix))
+}
+
 fn validate_name(name: Option<&str>) -> Result<&str, ApiError> {
     let name =
         name.ok_or_else(|| ApiError::client("InvalidParameterException", "Name is required."))?;
@@ -223,11 +233,7 @@ pub async fn create(call: &Call<'_>, input: CreateInput) -> Result<Outcome, ApiE
     // The change is recorded inside the update that makes it (see `audit.rs`).
     tokio::task::block_in_place(|| {
         call.app.meta.update(|entries| {
-            let existing: Vec<&Value> = entries
-                .range(prefix.clone()..)
-                .take_while(|(k, _)| k.starts_with(&prefix))
-                .map(|(_, v)| v)
-                .collect();
+            let existing: Vec<&Value> = under(entries, &prefix).map(|(_, v)| v).collect();
             if existing.iter().any(|c| c["Name"] == name.as_str()) {
                 return Err(ApiError::client(
                     "ChannelAlreadyExistsException",
@@ -331,10 +337,8 @@ pub async fn update(call: &Call<'_>, input: UpdateInput) -> Result<Outcome, ApiE
                 .cloned()
                 .ok_or_else(|| not_found(&channel_name))?;
             if let Some(name) = &name {
-                let taken = entries
-                    .range(prefix.clone()..)
-                    .take_while(|(k, _)| k.starts_with(&prefix))
-                    .any(|(k, c)| *k != key && c["Name"] == name.as_str());
+                let taken =
+                    under(entries, &prefix).any(|(k, c)| *k != key && c["Name"] == name.as_str());
                 if taken {
                     return Err(ApiError::client(
                         "ChannelAlreadyExistsException",
