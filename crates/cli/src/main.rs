@@ -33,11 +33,26 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Manage local buckets (directories under <data_dir>/buckets).
+    #[command(subcommand)]
+    Buckets(Buckets),
     /// Load existing CloudTrail log files (a directory tree, .json.gz, .json, NDJSON).
     Import(import::Args),
     /// Measure: `cairn bench lookup` (event history), `cairn bench ingest` (HTTP ingest).
     #[command(subcommand)]
     Bench(bench::Bench),
+}
+
+#[derive(Subcommand)]
+enum Buckets {
+    /// Create a local bucket, so that trails can deliver to it.
+    Create {
+        /// The bucket name (S3 naming rules).
+        name: String,
+        /// The config file whose data directory holds the buckets.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +66,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Buckets(Buckets::Create { name, config }) => create_bucket(&name, config),
         Command::Import(args) => import::run(args),
         Command::Bench(bench) => bench::run(bench),
     }
@@ -70,6 +86,18 @@ fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         println!("{}", cairn_server::banner(server.settings()));
         server.run(shutdown_signal()).await.context("serving")
     })
+}
+
+fn create_bucket(name: &str, config: Option<PathBuf>) -> anyhow::Result<()> {
+    cairn_server::trails::names::check_bucket_name(name).map_err(anyhow::Error::msg)?;
+    let config = cairn_server::Config::load(config.as_deref(), |n| std::env::var(n).ok())?;
+    if config.s3.is_some() {
+        anyhow::bail!("buckets live on the configured S3 endpoint; create {name} there");
+    }
+    let dir = config.data_dir.join("buckets").join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    println!("bucket {name} is {}", dir.display());
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -5,7 +5,10 @@
 pub mod identity;
 pub mod index;
 pub mod json;
+pub mod layout;
 pub mod record;
+pub mod route;
+pub mod selectors;
 pub mod timefmt;
 
 pub use identity::{Identity, IdentityKind};

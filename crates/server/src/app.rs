@@ -24,6 +24,10 @@ pub struct App {
     pub meta: cairn_store::MetaStore,
     pub tokens: TokenKey,
     pub ingestion: crate::ops::channels::IngestionTracker,
+    pub buckets: crate::buckets::Buckets,
+    pub delivery: crate::delivery::Delivery,
+    /// The HTTP client for delivery notifications.
+    pub webhooks: reqwest::Client,
 }
 
 impl App {

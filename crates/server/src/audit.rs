@@ -84,12 +84,23 @@ impl Recorder<'_> {
     }
 
     /// The same, for code that holds a lock and must not yield (inside a metadata update).
-    pub fn record_blocking(&self, response: &Value) -> Result<(), ApiError> {
-        let event = self.event(Ok(response), Vec::new())?;
-        self.store
+    /// Returns the record's journal position, which orders the change among events.
+    pub fn record_blocking(
+        &self,
+        response: &Value,
+        resources: Vec<RecordResource>,
+    ) -> Result<u64, ApiError> {
+        let event = self.event(Ok(response), resources)?;
+        let appended = self
+            .store
             .append_blocking(vec![event])
-            .map(drop)
-            .map_err(ApiError::from)
+            .map_err(ApiError::from)?;
+        appended
+            .stored
+            .first()
+            .copied()
+            .flatten()
+            .ok_or_else(|| ApiError::internal("the audit record was not stored"))
     }
 }
 

@@ -62,6 +62,100 @@ pub struct Config {
     /// Accounts with their users and access keys. Default: none, in which case an
     /// account `123456789012` with user `admin` is generated on first start.
     pub accounts: Vec<AccountConfig>,
+    /// Where trail buckets live. Default: directories under `<data_dir>/buckets`.
+    pub s3: Option<S3Config>,
+    /// Local buckets to create at start (the local store only).
+    pub buckets: Vec<String>,
+    /// How trails deliver their log files.
+    pub delivery: DeliveryConfig,
+    /// Organizations, for organization trails.
+    pub organizations: Vec<OrganizationConfig>,
+    /// Webhooks receiving delivery notifications, by the trail's `SnsTopicName` (a
+    /// topic name or ARN): `[notifications] "my-topic" = "http://127.0.0.1:8080/hook"`.
+    pub notifications: std::collections::BTreeMap<String, String>,
+}
+
+/// An S3-compatible endpoint holding every trail bucket.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// The endpoint URL, e.g. `http://127.0.0.1:9000`. Env: `CAIRN_S3_ENDPOINT`.
+    pub endpoint: String,
+    /// The signing region. Default `us-east-1`.
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub access_key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Address buckets as `bucket.host` instead of `host/bucket`. Default false.
+    #[serde(default)]
+    pub virtual_hosted_style: bool,
+}
+
+fn default_region() -> String {
+    DEFAULT_REGION.to_owned()
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// How often trails deliver what they received, in milliseconds: 1000 to 900000.
+    /// Default 10000. Env: `CAIRN_DELIVERY_INTERVAL_MS`.
+    pub interval_ms: u64,
+    /// A log file is closed early, and a new one started, at this many bytes of JSON.
+    /// Default 64 MiB (AWS caps compressed files at 50 MB).
+    pub max_file_bytes: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            interval_ms: 10_000,
+            max_file_bytes: 64 << 20,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationConfig {
+    /// The organization id, `o-` and 10 to 32 lowercase letters or digits.
+    pub id: String,
+    pub management_account: String,
+    #[serde(default)]
+    pub member_accounts: Vec<String>,
+}
+
+/// The S3 endpoint's settings, with the secret resolved.
+#[derive(Clone)]
+pub struct S3Settings {
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub virtual_hosted_style: bool,
+}
+
+impl std::fmt::Debug for S3Settings {
+    // The secret never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An organization: its management account and its members (the management account
+/// included).
+#[derive(Clone, Debug)]
+pub struct Organization {
+    pub id: String,
+    pub management_account: String,
+    pub accounts: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -105,6 +199,11 @@ impl Default for Config {
             max_body_bytes: 8 << 20,
             region: DEFAULT_REGION.to_owned(),
             accounts: Vec::new(),
+            s3: None,
+            buckets: Vec::new(),
+            delivery: DeliveryConfig::default(),
+            organizations: Vec::new(),
+            notifications: Default::default(),
         }
     }
 }
@@ -132,6 +231,20 @@ pub struct Settings {
     pub credentials: Vec<Credential>,
     /// True when the credentials were generated for the embedded default.
     pub generated_credentials: bool,
+    pub s3: Option<S3Settings>,
+    pub buckets: Vec<String>,
+    pub delivery: DeliveryConfig,
+    pub organizations: Vec<Organization>,
+    pub notifications: std::collections::BTreeMap<String, String>,
+}
+
+impl Settings {
+    /// The organization an account belongs to, if any.
+    pub fn organization_of(&self, account: &str) -> Option<&Organization> {
+        self.organizations
+            .iter()
+            .find(|o| o.accounts.iter().any(|a| a == account))
+    }
 }
 
 impl Config {
@@ -179,6 +292,25 @@ impl Config {
         if let Some(v) = env("CAIRN_REGION") {
             config.region = v;
         }
+        if let Some(v) = env("CAIRN_DELIVERY_INTERVAL_MS") {
+            config.delivery.interval_ms = v.parse().map_err(|_| {
+                invalid(
+                    "delivery.interval_ms (CAIRN_DELIVERY_INTERVAL_MS)",
+                    format!("{v:?} is not a whole number"),
+                )
+            })?;
+        }
+        if let Some(v) = env("CAIRN_S3_ENDPOINT") {
+            match config.s3.as_mut() {
+                Some(s3) => s3.endpoint = v,
+                None => {
+                    return Err(invalid(
+                        "s3.endpoint (CAIRN_S3_ENDPOINT)",
+                        "set the [s3] section (with its access key) in the config file first",
+                    ))
+                }
+            }
+        }
         Ok(config)
     }
 
@@ -223,6 +355,25 @@ impl Config {
             (self.accounts, false)
         };
         let credentials = resolve_credentials(&accounts)?;
+        if !(1000..=900_000).contains(&self.delivery.interval_ms) {
+            return Err(invalid(
+                "delivery.interval_ms",
+                "must be between 1000 and 900000",
+            ));
+        }
+        if !(1024..=1 << 30).contains(&self.delivery.max_file_bytes) {
+            return Err(invalid(
+                "delivery.max_file_bytes",
+                "must be between 1024 and 1073741824",
+            ));
+        }
+        for (b, bucket) in self.buckets.iter().enumerate() {
+            if let Err(message) = crate::trails::names::check_bucket_name(bucket) {
+                return Err(invalid(format!("buckets[{b}]"), message));
+            }
+        }
+        let s3 = self.s3.map(resolve_s3).transpose()?;
+        let organizations = resolve_organizations(&self.organizations)?;
         Ok(Settings {
             listen,
             data_dir: self.data_dir,
@@ -231,6 +382,11 @@ impl Config {
             region: self.region,
             credentials,
             generated_credentials: generated,
+            s3,
+            buckets: self.buckets,
+            delivery: self.delivery,
+            organizations,
+            notifications: self.notifications,
         })
     }
 }
@@ -332,6 +488,91 @@ fn resolve_credentials(accounts: &[AccountConfig]) -> Result<Vec<Credential>, Co
                 write_records_for: account.write_records_for.clone(),
             });
         }
+    }
+    Ok(out)
+}
+
+fn resolve_s3(s3: S3Config) -> Result<S3Settings, ConfigError> {
+    let scheme_ok = s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://");
+    if !scheme_ok {
+        return Err(invalid(
+            "s3.endpoint",
+            format!("{:?} is not an http:// or https:// URL", s3.endpoint),
+        ));
+    }
+    let secret_access_key = match (s3.secret_access_key, s3.secret_access_key_file) {
+        (Some(secret), None) => secret,
+        (None, Some(path)) => {
+            read_secret_file(&path).map_err(|m| invalid("s3.secret_access_key_file", m))?
+        }
+        _ => {
+            return Err(invalid(
+                "s3.secret_access_key",
+                "give secret_access_key or secret_access_key_file (one of them)",
+            ))
+        }
+    };
+    Ok(S3Settings {
+        endpoint: s3.endpoint,
+        region: s3.region,
+        access_key_id: s3.access_key_id,
+        secret_access_key,
+        virtual_hosted_style: s3.virtual_hosted_style,
+    })
+}
+
+fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn resolve_organizations(
+    organizations: &[OrganizationConfig],
+) -> Result<Vec<Organization>, ConfigError> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (o, org) in organizations.iter().enumerate() {
+        let id_ok = org.id.strip_prefix("o-").is_some_and(|rest| {
+            (10..=32).contains(&rest.len())
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
+        if !id_ok {
+            return Err(invalid(
+                format!("organizations[{o}].id"),
+                format!(
+                    "{:?} is not an organization id such as o-a1b2c3d4e5",
+                    org.id
+                ),
+            ));
+        }
+        let mut accounts = vec![org.management_account.clone()];
+        accounts.extend(org.member_accounts.iter().cloned());
+        for (a, account) in accounts.iter().enumerate() {
+            let setting = if a == 0 {
+                format!("organizations[{o}].management_account")
+            } else {
+                format!("organizations[{o}].member_accounts[{}]", a - 1)
+            };
+            if !is_account_id(account) {
+                return Err(invalid(
+                    setting,
+                    format!("{account:?} is not a 12-digit account id"),
+                ));
+            }
+            // An account belongs to at most one organization.
+            if !seen.insert(account.clone()) {
+                return Err(invalid(
+                    setting,
+                    format!("account {account} is in more than one organization"),
+                ));
+            }
+        }
+        out.push(Organization {
+            id: org.id.clone(),
+            management_account: org.management_account.clone(),
+            accounts,
+        });
     }
     Ok(out)
 }

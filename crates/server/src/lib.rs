@@ -5,12 +5,16 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod audit_events;
+pub mod buckets;
 pub mod bulk;
 pub mod config;
+pub mod delivery;
 pub mod ops;
 pub mod records;
 pub mod sigv4;
+pub mod tags;
 pub mod token;
+pub mod trails;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -100,12 +104,35 @@ impl Server {
                     source,
                 }
             })?;
+        let buckets = match &settings.s3 {
+            Some(s3) => buckets::Buckets::s3(s3.clone()),
+            None => buckets::Buckets::local(settings.data_dir.join("buckets")),
+        };
+        for bucket in &settings.buckets {
+            buckets
+                .create_local(bucket)
+                .map_err(|e| std::io::Error::other(format!("creating bucket {bucket}: {e}")))?;
+        }
+        let delivery = delivery::Delivery::open(
+            &settings.data_dir,
+            store.committed_seq(),
+            std::time::Duration::from_millis(settings.delivery.interval_ms),
+            settings.delivery.max_file_bytes,
+        )?;
+        // The journal stays until delivery is past it.
+        store.retain_from(delivery.cursor());
         let app = Arc::new(app::App {
             settings,
             store: Arc::new(store),
             meta,
             tokens,
             ingestion: Default::default(),
+            buckets,
+            delivery,
+            webhooks: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .map_err(|e| std::io::Error::other(format!("HTTP client: {e}")))?,
         });
         Ok(Server { app, listener })
     }
@@ -122,6 +149,8 @@ impl Server {
     ) -> Result<(), ServeError> {
         let Server { app, listener } = self;
         let retention = tokio::spawn(expire_history(app.clone()));
+        let (stop_delivery, stopped) = tokio::sync::watch::channel(false);
+        let delivery = tokio::spawn(delivery::Delivery::run(app.clone(), stopped));
         let router = axum::Router::new()
             .fallback(app::handle)
             .with_state(app.clone());
@@ -132,6 +161,9 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await?;
         retention.abort();
+        // A last delivery writes what was recorded before shutdown.
+        let _ = stop_delivery.send(true);
+        let _ = delivery.await;
         let store = app.store.clone();
         tokio::task::spawn_blocking(move || store.close())
             .await

@@ -72,6 +72,12 @@ impl MetaStore {
             .cloned()
     }
 
+    /// Runs `read` over the current entries under the lock: a view no update interleaves
+    /// with.
+    pub fn read<T>(&self, read: impl FnOnce(&BTreeMap<String, Value>) -> T) -> T {
+        read(&self.document.lock().expect("meta lock").entries)
+    }
+
     /// Every (key, value) whose key starts with `prefix`, in key order.
     pub fn scan(&self, prefix: &str) -> Vec<(String, Value)> {
         let document = self.document.lock().expect("meta lock");

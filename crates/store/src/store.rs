@@ -1,6 +1,7 @@
 //! The store: journal, group-commit writer thread, history and its flusher thread.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -67,6 +68,15 @@ pub struct StoreStats {
     pub journal_bytes: u64,
 }
 
+/// Journal positions shared between the writer and the journal's other consumers.
+#[derive(Default)]
+struct Positions {
+    /// Every event below this position is durable.
+    committed: AtomicU64,
+    /// Consumers other than the history still need the journal from here on.
+    retain_from: AtomicU64,
+}
+
 pub struct Store {
     history: Arc<History>,
     sender: Mutex<Option<Sender<AppendRequest>>>,
@@ -75,6 +85,8 @@ pub struct Store {
     compactor: Mutex<Option<JoinHandle<()>>>,
     flush_signal: Mutex<Option<Sender<()>>>,
     journal_bytes: Arc<std::sync::atomic::AtomicU64>,
+    positions: Arc<Positions>,
+    journal_dir: std::path::PathBuf,
     /// Held while the store is open.
     _lock: std::fs::File,
 }
@@ -145,15 +157,31 @@ impl Store {
         let _ = flush_tx.send(());
 
         let journal_bytes = Arc::new(std::sync::atomic::AtomicU64::new(journal.disk_bytes()));
+        let positions = Arc::new(Positions {
+            committed: AtomicU64::new(journal.next_seq()),
+            // Nothing is removed for other consumers until one says where it stands.
+            retain_from: AtomicU64::new(0),
+        });
         let (tx, rx) = mpsc::channel::<AppendRequest>();
         let writer = {
             let history = history.clone();
             let flush_tx = flush_tx.clone();
             let journal_bytes = journal_bytes.clone();
+            let positions = positions.clone();
             let max = options.max_commit_bytes;
             std::thread::Builder::new()
                 .name("cairn-journal".into())
-                .spawn(move || write_loop(journal, &history, rx, flush_tx, max, &journal_bytes))
+                .spawn(move || {
+                    write_loop(
+                        journal,
+                        &history,
+                        rx,
+                        flush_tx,
+                        max,
+                        &journal_bytes,
+                        &positions,
+                    )
+                })
                 .map_err(|e| StoreError::io("starting the journal thread", e))?
         };
         Ok(Store {
@@ -164,6 +192,8 @@ impl Store {
             compactor: Mutex::new(Some(compactor)),
             flush_signal: Mutex::new(Some(flush_tx)),
             journal_bytes,
+            positions,
+            journal_dir: dir.join("journal"),
             _lock: lock,
         })
     }
@@ -191,6 +221,23 @@ impl Store {
 
     pub fn lookup(&self, query: &LookupQuery) -> Result<Vec<Hit>> {
         self.history.lookup(query)
+    }
+
+    /// Every event below this journal position is durable (and acknowledged or about to be).
+    pub fn committed_seq(&self) -> u64 {
+        self.positions.committed.load(Ordering::Acquire)
+    }
+
+    /// Tells the store that a consumer other than the history (trail delivery) still
+    /// needs the journal from `seq` on; segments below it may then be removed.
+    pub fn retain_from(&self, seq: u64) {
+        self.positions.retain_from.store(seq, Ordering::Release);
+    }
+
+    /// A reader of the journal from `seq` on, for a consumer that has called
+    /// [`Store::retain_from`].
+    pub fn journal_reader(&self, seq: u64) -> crate::journal::JournalReader {
+        crate::journal::JournalReader::new(&self.journal_dir, seq)
     }
 
     /// Expires history days before `first_day`.
@@ -252,6 +299,7 @@ fn write_loop(
     flush: Sender<()>,
     max_commit_bytes: usize,
     journal_bytes: &std::sync::atomic::AtomicU64,
+    positions: &Positions,
 ) {
     let mut last_removed_upto = 0;
     while let Ok(first) = requests.recv() {
@@ -266,7 +314,7 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        match commit(&mut journal, history, batch) {
+        match commit(&mut journal, history, batch, &positions.committed) {
             Ok(true) => {
                 let _ = flush.send(());
                 // Backpressure: while the flusher is behind, stop taking new commits.
@@ -277,7 +325,13 @@ fn write_loop(
                 tracing::error!(%error, "journal commit failed; its callers got the error")
             }
         }
-        let durable = history.durable_seq();
+        // A segment goes once the history holds it and every other consumer is past it.
+        let durable = history.durable_seq().min(
+            positions
+                .retain_from
+                .load(Ordering::Acquire)
+                .saturating_sub(1),
+        );
         if durable > last_removed_upto {
             match journal.remove_before(durable + 1) {
                 Ok(_) => last_removed_upto = durable,
@@ -291,7 +345,12 @@ fn write_loop(
 /// One group commit: drops duplicates (in journal order), writes the rest as one durable
 /// frame, shows them to the history, answers every caller. Returns whether a frozen
 /// memtable now waits for the flusher.
-fn commit(journal: &mut Journal, history: &History, batch: Vec<AppendRequest>) -> Result<bool> {
+fn commit(
+    journal: &mut Journal,
+    history: &History,
+    batch: Vec<AppendRequest>,
+    committed: &AtomicU64,
+) -> Result<bool> {
     let fresh = match new_events(history, &batch) {
         Ok(fresh) => fresh,
         Err(error) => return Err(fail(batch, error)),
@@ -317,6 +376,7 @@ fn commit(journal: &mut Journal, history: &History, batch: Vec<AppendRequest>) -
     };
     let count = records.len() as u64;
     drop(records);
+    committed.store(journal.next_seq(), Ordering::Release);
 
     let mut seq = first_seq;
     let mut answers = Vec::with_capacity(batch.len());

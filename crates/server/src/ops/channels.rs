@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 
 use super::{Call, Outcome};
 use crate::api::ApiError;
+use crate::tags::{self, Tag};
 use cairn_store::Cursor;
 
 /// Channels per account and region.
 pub const MAX_CHANNELS: usize = 25;
-const MAX_TAGS: usize = 50;
 
 #[derive(Deserialize, Clone)]
 #[serde(rename_all = "PascalCase")]
@@ -20,13 +20,6 @@ pub struct Destination {
     #[serde(rename = "Type")]
     pub kind: String,
     pub location: String,
-}
-
-#[derive(Deserialize, Clone)]
-#[serde(rename_all = "PascalCase")]
-pub struct Tag {
-    pub key: String,
-    pub value: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -133,34 +126,6 @@ fn validate_destinations(
     ))
 }
 
-fn validate_tags(tags: &[Tag]) -> Result<Value, ApiError> {
-    if tags.len() > MAX_TAGS {
-        return Err(ApiError::client(
-            "TagsLimitExceededException",
-            format!("A channel has at most {MAX_TAGS} tags."),
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for tag in tags {
-        let value_ok = tag.value.as_deref().is_none_or(|v| v.len() <= 256);
-        if tag.key.is_empty() || tag.key.len() > 128 || !value_ok || !seen.insert(tag.key.as_str())
-        {
-            return Err(ApiError::client(
-                "InvalidTagParameterException",
-                "Tag keys are 1 to 128 characters and unique; values at most 256.",
-            ));
-        }
-    }
-    Ok(Value::Array(
-        tags.iter()
-            .map(|t| match &t.value {
-                Some(v) => json!({"Key": t.key, "Value": v}),
-                None => json!({"Key": t.key}),
-            })
-            .collect(),
-    ))
-}
-
 /// Resolves a `Channel` parameter (an ARN or the channel's id) to its metadata key.
 pub fn channel_key(channel: Option<&str>, account: &str, region: &str) -> Result<String, ApiError> {
     let channel = channel
@@ -220,7 +185,7 @@ pub async fn create(call: &Call<'_>, input: CreateInput) -> Result<Outcome, ApiE
         ));
     }
     let destinations = validate_destinations(input.destinations.as_deref(), call)?;
-    let tags = validate_tags(input.tags.as_deref().unwrap_or_default())?;
+    let tags = tags::initial(input.tags.as_deref().unwrap_or_default())?;
     let id = uuid::Uuid::new_v4().to_string();
     let arn = format!(
         "arn:aws:cloudtrail:{}:{}:channel/{id}",
@@ -246,7 +211,7 @@ pub async fn create(call: &Call<'_>, input: CreateInput) -> Result<Outcome, ApiE
                     format!("An account has at most {MAX_CHANNELS} channels in a region."),
                 ));
             }
-            call.recorder.record_blocking(&channel)?;
+            call.recorder.record_blocking(&channel, Vec::new())?;
             Ok((
                 vec![Change::Put(format!("{prefix}{id}"), channel.clone())],
                 (),
@@ -351,7 +316,7 @@ pub async fn update(call: &Call<'_>, input: UpdateInput) -> Result<Outcome, ApiE
                 channel["Destinations"] = destinations.clone();
             }
             let response = public(&channel);
-            call.recorder.record_blocking(&response)?;
+            call.recorder.record_blocking(&response, Vec::new())?;
             Ok((vec![Change::Put(key.clone(), channel)], response))
         })
     })?;
@@ -371,7 +336,7 @@ pub async fn delete(call: &Call<'_>, input: ChannelInput) -> Result<Outcome, Api
             if !entries.contains_key(&key) {
                 return Err(not_found(&channel_name));
             }
-            call.recorder.record_blocking(&response)?;
+            call.recorder.record_blocking(&response, Vec::new())?;
             Ok((vec![Change::Delete(key.clone())], ()))
         })
     })?;

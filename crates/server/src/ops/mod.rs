@@ -2,6 +2,9 @@
 
 pub mod channels;
 pub mod lookup_events;
+pub mod selectors;
+pub mod tags;
+pub mod trails;
 
 use cairn_core::Identity;
 use serde_json::Value;
@@ -60,6 +63,22 @@ pub async fn dispatch(call: Call<'_>, operation: &str, body: &Value) -> Result<O
         "ListChannels" => channels::list(&call, input(body)?).await,
         "UpdateChannel" => channels::update(&call, input(body)?).await,
         "DeleteChannel" => channels::delete(&call, input(body)?).await,
+        "CreateTrail" => trails::create(&call, input(body)?).await,
+        "UpdateTrail" => trails::update(&call, input(body)?).await,
+        "DeleteTrail" => trails::delete(&call, input(body)?).await,
+        "GetTrail" => trails::get(&call, input(body)?).await,
+        "DescribeTrails" => trails::describe(&call, input(body)?).await,
+        "ListTrails" => trails::list(&call, input(body)?).await,
+        "GetTrailStatus" => trails::status(&call, input(body)?).await,
+        "StartLogging" => trails::start_logging(&call, input(body)?).await,
+        "StopLogging" => trails::stop_logging(&call, input(body)?).await,
+        "PutEventSelectors" => selectors::put_event_selectors(&call, input(body)?).await,
+        "GetEventSelectors" => selectors::get_event_selectors(&call, input(body)?).await,
+        "PutInsightSelectors" => selectors::put_insight_selectors(&call, input(body)?).await,
+        "GetInsightSelectors" => selectors::get_insight_selectors(&call, input(body)?).await,
+        "AddTags" => tags::add(&call, input(body)?).await,
+        "RemoveTags" => tags::remove(&call, input(body)?).await,
+        "ListTags" => tags::list(&call, input(body)?).await,
         other => Err(ApiError::unknown_operation(other)),
     }
 }

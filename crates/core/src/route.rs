@@ -1,0 +1,178 @@
+//! The fields of a record that decide which trails receive it.
+
+use serde::Deserialize;
+use std::borrow::Cow;
+
+use crate::Category;
+
+/// One `resources` entry of a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    pub kind: String,
+    pub arn: String,
+}
+
+/// What routing looks at: where the event happened, what it was, and on what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteFields {
+    pub account: String,
+    pub region: String,
+    pub category: Category,
+    pub event_source: String,
+    pub event_name: String,
+    pub event_type: String,
+    /// `None` when the record does not say.
+    pub read_only: Option<bool>,
+    pub resources: Vec<Resource>,
+    pub user_arn: Option<String>,
+    pub session_credential_from_console: Option<String>,
+    pub error_code: Option<String>,
+    pub vpc_endpoint_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Raw<'a> {
+    #[serde(borrow)]
+    recipient_account_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    aws_region: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_category: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_source: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_type: Option<Cow<'a, str>>,
+    read_only: Option<serde_json::Value>,
+    management_event: Option<bool>,
+    insight_details: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    user_identity: Option<RawIdentity<'a>>,
+    #[serde(default)]
+    resources: Option<Vec<RawResource<'a>>>,
+    session_credential_from_console: Option<serde_json::Value>,
+    #[serde(borrow)]
+    error_code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    vpc_endpoint_id: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawIdentity<'a> {
+    #[serde(borrow)]
+    arn: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    account_id: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct RawResource<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "ARN")]
+    arn: Option<Cow<'a, str>>,
+}
+
+fn text(value: Option<Cow<'_, str>>) -> String {
+    value.map(Cow::into_owned).unwrap_or_default()
+}
+
+/// `true`/`false`, whether written as a JSON boolean or a string.
+fn flag(value: Option<&serde_json::Value>) -> Option<bool> {
+    match value? {
+        serde_json::Value::Bool(b) => Some(*b),
+        serde_json::Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+impl RouteFields {
+    /// Reads the routing fields of a stored record.
+    pub fn extract(record: &[u8]) -> Result<RouteFields, String> {
+        let raw: Raw<'_> = serde_json::from_slice(record).map_err(|e| e.to_string())?;
+        let identity_account = raw
+            .user_identity
+            .as_ref()
+            .and_then(|u| u.account_id.clone());
+        Ok(RouteFields {
+            account: text(raw.recipient_account_id.or(identity_account)),
+            region: text(raw.aws_region),
+            category: Category::of(
+                raw.event_category.as_deref(),
+                raw.insight_details.is_some(),
+                raw.management_event,
+            ),
+            event_source: text(raw.event_source),
+            event_name: text(raw.event_name),
+            event_type: text(raw.event_type),
+            read_only: flag(raw.read_only.as_ref()),
+            resources: raw
+                .resources
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| Resource {
+                    kind: text(r.kind),
+                    arn: text(r.arn),
+                })
+                .collect(),
+            user_arn: raw.user_identity.and_then(|u| u.arn).map(Cow::into_owned),
+            session_credential_from_console: raw.session_credential_from_console.map(|v| match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            }),
+            error_code: raw.error_code.map(Cow::into_owned),
+            vpc_endpoint_id: raw.vpc_endpoint_id.map(Cow::into_owned),
+        })
+    }
+
+    /// Global-service events (IAM, STS's global endpoint, CloudFront) reach only trails
+    /// that include them. They are recorded in us-east-1.
+    pub fn is_global_service(&self) -> bool {
+        matches!(
+            self.event_source.as_str(),
+            "iam.amazonaws.com" | "cloudfront.amazonaws.com" | "sts.amazonaws.com"
+        ) && self.region == "us-east-1"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_routing_needs() {
+        let record = br#"{"eventVersion":"1.09","recipientAccountId":"111122223333","awsRegion":"eu-west-1",
+            "eventCategory":"Data","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventType":"AwsApiCall",
+            "readOnly":true,"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/a"},
+            "resources":[{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::b/k"},{"type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::b"}],
+            "sessionCredentialFromConsole":"true","errorCode":"AccessDenied"}"#;
+        let f = RouteFields::extract(record).unwrap();
+        assert_eq!(f.account, "111122223333");
+        assert_eq!(f.region, "eu-west-1");
+        assert_eq!(f.category, Category::Data);
+        assert_eq!(f.read_only, Some(true));
+        assert_eq!(f.resources.len(), 2);
+        assert_eq!(f.resources[0].arn, "arn:aws:s3:::b/k");
+        assert_eq!(
+            f.user_arn.as_deref(),
+            Some("arn:aws:iam::111122223333:user/a")
+        );
+        assert_eq!(f.session_credential_from_console.as_deref(), Some("true"));
+        assert_eq!(f.error_code.as_deref(), Some("AccessDenied"));
+        assert!(!f.is_global_service());
+    }
+
+    #[test]
+    fn account_falls_back_to_the_caller_and_old_records_have_a_category() {
+        let record = br#"{"awsRegion":"us-east-1","eventSource":"iam.amazonaws.com","eventName":"CreateUser",
+            "userIdentity":{"accountId":"444455556666"}}"#;
+        let f = RouteFields::extract(record).unwrap();
+        assert_eq!(f.account, "444455556666");
+        assert_eq!(f.category, Category::Management);
+        assert_eq!(f.read_only, None);
+        assert!(f.is_global_service());
+    }
+}

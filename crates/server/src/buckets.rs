@@ -1,0 +1,339 @@
+//! Buckets: where trails write their files. By default a bucket `B` is the directory
+//! `<data_dir>/buckets/B` (it exists when the directory does); with an `[s3]` section every
+//! bucket lives on that S3-compatible endpoint.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+
+use crate::config::S3Settings;
+
+/// Why a bucket operation failed. `code` is the S3 error code GetTrailStatus reports.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct BucketError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl BucketError {
+    fn no_such_bucket(bucket: &str) -> Self {
+        BucketError {
+            code: "NoSuchBucket",
+            message: format!("bucket {bucket} does not exist"),
+        }
+    }
+
+    fn io(what: impl std::fmt::Display, e: std::io::Error) -> Self {
+        BucketError {
+            code: "InternalError",
+            message: format!("{what}: {e}"),
+        }
+    }
+}
+
+pub struct Buckets {
+    backend: Backend,
+}
+
+enum Backend {
+    Local(PathBuf),
+    S3 {
+        settings: S3Settings,
+        clients: Mutex<HashMap<String, Arc<AmazonS3>>>,
+    },
+}
+
+/// Keys are `/`-separated; no segment may be empty, `.` or `..` (a local bucket must not
+/// be escaped).
+fn check_key(key: &str) -> Result<(), BucketError> {
+    let bad = key.is_empty()
+        || key
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        || key.contains('\0');
+    if bad {
+        return Err(BucketError {
+            code: "InvalidKey",
+            message: format!("{key:?} is not a valid object key"),
+        });
+    }
+    Ok(())
+}
+
+impl Buckets {
+    pub fn local(root: PathBuf) -> Buckets {
+        Buckets {
+            backend: Backend::Local(root),
+        }
+    }
+
+    pub fn s3(settings: S3Settings) -> Buckets {
+        Buckets {
+            backend: Backend::S3 {
+                settings,
+                clients: Mutex::new(HashMap::new()),
+            },
+        }
+    }
+
+    /// A human description for the start-up banner.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Local(root) => format!("directories under {}", root.display()),
+            Backend::S3 { settings, .. } => format!("S3 endpoint {}", settings.endpoint),
+        }
+    }
+
+    /// Creates a local bucket (its directory). On S3, buckets are created there.
+    pub fn create_local(&self, bucket: &str) -> Result<(), BucketError> {
+        match &self.backend {
+            Backend::Local(root) => {
+                let dir = root.join(bucket);
+                std::fs::create_dir_all(&dir).map_err(|e| BucketError::io(dir.display(), e))
+            }
+            Backend::S3 { .. } => Err(BucketError {
+                code: "NotSupported",
+                message: "buckets on an S3 endpoint are created there".into(),
+            }),
+        }
+    }
+
+    fn client(&self, bucket: &str) -> Result<Arc<AmazonS3>, BucketError> {
+        let Backend::S3 { settings, clients } = &self.backend else {
+            unreachable!("client() is only called for the S3 backend")
+        };
+        let mut clients = clients.lock().expect("clients lock");
+        if let Some(client) = clients.get(bucket) {
+            return Ok(client.clone());
+        }
+        // Retry little here: delivery has its own retry loop and must notice an outage.
+        let retry = RetryConfig {
+            max_retries: 1,
+            retry_timeout: Duration::from_secs(5),
+            ..RetryConfig::default()
+        };
+        let client = AmazonS3Builder::new()
+            .with_endpoint(&settings.endpoint)
+            .with_region(&settings.region)
+            .with_bucket_name(bucket)
+            .with_access_key_id(&settings.access_key_id)
+            .with_secret_access_key(&settings.secret_access_key)
+            .with_virtual_hosted_style_request(settings.virtual_hosted_style)
+            .with_allow_http(true)
+            .with_retry(retry)
+            .with_client_options(
+                ClientOptions::new()
+                    .with_allow_http(true)
+                    .with_connect_timeout(Duration::from_secs(2))
+                    .with_timeout(Duration::from_secs(60)),
+            )
+            .build()
+            .map_err(|e| BucketError {
+                code: "InvalidConfiguration",
+                message: e.to_string(),
+            })?;
+        let client = Arc::new(client);
+        clients.insert(bucket.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    pub async fn exists(&self, bucket: &str) -> Result<bool, BucketError> {
+        match &self.backend {
+            Backend::Local(root) => Ok(root.join(bucket).is_dir()),
+            Backend::S3 { .. } => {
+                let client = self.client(bucket)?;
+                let probe = object_store::path::Path::from("AWSLogs");
+                match client.list_with_delimiter(Some(&probe)).await {
+                    Ok(_) => Ok(true),
+                    Err(e) => match s3_error(bucket, e) {
+                        e if e.code == "NoSuchBucket" => Ok(false),
+                        e => Err(e),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Writes an object; once this returns, the object is durable and readable.
+    pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<(), BucketError> {
+        check_key(key)?;
+        match &self.backend {
+            Backend::Local(root) => {
+                let dir = root.join(bucket);
+                let key = key.to_owned();
+                tokio::task::spawn_blocking(move || put_local(&dir, &key, &bytes))
+                    .await
+                    .map_err(|e| BucketError::io("writing an object", std::io::Error::other(e)))?
+            }
+            Backend::S3 { .. } => {
+                let client = self.client(bucket)?;
+                let path = object_store::path::Path::from(key);
+                client
+                    .put(&path, PutPayload::from(bytes))
+                    .await
+                    .map(drop)
+                    .map_err(|e| s3_error(bucket, e))
+            }
+        }
+    }
+
+    /// Reads an object; `None` when there is none.
+    pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BucketError> {
+        check_key(key)?;
+        match &self.backend {
+            Backend::Local(root) => {
+                let dir = root.join(bucket);
+                if !dir.is_dir() {
+                    return Err(BucketError::no_such_bucket(bucket));
+                }
+                match std::fs::read(dir.join(key)) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(BucketError::io(key, e)),
+                }
+            }
+            Backend::S3 { .. } => {
+                let client = self.client(bucket)?;
+                let path = object_store::path::Path::from(key);
+                match client.get(&path).await {
+                    Ok(result) => result
+                        .bytes()
+                        .await
+                        .map(|b| Some(b.to_vec()))
+                        .map_err(|e| s3_error(bucket, e)),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(s3_error(bucket, e)),
+                }
+            }
+        }
+    }
+}
+
+/// Writes `dir/key` so that it appears whole or not at all, and survives a crash once this
+/// returns: a temporary file, fsync, rename, fsync of the directory.
+fn put_local(dir: &Path, key: &str, bytes: &[u8]) -> Result<(), BucketError> {
+    use std::io::Write;
+    if !dir.is_dir() {
+        return Err(BucketError::no_such_bucket(
+            &dir.file_name().unwrap_or_default().to_string_lossy(),
+        ));
+    }
+    let path = dir.join(key);
+    let parent = path.parent().expect("a key has a parent directory");
+    create_dirs_durably(dir, parent)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = parent.join(format!(".{name}.tmp"));
+    let mut file = std::fs::File::create(&tmp).map_err(|e| BucketError::io(tmp.display(), e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| BucketError::io(tmp.display(), e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| BucketError::io(path.display(), e))?;
+    sync_dir(parent)
+}
+
+/// Creates the directories from `base` down to `dir`, syncing each new entry's parent.
+fn create_dirs_durably(base: &Path, dir: &Path) -> Result<(), BucketError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = dir.parent().expect("below the bucket");
+    if parent != base {
+        create_dirs_durably(base, parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => sync_dir(parent),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(BucketError::io(dir.display(), e)),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), BucketError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| BucketError::io(dir.display(), e))
+}
+
+/// Maps an object_store error to the S3 error code behind it.
+fn s3_error(bucket: &str, error: object_store::Error) -> BucketError {
+    let message = error.to_string();
+    let code = if message.contains("NoSuchBucket") {
+        "NoSuchBucket"
+    } else if message.contains("AccessDenied") || message.contains("403") {
+        "AccessDenied"
+    } else if message.contains("InvalidAccessKeyId") {
+        "InvalidAccessKeyId"
+    } else if message.contains("SignatureDoesNotMatch") {
+        "SignatureDoesNotMatch"
+    } else {
+        // Connection refused, timeouts and 5xx answers: the endpoint is not there.
+        "ServiceUnavailable"
+    };
+    BucketError {
+        code,
+        message: format!("bucket {bucket}: {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_buckets_are_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let buckets = Buckets::local(dir.path().to_owned());
+        assert!(!buckets.exists("logs").await.unwrap());
+        let missing = buckets.put("logs", "a/b.json.gz", b"x".to_vec()).await;
+        assert_eq!(missing.unwrap_err().code, "NoSuchBucket");
+        buckets.create_local("logs").unwrap();
+        assert!(buckets.exists("logs").await.unwrap());
+        buckets
+            .put("logs", "AWSLogs/1/CloudTrail/r/f.json.gz", b"one".to_vec())
+            .await
+            .unwrap();
+        buckets
+            .put("logs", "AWSLogs/1/CloudTrail/r/f.json.gz", b"two".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(
+            buckets
+                .get("logs", "AWSLogs/1/CloudTrail/r/f.json.gz")
+                .await
+                .unwrap(),
+            Some(b"two".to_vec())
+        );
+        assert_eq!(buckets.get("logs", "AWSLogs/none").await.unwrap(), None);
+        for bad in ["../escape", "a//b", "", "a/./b"] {
+            assert_eq!(
+                buckets.put("logs", bad, Vec::new()).await.unwrap_err().code,
+                "InvalidKey"
+            );
+        }
+        let leftovers: Vec<_> = walk(&dir.path().join("logs"));
+        assert_eq!(
+            leftovers,
+            vec!["AWSLogs/1/CloudTrail/r/f.json.gz".to_owned()]
+        );
+    }
+
+    fn walk(root: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_owned()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    out.push(path.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,494 @@
+//! Trail delivery: every interval, the events recorded since the last delivery are routed
+//! to the trails that were logging when each was recorded, packed into gzip log files and
+//! written to the trails' buckets.
+//!
+//! Exactly once, from at-least-once work: a delivery is first decided as a *plan* (the
+//! journal range, the delivery time, the trails as they were) and the plan is saved before
+//! anything is uploaded. The files' keys and bytes are a pure function of the plan, so
+//! after a crash the plan is built again and the same objects are written again. Once every
+//! file of a plan is either in its bucket or, if its bucket cannot be reached, saved in the
+//! local spool, the cursor moves past the range. Spooled files are retried every interval
+//! until their bucket takes them, each trail on its own.
+
+pub mod build;
+mod state;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cairn_store::Change;
+use serde_json::Value;
+
+use crate::app::App;
+use crate::trails::{self, Trail};
+use build::{LogFile, PlannedTrail, Range};
+pub use state::RegionStatus;
+use state::{Plan, SpoolEntry, State};
+
+/// The most record bytes one plan reads from the journal; a longer backlog is delivered
+/// in several plans.
+const PLAN_BUDGET: usize = 256 << 20;
+
+pub struct Delivery {
+    dir: PathBuf,
+    state: Mutex<State>,
+    /// Files of the pending plan already built (so that a retry does not build them again).
+    built: Mutex<Option<(u64, Vec<LogFile>)>>,
+    pub interval: Duration,
+    max_file_bytes: usize,
+}
+
+fn now_millis() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64 / 1000.0)
+        .unwrap_or(0.0)
+}
+
+impl Delivery {
+    /// Loads the delivery state from `<data_dir>/delivery`; a new one starts at `start`.
+    pub fn open(
+        data_dir: &std::path::Path,
+        start: u64,
+        interval: Duration,
+        max_file_bytes: usize,
+    ) -> std::io::Result<Delivery> {
+        let dir = data_dir.join("delivery");
+        let state = State::load_or_create(&dir, start)?;
+        Ok(Delivery {
+            dir,
+            state: Mutex::new(state),
+            built: Mutex::new(None),
+            interval,
+            max_file_bytes,
+        })
+    }
+
+    /// The journal position below which every event has been delivered (or spooled).
+    pub fn cursor(&self) -> u64 {
+        self.state.lock().expect("delivery lock").cursor
+    }
+
+    /// GetTrailStatus's delivery fields for a trail in a region.
+    pub fn status(&self, trail_arn: &str, region: &str) -> RegionStatus {
+        self.state
+            .lock()
+            .expect("delivery lock")
+            .status
+            .get(&state::status_key(trail_arn, region))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Delivers every interval until `stop` fires, then once more, so that everything
+    /// recorded before shutdown is written.
+    pub async fn run(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(app.delivery.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => break,
+            }
+            app.delivery.pass(&app).await;
+        }
+        app.delivery.pass(&app).await;
+    }
+
+    /// One delivery: the spool first, then what is new in the journal.
+    pub async fn pass(&self, app: &Arc<App>) {
+        self.retry_spool(app).await;
+        loop {
+            match self.deliver_next(app).await {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(error) => {
+                    tracing::error!(%error, "delivery failed; it will be retried");
+                    break;
+                }
+            }
+        }
+        self.retire_trails(app);
+    }
+
+    /// Plans (or resumes) one delivery and carries it out. Returns whether more of the
+    /// journal waits.
+    async fn deliver_next(&self, app: &Arc<App>) -> Result<bool, String> {
+        let plan = self.state.lock().expect("delivery lock").pending.clone();
+        let (plan, files) = match plan {
+            Some(plan) => {
+                let files = self.files_of(app, &plan).await?;
+                (plan, files)
+            }
+            None => match self.new_plan(app).await? {
+                Some(planned) => planned,
+                None => return Ok(false),
+            },
+        };
+        let until = app.store.committed_seq();
+        self.upload(app, &plan, files).await?;
+        Ok(plan.to < until)
+    }
+
+    /// The files of a saved plan: kept from when it was made, or built again.
+    async fn files_of(&self, app: &Arc<App>, plan: &Plan) -> Result<Vec<LogFile>, String> {
+        if let Some((from, files)) = self.built.lock().expect("built lock").as_ref() {
+            if *from == plan.from {
+                return Ok(files.clone());
+            }
+        }
+        let (range, files) =
+            read_and_build(app, plan.from, plan.to, plan, self.max_file_bytes).await?;
+        if range.to != plan.to {
+            return Err(format!(
+                "the journal range {}..{} of a saved delivery plan could not be read again",
+                plan.from, plan.to
+            ));
+        }
+        Ok(files)
+    }
+
+    /// Decides the next delivery: the trails as they are and the journal up to what is
+    /// durable, read under the metadata lock so no trail change below that position is
+    /// missed. Saves the plan before returning it.
+    async fn new_plan(&self, app: &Arc<App>) -> Result<Option<(Plan, Vec<LogFile>)>, String> {
+        let cursor = self.cursor();
+        let (trails, until) = app.meta.read(|entries| {
+            (
+                planned_trails(entries, &app.settings),
+                app.store.committed_seq(),
+            )
+        });
+        if until <= cursor {
+            return Ok(None);
+        }
+        let wanted = trails.iter().any(|t| {
+            t.trail
+                .logging
+                .iter()
+                .any(|p| p.stop_seq.is_none_or(|stop| stop >= cursor))
+        });
+        if !wanted {
+            // No trail is logging: nothing in the range is delivered anywhere.
+            self.commit(app, cursor, until, &[], Vec::new())?;
+            return Ok(None);
+        }
+        let mut plan = Plan {
+            from: cursor,
+            to: until,
+            time: crate::app::now(),
+            trails,
+        };
+        let (range, files) = read_and_build(app, cursor, until, &plan, self.max_file_bytes).await?;
+        plan.to = range.to;
+        {
+            let mut state = self.state.lock().expect("delivery lock");
+            state.pending = Some(plan.clone());
+            state
+                .save(&self.dir)
+                .map_err(|e| format!("saving the delivery plan: {e}"))?;
+        }
+        *self.built.lock().expect("built lock") = Some((plan.from, files.clone()));
+        Ok(Some((plan, files)))
+    }
+
+    /// Writes a plan's files; those whose bucket fails go to the spool. Then the cursor
+    /// moves past the plan's range.
+    async fn upload(&self, app: &Arc<App>, plan: &Plan, files: Vec<LogFile>) -> Result<(), String> {
+        let results = put_all(app, &files).await;
+        let attempt = now_millis();
+        let mut spooled = Vec::new();
+        let mut outcomes = Vec::new();
+        for (file, result) in files.iter().zip(results) {
+            match result {
+                Ok(()) => outcomes.push((file, None)),
+                Err(error) => {
+                    tracing::warn!(bucket = %file.bucket, key = %file.key, %error, "log file not delivered; spooled for retry");
+                    let name = state::spool_name(&file.key);
+                    state::write_spool_file(&self.dir, &name, &file.gzip)
+                        .map_err(|e| format!("spooling {}: {e}", file.key))?;
+                    spooled.push(SpoolEntry {
+                        trail_arn: file.trail_arn.clone(),
+                        region: file.region.clone(),
+                        bucket: file.bucket.clone(),
+                        key: file.key.clone(),
+                        file: name,
+                    });
+                    outcomes.push((file, Some(error.code)));
+                }
+            }
+        }
+        let report: Vec<(&str, &str, Option<&str>)> = outcomes
+            .iter()
+            .map(|(f, e)| (f.trail_arn.as_str(), f.region.as_str(), *e))
+            .collect();
+        self.note(&report, attempt);
+        self.commit(app, plan.from, plan.to, &[], spooled)?;
+        notify(app, &outcomes).await;
+        Ok(())
+    }
+
+    /// Records delivery outcomes in the trails' statuses.
+    fn note(&self, outcomes: &[(&str, &str, Option<&str>)], attempt: f64) {
+        let mut state = self.state.lock().expect("delivery lock");
+        for (arn, region, error) in outcomes {
+            let status = state
+                .status
+                .entry(state::status_key(arn, region))
+                .or_default();
+            status.latest_delivery_attempt_time = Some(attempt);
+            match error {
+                None => {
+                    status.latest_delivery_time = Some(attempt);
+                    status.latest_delivery_attempt_succeeded = Some(attempt);
+                    status.latest_delivery_error = None;
+                }
+                Some(code) => status.latest_delivery_error = Some((*code).to_owned()),
+            }
+        }
+    }
+
+    /// Moves the cursor past `from..to`, adds `spooled` to the spool and drops `sent`
+    /// from it, clears the pending plan, and saves the state; then lets the journal go.
+    fn commit(
+        &self,
+        app: &App,
+        from: u64,
+        to: u64,
+        sent: &[String],
+        spooled: Vec<SpoolEntry>,
+    ) -> Result<(), String> {
+        {
+            let mut state = self.state.lock().expect("delivery lock");
+            if state.cursor == from {
+                state.cursor = to;
+            }
+            state.pending = None;
+            state.spool.retain(|e| !sent.contains(&e.file));
+            state.spool.extend(spooled);
+            state
+                .save(&self.dir)
+                .map_err(|e| format!("saving the delivery state: {e}"))?;
+        }
+        *self.built.lock().expect("built lock") = None;
+        for name in sent {
+            state::remove_spool_file(&self.dir, name);
+        }
+        app.store.retain_from(self.cursor());
+        Ok(())
+    }
+
+    /// Tries the spooled files again.
+    async fn retry_spool(&self, app: &Arc<App>) {
+        let entries = self.state.lock().expect("delivery lock").spool.clone();
+        if entries.is_empty() {
+            return;
+        }
+        let mut sent = Vec::new();
+        let mut report = Vec::new();
+        let attempt = now_millis();
+        for entry in &entries {
+            let bytes = match state::read_spool_file(&self.dir, &entry.file) {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    tracing::error!(file = %entry.file, %error, "spooled log file cannot be read");
+                    continue;
+                }
+            };
+            match app.buckets.put(&entry.bucket, &entry.key, bytes).await {
+                Ok(()) => {
+                    sent.push(entry.file.clone());
+                    report.push((entry.trail_arn.as_str(), entry.region.as_str(), None));
+                }
+                Err(error) => {
+                    report.push((
+                        entry.trail_arn.as_str(),
+                        entry.region.as_str(),
+                        Some(error.code),
+                    ));
+                }
+            }
+        }
+        self.note(&report, attempt);
+        if !sent.is_empty() {
+            let cursor = self.cursor();
+            if let Err(error) = self.commit(app, cursor, cursor, &sent, Vec::new()) {
+                tracing::error!(%error, "could not save the delivery state after a spool retry");
+            }
+            tracing::info!(files = sent.len(), "spooled log files delivered");
+        }
+    }
+
+    /// Forgets deleted trails once everything they received has been delivered.
+    fn retire_trails(&self, app: &App) {
+        let cursor = self.cursor();
+        let done: Vec<String> = app.meta.read(|entries| {
+            entries
+                .range("retired/".to_owned()..)
+                .take_while(|(k, _)| k.starts_with("retired/"))
+                .filter(|(_, v)| {
+                    Trail::from_value(v).is_ok_and(|t| {
+                        t.logging
+                            .iter()
+                            .all(|p| p.stop_seq.is_some_and(|s| s < cursor))
+                    })
+                })
+                .map(|(k, _)| k.clone())
+                .collect()
+        });
+        if done.is_empty() {
+            return;
+        }
+        let result = app.meta.update(|_| {
+            Ok::<_, cairn_store::StoreError>((done.into_iter().map(Change::Delete).collect(), ()))
+        });
+        if let Err(error) = result {
+            tracing::warn!(%error, "could not forget retired trails; will retry");
+        }
+    }
+}
+
+/// Every trail that may receive events (live and retired), as a plan records them.
+fn planned_trails(
+    entries: &BTreeMap<String, Value>,
+    settings: &crate::config::Settings,
+) -> Vec<PlannedTrail> {
+    let retired = entries
+        .range("retired/".to_owned()..)
+        .take_while(|(k, _)| k.starts_with("retired/"))
+        .filter_map(|(_, v)| Trail::from_value(v).ok());
+    trails::all(entries)
+        .into_iter()
+        .chain(retired)
+        .filter(|t| !t.logging.is_empty())
+        .map(|trail| {
+            let organization = trail
+                .organization
+                .then(|| settings.organization_of(&trail.account))
+                .flatten()
+                .filter(|o| o.management_account == trail.account);
+            PlannedTrail {
+                organization_id: organization.map(|o| o.id.clone()),
+                members: organization.map(|o| o.accounts.clone()).unwrap_or_default(),
+                trail,
+            }
+        })
+        .collect()
+}
+
+/// Reads `from..until` of the journal (up to the plan budget) and builds its files.
+async fn read_and_build(
+    app: &Arc<App>,
+    from: u64,
+    until: u64,
+    plan: &Plan,
+    max_file_bytes: usize,
+) -> Result<(Range, Vec<LogFile>), String> {
+    let app = app.clone();
+    let trails = plan.trails.clone();
+    let time = plan.time;
+    tokio::task::spawn_blocking(move || {
+        let mut reader = app.store.journal_reader(from);
+        let mut events = Vec::new();
+        let to = reader
+            .read(until, PLAN_BUDGET, |seq, record| {
+                events.push((seq, record.to_vec()))
+            })
+            .map_err(|e| e.to_string())?;
+        let range = Range { from, to, events };
+        let files = build::build(&range, &trails, time, max_file_bytes);
+        Ok((range, files))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Uploads files, several at a time.
+async fn put_all(
+    app: &Arc<App>,
+    files: &[LogFile],
+) -> Vec<Result<(), crate::buckets::BucketError>> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(16));
+    let tasks: Vec<_> = files
+        .iter()
+        .map(|file| {
+            let app = app.clone();
+            let limit = limit.clone();
+            let (bucket, key, bytes) = (file.bucket.clone(), file.key.clone(), file.gzip.clone());
+            tokio::spawn(async move {
+                let _permit = limit.acquire().await;
+                app.buckets.put(&bucket, &key, bytes.to_vec()).await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(task.await.unwrap_or_else(|e| {
+            Err(crate::buckets::BucketError {
+                code: "InternalError",
+                message: e.to_string(),
+            })
+        }));
+    }
+    results
+}
+
+/// Posts CloudTrail's SNS message body (`{"s3Bucket", "s3ObjectKey": [...]}`) to the
+/// webhook configured for each trail's topic: one message per trail and region, listing
+/// the files just delivered.
+async fn notify(app: &Arc<App>, outcomes: &[(&LogFile, Option<&str>)]) {
+    let mut messages: BTreeMap<(&str, &str), (String, &str, Vec<&str>)> = BTreeMap::new();
+    for (file, error) in outcomes {
+        let Some((name, arn)) = &file.topic else {
+            continue;
+        };
+        if error.is_some() {
+            continue;
+        }
+        let settings = &app.settings.notifications;
+        let Some(url) = settings.get(arn).or_else(|| settings.get(name)) else {
+            continue;
+        };
+        messages
+            .entry((file.trail_arn.as_str(), file.region.as_str()))
+            .or_insert_with(|| (url.clone(), file.bucket.as_str(), Vec::new()))
+            .2
+            .push(file.key.as_str());
+    }
+    for ((arn, region), (url, bucket, keys)) in messages {
+        let body = serde_json::json!({ "s3Bucket": bucket, "s3ObjectKey": keys });
+        let attempt = now_millis();
+        let sent = app
+            .webhooks
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .and_then(|r| r.error_for_status());
+        let mut state = app.delivery.state.lock().expect("delivery lock");
+        let status = state
+            .status
+            .entry(state::status_key(arn, region))
+            .or_default();
+        status.latest_notification_attempt_time = Some(attempt);
+        match sent {
+            Ok(_) => {
+                status.latest_notification_time = Some(attempt);
+                status.latest_notification_attempt_succeeded = Some(attempt);
+                status.latest_notification_error = None;
+            }
+            Err(error) => {
+                tracing::warn!(%url, %error, "delivery notification failed");
+                let code = if error.is_status() {
+                    "WebhookRejected"
+                } else {
+                    "WebhookUnreachable"
+                };
+                status.latest_notification_error = Some(code.to_owned());
+            }
+        }
+    }
+}

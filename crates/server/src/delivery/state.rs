@@ -1,0 +1,175 @@
+//! What delivery keeps on disk: its cursor, the pending plan, the spool of files whose
+//! bucket could not take them yet, and each trail's delivery status per region. One JSON
+//! file (`delivery/state.json`), replaced atomically; spooled files beside it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::build::PlannedTrail;
+
+const VERSION: u32 = 1;
+const FILE: &str = "state.json";
+const SPOOL: &str = "spool";
+
+/// A delivery decided and saved before any of it is uploaded.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Plan {
+    pub from: u64,
+    pub to: u64,
+    /// The delivery time: it names the files.
+    pub time: i64,
+    pub trails: Vec<PlannedTrail>,
+}
+
+/// A log file waiting in the spool for its bucket.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SpoolEntry {
+    pub trail_arn: String,
+    pub region: String,
+    pub bucket: String,
+    pub key: String,
+    pub file: String,
+}
+
+/// GetTrailStatus's delivery fields, per trail and region. Times are epoch seconds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RegionStatus {
+    pub latest_delivery_time: Option<f64>,
+    pub latest_delivery_error: Option<String>,
+    pub latest_delivery_attempt_time: Option<f64>,
+    pub latest_delivery_attempt_succeeded: Option<f64>,
+    pub latest_notification_time: Option<f64>,
+    pub latest_notification_error: Option<String>,
+    pub latest_notification_attempt_time: Option<f64>,
+    pub latest_notification_attempt_succeeded: Option<f64>,
+}
+
+/// ISO-8601 for the deprecated string fields; empty when unknown, as AWS returns them.
+fn iso(time: Option<f64>) -> String {
+    time.map(|t| cairn_core::timefmt::format_event_time(t as i64))
+        .unwrap_or_default()
+}
+
+impl RegionStatus {
+    pub fn to_json(&self) -> Value {
+        let mut out = json!({
+            "LatestDeliveryAttemptTime": iso(self.latest_delivery_attempt_time),
+            "LatestDeliveryAttemptSucceeded": iso(self.latest_delivery_attempt_succeeded),
+            "LatestNotificationAttemptTime": iso(self.latest_notification_attempt_time),
+            "LatestNotificationAttemptSucceeded": iso(self.latest_notification_attempt_succeeded),
+        });
+        let times = [
+            ("LatestDeliveryTime", self.latest_delivery_time),
+            ("LatestNotificationTime", self.latest_notification_time),
+        ];
+        for (field, time) in times {
+            if let Some(t) = time {
+                out[field] = json!(t);
+            }
+        }
+        let errors = [
+            ("LatestDeliveryError", &self.latest_delivery_error),
+            ("LatestNotificationError", &self.latest_notification_error),
+        ];
+        for (field, error) in errors {
+            if let Some(e) = error {
+                out[field] = json!(e);
+            }
+        }
+        out
+    }
+}
+
+pub fn status_key(trail_arn: &str, region: &str) -> String {
+    format!("{trail_arn}|{region}")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    version: u32,
+    /// Every event below this journal position has been delivered or spooled.
+    pub cursor: u64,
+    pub pending: Option<Plan>,
+    pub spool: Vec<SpoolEntry>,
+    pub status: BTreeMap<String, RegionStatus>,
+}
+
+impl State {
+    pub fn load_or_create(dir: &Path, start: u64) -> std::io::Result<State> {
+        std::fs::create_dir_all(dir.join(SPOOL))?;
+        let path = dir.join(FILE);
+        let state = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let state: State = serde_json::from_slice(&bytes)
+                    .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+                if state.version != VERSION {
+                    return Err(std::io::Error::other(format!(
+                        "{}: unknown version {}",
+                        path.display(),
+                        state.version
+                    )));
+                }
+                state
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let state = State {
+                    version: VERSION,
+                    cursor: start,
+                    pending: None,
+                    spool: Vec::new(),
+                    status: BTreeMap::new(),
+                };
+                state.save(dir)?;
+                state
+            }
+            Err(e) => return Err(e),
+        };
+        // Spool files the state does not name were written by a delivery that did not
+        // commit; its plan is still pending and writes them again.
+        for entry in std::fs::read_dir(dir.join(SPOOL))? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if !state.spool.iter().any(|e| e.file == name) {
+                remove_spool_file(dir, &name);
+            }
+        }
+        Ok(state)
+    }
+
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(self).expect("delivery state serializes");
+        write_durably(dir, FILE, &bytes)
+    }
+}
+
+/// Writes `dir/name` whole or not at all, durably.
+fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The spool file name for an object key: its last path segment is unique already.
+pub fn spool_name(key: &str) -> String {
+    key.rsplit('/').next().unwrap_or(key).to_owned()
+}
+
+pub fn write_spool_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    write_durably(&dir.join(SPOOL), name, bytes)
+}
+
+pub fn read_spool_file(dir: &Path, name: &str) -> std::io::Result<Vec<u8>> {
+    std::fs::read(dir.join(SPOOL).join(name))
+}
+
+pub fn remove_spool_file(dir: &Path, name: &str) {
+    if let Err(error) = std::fs::remove_file(dir.join(SPOOL).join(name)) {
+        tracing::warn!(%name, %error, "could not remove a spooled file");
+    }
+}
