@@ -28,11 +28,15 @@ USERS = {
 }
 
 
-def config_text(data_dir):
+ORG_ID = "o-cairntest01"
+
+
+def config_text(data_dir, top="", tail=""):
+    """The test accounts' config; `top` adds top-level settings, `tail` more tables."""
     accounts = {}
     for name, u in USERS.items():
         accounts.setdefault(u["account"], []).append((name, u))
-    out = [f'data_dir = "{data_dir}"', 'listen = "127.0.0.1:0"', "max_body_bytes = 1048576"]
+    out = [f'data_dir = "{data_dir}"', 'listen = "127.0.0.1:0"', "max_body_bytes = 1048576", top]
     for account, users in accounts.items():
         out.append(f'[[accounts]]\nid = "{account}"')
         for name, u in users:
@@ -47,7 +51,30 @@ def config_text(data_dir):
                     """
                 )
             )
+    out.append(tail)
     return "\n".join(out)
+
+
+def trails_config(data_dir, top="", tail=""):
+    """Two local buckets, 1-second delivery, and an organization: A manages, B is a member."""
+    return config_text(
+        data_dir,
+        top='buckets = ["trail-bucket", "other-bucket"]\n' + top,
+        tail=f'[delivery]\ninterval_ms = 1000\n[[organizations]]\nid = "{ORG_ID}"\n'
+        f'management_account = "{ACCOUNT_A}"\nmember_accounts = ["{ACCOUNT_B}"]\n' + tail,
+    )
+
+
+def wait_for(check, timeout=20, interval=0.1):
+    """Polls `check` until it returns something truthy; fails after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last result {result!r}")
+        time.sleep(interval)
 
 
 class Cairn:
@@ -130,6 +157,16 @@ def all_records(client):
 def workdir():
     with tempfile.TemporaryDirectory(prefix="cairn-test-") as d:
         yield Path(d)
+
+
+@pytest.fixture
+def trails_cairn(workdir):
+    """A server with buckets, 1-second delivery and an organization."""
+    config = workdir / "cairn.toml"
+    config.write_text(trails_config(workdir / "data"))
+    server = Cairn(workdir / "data", config=config).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -38,3 +38,65 @@ def test_lookup_events_output_fits_the_model(cairn):
         for resource in event["Resources"]:
             assert set(resource) <= set(resource_shape.members)
         json.loads(event["CloudTrailEvent"])
+
+
+def test_trail_operations_fit_the_model(trails_cairn):
+    """Every output member is modeled; every error a bad call gets is one the operation lists."""
+    ct = trails_cairn.client("alice")
+
+    def output_ok(operation, out):
+        members = MODEL.operation_model(operation).output_shape.members
+        assert set(out) - {"ResponseMetadata"} <= set(members), operation
+        return out
+
+    def error_ok(operation, call, **kw):
+        modeled = {s.name for s in MODEL.operation_model(operation).error_shapes}
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call(**kw)
+        assert e.value.response["Error"]["Code"] in modeled, (operation, kw, e.value.response["Error"])
+
+    created = output_ok("CreateTrail", ct.create_trail(Name="model-trail", S3BucketName="trail-bucket",
+                                                       TagsList=[{"Key": "k", "Value": "v"}]))
+    arn = created["TrailARN"]
+    trail_members = set(MODEL.shape_for("Trail").members)
+    for t in output_ok("DescribeTrails", ct.describe_trails())["trailList"]:
+        assert set(t) <= trail_members
+    assert set(output_ok("GetTrail", ct.get_trail(Name=arn))["Trail"]) <= trail_members
+    output_ok("UpdateTrail", ct.update_trail(Name=arn, S3KeyPrefix="p"))
+    output_ok("StartLogging", ct.start_logging(Name=arn))
+    output_ok("GetTrailStatus", ct.get_trail_status(Name=arn))
+    output_ok("ListTrails", ct.list_trails())
+    output_ok("GetEventSelectors", ct.get_event_selectors(TrailName=arn))
+    output_ok("PutEventSelectors", ct.put_event_selectors(TrailName=arn, EventSelectors=[{"ReadWriteType": "All"}]))
+    output_ok("PutInsightSelectors", ct.put_insight_selectors(
+        TrailName=arn, InsightSelectors=[{"InsightType": "ApiCallRateInsight"}]))
+    output_ok("GetInsightSelectors", ct.get_insight_selectors(TrailName=arn))
+    output_ok("ListTags", ct.list_tags(ResourceIdList=[arn]))
+    output_ok("StopLogging", ct.stop_logging(Name=arn))
+
+    west = trails_cairn.client("alice", region="us-west-2")
+    missing = arn.replace("model-trail", "missing-trail")
+    error_ok("CreateTrail", ct.create_trail, Name="model-trail", S3BucketName="trail-bucket")
+    error_ok("CreateTrail", ct.create_trail, Name="x", S3BucketName="trail-bucket")
+    error_ok("CreateTrail", ct.create_trail, Name="other", S3BucketName="no-such-bucket")
+    error_ok("CreateTrail", ct.create_trail, Name="other", S3BucketName="trail-bucket",
+             IsMultiRegionTrail=True, IncludeGlobalServiceEvents=False)
+    error_ok("UpdateTrail", ct.update_trail, Name=missing)
+    error_ok("GetTrail", ct.get_trail, Name=missing)
+    error_ok("GetTrail", ct.get_trail, Name="arn:aws:cloudtrail:bad")
+    error_ok("GetTrailStatus", ct.get_trail_status, Name=missing)
+    error_ok("StartLogging", ct.start_logging, Name=missing)
+    error_ok("StopLogging", ct.stop_logging, Name=missing)
+    error_ok("DeleteTrail", ct.delete_trail, Name=missing)
+    error_ok("PutEventSelectors", ct.put_event_selectors, TrailName=arn, EventSelectors=[])
+    error_ok("GetEventSelectors", ct.get_event_selectors, TrailName=missing)
+    error_ok("PutInsightSelectors", ct.put_insight_selectors, TrailName=arn,
+             InsightSelectors=[{"InsightType": "Nope"}])
+    error_ok("AddTags", ct.add_tags, ResourceId=missing, TagsList=[{"Key": "k"}])
+    error_ok("AddTags", west.add_tags, ResourceId=arn, TagsList=[{"Key": "k"}])
+    error_ok("RemoveTags", ct.remove_tags, ResourceId="arn:aws:s3:::bucket", TagsList=[{"Key": "k"}])
+    error_ok("ListTags", ct.list_tags, ResourceIdList=[missing])
+    ct.update_trail(Name=arn, IsMultiRegionTrail=True)
+    error_ok("StopLogging", west.stop_logging, Name=arn)
+    error_ok("DeleteTrail", west.delete_trail, Name=arn)
+    output_ok("DeleteTrail", ct.delete_trail(Name=arn))

@@ -25,6 +25,9 @@ pub enum ReadWriteType {
     ReadOnly,
     WriteOnly,
     All,
+    /// Any other value: kept so that validation can refuse it with the right error.
+    #[serde(other)]
+    Invalid,
 }
 
 impl ReadWriteType {
@@ -34,6 +37,7 @@ impl ReadWriteType {
             // An event that does not say counts as a write, as most such events are.
             ReadWriteType::ReadOnly => read_only == Some(true),
             ReadWriteType::WriteOnly => read_only != Some(true),
+            ReadWriteType::Invalid => false,
         }
     }
 }
@@ -189,6 +193,11 @@ impl EventSelector {
     }
 
     fn validate(&self) -> Result<usize, String> {
+        if self.read_write_type == ReadWriteType::Invalid {
+            return Err(
+                "ReadWriteType is invalid: valid values are ReadOnly, WriteOnly and All.".into(),
+            );
+        }
         for source in &self.exclude_management_event_sources {
             if !EXCLUDABLE_SOURCES.contains(&source.as_str()) {
                 return Err(format!(
@@ -638,6 +647,9 @@ mod tests {
 
     #[test]
     fn basic_limits_are_enforced() {
+        assert!(basic(r#"[{"ReadWriteType":"read-only"}]"#)
+            .validate()
+            .is_err());
         assert!(basic("[]").validate().is_err());
         let six = format!("[{}]", ["{}"; 6].join(","));
         assert!(basic(&six).validate().is_err());

@@ -57,7 +57,17 @@ fn find(
     let kind = parts[5].split('/').next().unwrap_or_default();
     match kind {
         "trail" => {
-            let (trail, access) = viewer(call).find(entries, Some(resource))?;
+            // The tagging operations report a missing trail as a missing resource.
+            let (trail, access) =
+                viewer(call)
+                    .find(entries, Some(resource))
+                    .map_err(|e| match e.code {
+                        "TrailNotFoundException" => ApiError::client(
+                            "ResourceNotFoundException",
+                            format!("Resource {resource} was not found."),
+                        ),
+                        _ => e,
+                    })?;
             Ok(Found {
                 key: trail.key(),
                 document: trail.to_value(),
@@ -129,7 +139,18 @@ async fn change(
         call.app.meta.update(|entries| {
             let found = find(call, entries, &resource)?;
             if let Kind::Trail(trail, Access::Shadow) = &found.kind {
-                return Err(shadow_error(trail, &call.identity.account_id));
+                return Err(if trail.account == call.identity.account_id {
+                    // As AWS answers a trail ARN of another region here.
+                    ApiError::client(
+                        "CloudTrailARNInvalidException",
+                        format!(
+                            "Region in ARN is wrong, you can only access resources in region {}.",
+                            call.region
+                        ),
+                    )
+                } else {
+                    shadow_error(trail, &call.identity.account_id)
+                });
             }
             let mut tags = found.tags();
             edit(&mut tags, &given)?;

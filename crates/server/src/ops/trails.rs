@@ -207,14 +207,14 @@ pub async fn create(call: &Call<'_>, input: TrailSettings) -> Result<Outcome, Ap
     // A name clash or a full region is worth knowing before anything else.
     call.app
         .meta
-        .read(|entries| trails::check_room(entries, &trail))?;
+        .read(|entries| trails::check_new(entries, &trail))?;
     apply(&mut trail, &input, call)?;
     trail.tags = tags::initial(input.tags_list.as_deref().unwrap_or_default())?;
     check_bucket_exists(call, &bucket).await?;
     let response = trail.summary();
     tokio::task::block_in_place(|| {
         call.app.meta.update(|entries| {
-            trails::check_room(entries, &trail)?;
+            trails::check_new(entries, &trail)?;
             call.recorder.record_blocking(&response, resource(&trail))?;
             Ok::<_, ApiError>((vec![Change::Put(trail.key(), trail.to_value())], ()))
         })

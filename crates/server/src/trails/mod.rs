@@ -315,6 +315,24 @@ pub fn shadow_error(trail: &Trail, account: &str) -> ApiError {
     }
 }
 
+fn already_exists(trail: &Trail) -> ApiError {
+    ApiError::client(
+        "TrailAlreadyExistsException",
+        format!(
+            "Trail {} already exists for customer: {}",
+            trail.name, trail.account
+        ),
+    )
+}
+
+/// Checks that a new trail may be created: its name is free, and its regions have room.
+pub fn check_new(entries: &BTreeMap<String, Value>, candidate: &Trail) -> Result<(), ApiError> {
+    if entries.contains_key(&candidate.key()) {
+        return Err(already_exists(candidate));
+    }
+    check_room(entries, candidate)
+}
+
 /// Checks the per-region trail limit and name clashes for `candidate` (a new trail, or
 /// an existing one changing its multi-region setting). `entries` may still hold the
 /// candidate's old version, which is not counted.
@@ -328,13 +346,7 @@ pub fn check_room(entries: &BTreeMap<String, Value>, candidate: &Trail) -> Resul
             && (t.home_region == candidate.home_region || t.multi_region || candidate.multi_region)
     });
     if clash {
-        return Err(ApiError::client(
-            "TrailAlreadyExistsException",
-            format!(
-                "Trail {} already exists for customer: {}",
-                candidate.name, candidate.account
-            ),
-        ));
+        return Err(already_exists(candidate));
     }
     // The regions the candidate occupies: its home, or, if multi-region, every region
     // where the account has trails (a region without any has room).
