@@ -67,14 +67,14 @@ def test_failed_calls_are_recorded_with_their_error(cairn):
     client = cairn.client("alice")
     error_code(client.lookup_events, MaxResults=51)
     with pytest.raises(botocore.exceptions.ClientError):
-        client.create_trail(Name="audit", S3BucketName="bucket")
+        client.create_event_data_store(Name="audit-store")
     failed = [json.loads(e["CloudTrailEvent"]) for e in by_name(client, "LookupEvents")]
     assert any(r.get("errorCode") == "InvalidMaxResultsException" and r["errorMessage"] for r in failed)
-    created = [json.loads(e["CloudTrailEvent"]) for e in by_name(client, "CreateTrail")]
+    created = [json.loads(e["CloudTrailEvent"]) for e in by_name(client, "CreateEventDataStore")]
     assert len(created) == 1
     assert created[0]["readOnly"] is False
     assert created[0]["errorCode"] == "UnknownOperationException"
-    assert created[0]["requestParameters"] == {"name": "audit", "s3BucketName": "bucket"}
+    assert created[0]["requestParameters"] == {"name": "audit-store"}
 
 
 def test_root_calls_record_root_identity_and_username(cairn):

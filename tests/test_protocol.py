@@ -38,7 +38,7 @@ def test_short_target_form_is_accepted(cairn):
 def test_unbuilt_and_unknown_operations(cairn):
     client = cairn.client()
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        client.describe_trails()
+        client.list_event_data_stores()
     assert e.value.response["Error"]["Code"] == "UnknownOperationException"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     status, code, _ = error(call(cairn, target="CloudTrail_20131101.Frobnicate"))

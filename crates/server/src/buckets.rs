@@ -182,6 +182,50 @@ impl Buckets {
         }
     }
 
+    /// Every key in the bucket that starts with `prefix` (a `/`-separated folder path).
+    pub async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, BucketError> {
+        match &self.backend {
+            Backend::Local(root) => {
+                let dir = root.join(bucket);
+                if !dir.is_dir() {
+                    return Err(BucketError::no_such_bucket(bucket));
+                }
+                let mut keys = Vec::new();
+                let mut stack = vec![dir.join(prefix.trim_end_matches('/'))];
+                while let Some(at) = stack.pop() {
+                    let Ok(entries) = std::fs::read_dir(&at) else {
+                        continue;
+                    };
+                    for entry in entries.flatten() {
+                        let path = entry.path();
+                        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+                        if path.is_dir() {
+                            stack.push(path);
+                        } else if let (false, Ok(key)) = (hidden, path.strip_prefix(&dir)) {
+                            keys.push(key.to_string_lossy().into_owned());
+                        }
+                    }
+                }
+                keys.sort();
+                Ok(keys)
+            }
+            Backend::S3 { .. } => {
+                use futures_util::TryStreamExt;
+                let client = self.client(bucket)?;
+                let prefix = object_store::path::Path::from(prefix);
+                let objects: Vec<object_store::ObjectMeta> = client
+                    .list(Some(&prefix))
+                    .try_collect()
+                    .await
+                    .map_err(|e| s3_error(bucket, e))?;
+                Ok(objects
+                    .into_iter()
+                    .map(|o| o.location.to_string())
+                    .collect())
+            }
+        }
+    }
+
     /// Reads an object; `None` when there is none.
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BucketError> {
         check_key(key)?;
@@ -314,26 +358,16 @@ mod tests {
                 "InvalidKey"
             );
         }
-        let leftovers: Vec<_> = walk(&dir.path().join("logs"));
+        // No temporary file is left behind, and listing finds the object.
+        let names: Vec<String> = std::fs::read_dir(dir.path().join("logs/AWSLogs/1/CloudTrail/r"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["f.json.gz".to_owned()]);
         assert_eq!(
-            leftovers,
+            buckets.list("logs", "AWSLogs/").await.unwrap(),
             vec!["AWSLogs/1/CloudTrail/r/f.json.gz".to_owned()]
         );
-    }
-
-    fn walk(root: &Path) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut stack = vec![root.to_owned()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else {
-                    out.push(path.strip_prefix(root).unwrap().display().to_string());
-                }
-            }
-        }
-        out
+        assert!(buckets.list("logs", "Other/").await.unwrap().is_empty());
     }
 }

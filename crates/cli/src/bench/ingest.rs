@@ -31,18 +31,18 @@ pub struct Args {
     dir: Option<PathBuf>,
 }
 
-const ACCOUNT: &str = "123456789012";
+pub(super) const ACCOUNT: &str = "123456789012";
 const KEY: &str = "AKIABENCH0000000001";
 const SECRET: &str = "bench-secret-key-0000000000000000000001";
-const REGION: &str = "us-east-1";
+pub(super) const REGION: &str = "us-east-1";
 
 /// A record split around its eventID, so each use gets a fresh id by concatenation.
-struct Template {
+pub(super) struct Template {
     before: String,
     after: String,
 }
 
-fn templates(now: i64) -> Vec<Template> {
+pub(super) fn templates(now: i64) -> Vec<Template> {
     let mut generator = Generator::new(42);
     (0..500)
         .map(|i| {
@@ -61,7 +61,7 @@ fn templates(now: i64) -> Vec<Template> {
         .collect()
 }
 
-fn body(templates: &[Template], connection: u64, first: u64, count: u64) -> Vec<u8> {
+pub(super) fn body(templates: &[Template], connection: u64, first: u64, count: u64) -> Vec<u8> {
     let mut out = String::with_capacity(count as usize * 1400 + 16);
     out.push_str("{\"Records\":[");
     for n in first..first + count {
@@ -77,7 +77,7 @@ fn body(templates: &[Template], connection: u64, first: u64, count: u64) -> Vec<
     out.into_bytes()
 }
 
-fn sign(host: &str, body: &[u8]) -> (String, String) {
+fn sign(host: &str, path: &str, body: &[u8]) -> (String, String) {
     let now = time::OffsetDateTime::now_utc();
     let amz_date = format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
@@ -98,7 +98,7 @@ fn sign(host: &str, body: &[u8]) -> (String, String) {
     };
     let request = SignedRequest {
         method: "POST",
-        path: "/records",
+        path,
         query: "",
         headers: vec![("host", host), ("x-amz-date", &amz_date)],
         body,
@@ -111,15 +111,21 @@ fn sign(host: &str, body: &[u8]) -> (String, String) {
     (amz_date, header)
 }
 
-/// Sends one request on a keep-alive connection and returns (status, body).
-async fn exchange(
+/// Sends one request on a keep-alive connection and returns (status, body): to the bulk
+/// endpoint, or, with `target`, to a CloudTrail operation.
+pub(super) async fn exchange(
     stream: &mut AsyncBufReader<TcpStream>,
     host: &str,
+    target: Option<&str>,
     body: &[u8],
 ) -> anyhow::Result<(u16, Vec<u8>)> {
-    let (amz_date, authorization) = sign(host, body);
+    let path = if target.is_some() { "/" } else { "/records" };
+    let (amz_date, authorization) = sign(host, path, body);
+    let target = target
+        .map(|t| format!("X-Amz-Target: CloudTrail_20131101.{t}\r\n"))
+        .unwrap_or_default();
     let head = format!(
-        "POST /records HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nX-Amz-Date: {amz_date}\r\nAuthorization: {authorization}\r\nContent-Length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n{target}X-Amz-Date: {amz_date}\r\nAuthorization: {authorization}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     stream.get_mut().write_all(head.as_bytes()).await?;
@@ -149,12 +155,17 @@ async fn exchange(
     Ok((status, response))
 }
 
-fn start_server(dir: &std::path::Path) -> anyhow::Result<(std::process::Child, String)> {
+/// Starts `cairn serve` on a loopback port; `top` adds top-level settings, `tail` tables.
+pub(super) fn start_server(
+    dir: &std::path::Path,
+    top: &str,
+    tail: &str,
+) -> anyhow::Result<(std::process::Child, String)> {
     let config = dir.join("bench.toml");
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[[accounts]]\nid = \"{ACCOUNT}\"\n[[accounts.users]]\nname = \"bench\"\naccess_key_id = \"{KEY}\"\nsecret_access_key = \"{SECRET}\"\n",
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{top}\n{tail}\n[[accounts]]\nid = \"{ACCOUNT}\"\n[[accounts.users]]\nname = \"bench\"\naccess_key_id = \"{KEY}\"\nsecret_access_key = \"{SECRET}\"\n",
             dir.join("data").display()
         ),
     )?;
@@ -185,7 +196,7 @@ fn start_server(dir: &std::path::Path) -> anyhow::Result<(std::process::Child, S
 pub fn run(args: Args) -> anyhow::Result<()> {
     let work = WorkDir::new(args.dir.clone())?;
     let dir = work.path().to_owned();
-    let (mut server, host) = start_server(&dir)?;
+    let (mut server, host) = start_server(&dir, "", "")?;
     let pid = server.id();
     let now = crate::now();
     let templates = std::sync::Arc::new(templates(now));
@@ -214,7 +225,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 for b in 0..batches_per_connection {
                     let body = body(&templates, connection, b * batch, batch);
                     let sent = Instant::now();
-                    let (status, response) = exchange(&mut stream, &host, &body).await?;
+                    let (status, response) = exchange(&mut stream, &host, None, &body).await?;
                     latencies.push(sent.elapsed());
                     if status != 200 || !response.windows(11).any(|w| w == b"\"failed\":[]") {
                         bail!(

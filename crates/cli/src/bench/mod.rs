@@ -1,5 +1,6 @@
 //! `cairn bench`: measurements that print figures. They report; they do not gate.
 
+mod delivery;
 mod gen;
 mod import;
 mod ingest;
@@ -11,6 +12,8 @@ pub enum Bench {
     Lookup(lookup::Args),
     /// Durable ingest over HTTP: a real `cairn serve` and concurrent bulk-endpoint clients.
     Ingest(ingest::Args),
+    /// Trail delivery: acknowledgement-to-readable latency and whether delivery keeps up.
+    Delivery(delivery::Args),
     /// `cairn import` of AWS-layout gzip log files into a fresh store.
     Import(import::Args),
 }
@@ -20,5 +23,6 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::Lookup(args) => lookup::run(args),
         Bench::Ingest(args) => ingest::run(args),
         Bench::Import(args) => import::run(args),
+        Bench::Delivery(args) => delivery::run(args),
     }
 }

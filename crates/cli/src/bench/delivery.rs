@@ -1,0 +1,255 @@
+//! `cairn bench delivery`: a real `cairn serve` with trails logging, fed with signed bulk
+//! batches at a fixed rate (or as fast as it takes them), while a watcher lists the bucket
+//! and reads each new log file. Prints, per event, the time from its batch's
+//! acknowledgement to its file being readable, and whether delivery kept up.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use cairn_server::buckets::Buckets;
+use tokio::io::BufReader as AsyncBufReader;
+use tokio::net::TcpStream;
+
+use super::gen::{peak_rss_mb, percentile, WorkDir};
+use super::ingest::{body, exchange, start_server, templates};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Events per second to send; 0 sends as fast as the server acknowledges.
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
+    /// How long to send, in seconds.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Trails logging at once (1 to 5): single- and multi-region, the odd ones with
+    /// write-only selectors.
+    #[arg(long, default_value_t = 1)]
+    trails: u64,
+    /// Delivery interval in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
+    /// Deliver to this S3-compatible endpoint (bucket `bench-bucket` must exist there)
+    /// instead of the local store.
+    #[arg(long)]
+    s3_endpoint: Option<String>,
+    /// Concurrent client connections.
+    #[arg(long, default_value_t = 4)]
+    connections: u64,
+    /// Data directory for the server (default: a temporary one).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+const BUCKET: &str = "bench-bucket";
+const BATCH: u64 = 100;
+
+/// When each batch was acknowledged, by the batch's (connection, first record number).
+type Acks = Arc<Mutex<HashMap<(u64, u64), Instant>>>;
+
+fn s3_settings(endpoint: &str) -> cairn_server::config::S3Settings {
+    cairn_server::config::S3Settings {
+        endpoint: endpoint.to_owned(),
+        region: "us-east-1".into(),
+        access_key_id: "testing".into(),
+        secret_access_key: "testing".into(),
+        virtual_hosted_style: false,
+    }
+}
+
+async fn call(host: &str, target: &str, body: serde_json::Value) -> anyhow::Result<()> {
+    let mut stream = AsyncBufReader::new(TcpStream::connect(host).await?);
+    let (status, response) =
+        exchange(&mut stream, host, Some(target), body.to_string().as_bytes()).await?;
+    if status != 200 {
+        bail!(
+            "{target} failed ({status}): {}",
+            String::from_utf8_lossy(&response)
+        );
+    }
+    Ok(())
+}
+
+/// (connection, record number) from a bench eventID `cccccccc-0000-4000-8000-nnnnnnnnnnnn`.
+fn origin(event_id: &str) -> Option<(u64, u64)> {
+    let connection = u64::from_str_radix(event_id.get(..8)?, 16).ok()?;
+    let n = u64::from_str_radix(event_id.get(24..)?, 16).ok()?;
+    Some((connection, n))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if !(1..=5).contains(&args.trails) {
+        bail!("--trails is 1 to 5");
+    }
+    let work = WorkDir::new(args.dir.clone())?;
+    let dir = work.path().to_owned();
+    let (top, tail) = match &args.s3_endpoint {
+        None => (format!("buckets = [\"{BUCKET}\"]"), String::new()),
+        Some(endpoint) => (
+            String::new(),
+            format!("[s3]\nendpoint = \"{endpoint}\"\naccess_key_id = \"testing\"\nsecret_access_key = \"testing\"\n"),
+        ),
+    };
+    let tail = format!("[delivery]\ninterval_ms = {}\n{tail}", args.interval_ms);
+    let (mut server, host) = start_server(&dir, &top, &tail)?;
+    let pid = server.id();
+    let buckets = Arc::new(match &args.s3_endpoint {
+        None => Buckets::local(dir.join("data").join("buckets")),
+        Some(endpoint) => Buckets::s3(s3_settings(endpoint)),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bench-client")
+        .enable_all()
+        .build()?;
+    let templates = Arc::new(templates(crate::now()));
+    let batches_per_connection = if args.rate == 0 {
+        u64::MAX
+    } else {
+        (args.rate * args.seconds).div_ceil(BATCH * args.connections)
+    };
+    println!(
+        "cairn bench delivery: {} trail(s), {} ms interval, {} for {} s, to {}",
+        args.trails,
+        args.interval_ms,
+        if args.rate == 0 {
+            "as fast as acknowledged".to_owned()
+        } else {
+            format!("{} events/s", args.rate)
+        },
+        args.seconds,
+        args.s3_endpoint.as_deref().unwrap_or("the local store")
+    );
+
+    let acks: Acks = Arc::default();
+    let report = runtime.block_on(async {
+        for t in 0..args.trails {
+            let name = format!("bench-trail-{t}");
+            let multi = t % 2 == 1;
+            call(&host, "CreateTrail", serde_json::json!({"Name": name, "S3BucketName": BUCKET, "S3KeyPrefix": name, "IsMultiRegionTrail": multi})).await?;
+            if t >= 2 {
+                let selectors = serde_json::json!([{"ReadWriteType": if t % 2 == 0 { "WriteOnly" } else { "All" }}]);
+                call(&host, "PutEventSelectors", serde_json::json!({"TrailName": name, "EventSelectors": selectors})).await?;
+            }
+            call(&host, "StartLogging", serde_json::json!({"Name": name})).await?;
+        }
+        // The watcher: lists the first trail's folder and reads every new file.
+        let watching = Arc::new(AtomicBool::new(true));
+        let delivered_count = Arc::new(AtomicU64::new(0));
+        let watcher = {
+            let (buckets, acks, watching, count) =
+                (buckets.clone(), acks.clone(), watching.clone(), delivered_count.clone());
+            tokio::spawn(async move {
+                let mut seen_files = HashSet::new();
+                let mut latencies = Vec::new();
+                let mut delivered = HashSet::new();
+                let prefix = "bench-trail-0/AWSLogs/";
+                while watching.load(Ordering::Relaxed) {
+                    let keys = buckets.list(BUCKET, prefix).await.unwrap_or_default();
+                    let found = Instant::now();
+                    for key in keys {
+                        if !seen_files.insert(key.clone()) {
+                            continue;
+                        }
+                        let Ok(Some(gzip)) = buckets.get(BUCKET, &key).await else { continue };
+                        let mut json = Vec::new();
+                        flate2::read::GzDecoder::new(gzip.as_slice()).read_to_end(&mut json)?;
+                        let file: serde_json::Value = serde_json::from_slice(&json)?;
+                        let acks = acks.lock().expect("acks");
+                        for record in file["Records"].as_array().into_iter().flatten() {
+                            let Some((c, n)) = record["eventID"].as_str().and_then(origin) else { continue };
+                            let batch_start = n - n % BATCH;
+                            if let Some(acked) = acks.get(&(c, batch_start)) {
+                                delivered.insert((c, n));
+                                latencies.push(found.saturating_duration_since(*acked));
+                            }
+                        }
+                    }
+                    count.store(delivered.len() as u64, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                anyhow::Ok((latencies, delivered.len()))
+            })
+        };
+        let began = Instant::now();
+        let deadline = began + Duration::from_secs(args.seconds);
+        let mut senders = Vec::new();
+        for connection in 0..args.connections {
+            let (templates, host, acks) = (templates.clone(), host.clone(), acks.clone());
+            let per_connection_rate = args.rate as f64 / args.connections as f64;
+            senders.push(tokio::spawn(async move {
+                let mut stream = AsyncBufReader::new(TcpStream::connect(&host).await?);
+                stream.get_mut().set_nodelay(true)?;
+                let mut sent = 0u64;
+                for b in 0..batches_per_connection {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    if per_connection_rate > 0.0 {
+                        let due = began + Duration::from_secs_f64(sent as f64 / per_connection_rate);
+                        tokio::time::sleep_until(due.into()).await;
+                    }
+                    let body = body(&templates, connection, b * BATCH, BATCH);
+                    let (status, response) = exchange(&mut stream, &host, None, &body).await?;
+                    if status != 200 {
+                        bail!("batch refused ({status}): {}", String::from_utf8_lossy(&response));
+                    }
+                    acks.lock().expect("acks").insert((connection, b * BATCH), Instant::now());
+                    sent += BATCH;
+                }
+                anyhow::Ok(sent)
+            }));
+        }
+        let mut sent = 0;
+        for s in senders {
+            sent += s.await??;
+        }
+        let sending = began.elapsed();
+        // Wait for the first trail to have everything (or give up after a minute).
+        let wait_from = Instant::now();
+        while delivered_count.load(Ordering::Relaxed) < sent
+            && wait_from.elapsed() < Duration::from_secs(60)
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let drained = wait_from.elapsed();
+        watching.store(false, Ordering::Relaxed);
+        let (latencies, delivered) = watcher.await??;
+        anyhow::Ok((sent, sending, drained, latencies, delivered))
+    })?;
+    let (sent, sending, drained, latencies, delivered) = report;
+    let mut ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "ingest: {sent} events in {:.1} s ({:.0} events/s acknowledged)",
+        sending.as_secs_f64(),
+        sent as f64 / sending.as_secs_f64()
+    );
+    println!(
+        "delivered to bench-trail-0: {delivered} of {sent} events; last file {:.1} s after the last acknowledgement",
+        drained.as_secs_f64()
+    );
+    println!(
+        "acknowledgement → readable in the bucket (50 ms polling): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.99),
+        ms.last().copied().unwrap_or(0.0)
+    );
+    println!("server peak RSS: {:.0} MB", peak_rss_mb(Some(pid)));
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    server.wait()?;
+    if delivered as u64 != sent {
+        bail!(
+            "delivery did not keep up: {} events missing",
+            sent - delivered as u64
+        );
+    }
+    Ok(())
+}
