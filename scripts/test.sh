@@ -19,4 +19,6 @@ python3 -m pip --version >/dev/null
 python3 -c "import boto3" 2>/dev/null || python3 -m pip install --quiet boto3
 command -v aws >/dev/null || python3 -m pip install --quiet awscli
 python3 -c "import pytest" 2>/dev/null || python3 -m pip install --quiet pytest
+# The S3-compatible server the delivery tests write to.
+python3 -c "import moto.server, flask" 2>/dev/null || python3 -m pip install --quiet "moto[server]"
 CAIRN_BIN="$PWD/target/debug/cairn" python3 -m pytest tests -q -p no:cacheprovider
