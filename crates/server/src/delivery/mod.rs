@@ -289,7 +289,13 @@ impl Delivery {
         let mut sent = Vec::new();
         let mut report = Vec::new();
         let attempt = now_millis();
+        // One failure per bucket per pass is enough: an unreachable endpoint must not be
+        // asked once per spooled file.
+        let mut failing: Vec<&str> = Vec::new();
         for entry in &entries {
+            if failing.contains(&entry.bucket.as_str()) {
+                continue;
+            }
             let bytes = match state::read_spool_file(&self.dir, &entry.file) {
                 Ok(bytes) => bytes,
                 Err(error) => {
@@ -303,6 +309,7 @@ impl Delivery {
                     report.push((entry.trail_arn.as_str(), entry.region.as_str(), None));
                 }
                 Err(error) => {
+                    failing.push(&entry.bucket);
                     report.push((
                         entry.trail_arn.as_str(),
                         entry.region.as_str(),
