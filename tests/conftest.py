@@ -160,12 +160,17 @@ def workdir():
         yield Path(d)
 
 
+def serve(workdir, config_for):
+    """Starts a server on `workdir/data` with the config `config_for(data_dir)` returns."""
+    config = workdir / "cairn.toml"
+    config.write_text(config_for(workdir / "data"))
+    return Cairn(workdir / "data", config=config).start()
+
+
 @pytest.fixture
 def trails_cairn(workdir):
     """A server with buckets, 1-second delivery and an organization."""
-    config = workdir / "cairn.toml"
-    config.write_text(trails_config(workdir / "data"))
-    server = Cairn(workdir / "data", config=config).start()
+    server = serve(workdir, trails_config)
     yield server
     server.stop()
 
@@ -173,8 +178,6 @@ def trails_cairn(workdir):
 @pytest.fixture
 def cairn(workdir):
     """A server with the two test accounts."""
-    config = workdir / "cairn.toml"
-    config.write_text(config_text(workdir / "data"))
-    server = Cairn(workdir / "data", config=config).start()
+    server = serve(workdir, config_text)
     yield server
     server.stop()

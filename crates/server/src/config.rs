@@ -455,24 +455,11 @@ fn resolve_credentials(accounts: &[AccountConfig]) -> Result<Vec<Credential>, Co
                     format!("access key {key} is configured twice"),
                 ));
             }
-            let secret = match (&user.secret_access_key, &user.secret_access_key_file) {
-                (Some(secret), None) => secret.clone(),
-                (None, Some(path)) => {
-                    read_secret_file(path).map_err(|m| invalid(at("secret_access_key_file"), m))?
-                }
-                (Some(_), Some(_)) => {
-                    return Err(invalid(
-                        at("secret_access_key"),
-                        "give secret_access_key or secret_access_key_file, not both",
-                    ))
-                }
-                (None, None) => {
-                    return Err(invalid(
-                        at("secret_access_key"),
-                        "missing (or give secret_access_key_file)",
-                    ))
-                }
-            };
+            let secret = resolve_secret(
+                user.secret_access_key.as_deref(),
+                user.secret_access_key_file.as_deref(),
+                &at(""),
+            )?;
             if secret.len() < 16 {
                 return Err(invalid(
                     at("secret_access_key"),
@@ -500,18 +487,11 @@ fn resolve_s3(s3: S3Config) -> Result<S3Settings, ConfigError> {
             format!("{:?} is not an http:// or https:// URL", s3.endpoint),
         ));
     }
-    let secret_access_key = match (s3.secret_access_key, s3.secret_access_key_file) {
-        (Some(secret), None) => secret,
-        (None, Some(path)) => {
-            read_secret_file(&path).map_err(|m| invalid("s3.secret_access_key_file", m))?
-        }
-        _ => {
-            return Err(invalid(
-                "s3.secret_access_key",
-                "give secret_access_key or secret_access_key_file (one of them)",
-            ))
-        }
-    };
+    let secret_access_key = resolve_secret(
+        s3.secret_access_key.as_deref(),
+        s3.secret_access_key_file.as_deref(),
+        "s3.",
+    )?;
     Ok(S3Settings {
         endpoint: s3.endpoint,
         region: s3.region,
@@ -575,6 +555,28 @@ fn resolve_organizations(
         });
     }
     Ok(out)
+}
+
+/// A secret given inline or in a file (one of the two); `at` prefixes the setting names.
+fn resolve_secret(
+    inline: Option<&str>,
+    file: Option<&Path>,
+    at: &str,
+) -> Result<String, ConfigError> {
+    match (inline, file) {
+        (Some(secret), None) => Ok(secret.to_owned()),
+        (None, Some(path)) => {
+            read_secret_file(path).map_err(|m| invalid(format!("{at}secret_access_key_file"), m))
+        }
+        (Some(_), Some(_)) => Err(invalid(
+            format!("{at}secret_access_key"),
+            "give secret_access_key or secret_access_key_file, not both",
+        )),
+        (None, None) => Err(invalid(
+            format!("{at}secret_access_key"),
+            "missing (or give secret_access_key_file)",
+        )),
+    }
 }
 
 fn read_secret_file(path: &Path) -> Result<String, String> {

@@ -6,7 +6,6 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,8 +15,8 @@ use cairn_server::buckets::Buckets;
 use tokio::io::BufReader as AsyncBufReader;
 use tokio::net::TcpStream;
 
-use super::gen::{peak_rss_mb, percentile, WorkDir};
-use super::ingest::{body, exchange, start_server, templates};
+use super::gen::{percentile, WorkDir};
+use super::ingest::{body, exchange, start_server, stop_server, templates};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -96,8 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
     };
     let tail = format!("[delivery]\ninterval_ms = {}\n{tail}", args.interval_ms);
-    let (mut server, host) = start_server(&dir, &top, &tail)?;
-    let pid = server.id();
+    let (server, host) = start_server(&dir, &top, &tail)?;
     let buckets = Arc::new(match &args.s3_endpoint {
         None => Buckets::local(dir.join("data").join("buckets")),
         Some(endpoint) => Buckets::s3(s3_settings(endpoint)),
@@ -245,11 +243,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         percentile(&ms, 0.99),
         ms.last().copied().unwrap_or(0.0)
     );
-    println!("server peak RSS: {:.0} MB", peak_rss_mb(Some(pid)));
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()?;
-    server.wait()?;
+    stop_server(server)?;
     if delivered as u64 != sent {
         bail!(
             "delivery did not keep up: {} events missing",

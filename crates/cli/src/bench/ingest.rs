@@ -196,8 +196,7 @@ pub(super) fn start_server(
 pub fn run(args: Args) -> anyhow::Result<()> {
     let work = WorkDir::new(args.dir.clone())?;
     let dir = work.path().to_owned();
-    let (mut server, host) = start_server(&dir, "", "")?;
-    let pid = server.id();
+    let (server, host) = start_server(&dir, "", "")?;
     let now = crate::now();
     let templates = std::sync::Arc::new(templates(now));
     let batches_per_connection = args.events / args.batch / args.connections;
@@ -260,6 +259,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         percentile(&ms, 0.99),
         ms.last().copied().unwrap_or(0.0)
     );
+    stop_server(server)
+}
+
+/// Prints the server's peak memory and stops it.
+pub(super) fn stop_server(mut server: std::process::Child) -> anyhow::Result<()> {
+    let pid = server.id();
     println!("server peak RSS: {:.0} MB", peak_rss_mb(Some(pid)));
     Command::new("kill")
         .args(["-TERM", &pid.to_string()])

@@ -74,15 +74,18 @@ fn compress(json: &[u8]) -> Vec<u8> {
     encoder.finish().expect("writing to memory")
 }
 
-/// `{"Records":[…]}` files of at most `max_bytes` of JSON (at least one record each).
-fn pack(records: &[&[u8]], max_bytes: usize) -> Vec<Vec<u8>> {
+/// `{"Records":[…]}` files of at most `max_bytes` of JSON (at least one record each),
+/// with how many records each holds.
+fn pack(records: &[&[u8]], max_bytes: usize) -> Vec<(Vec<u8>, usize)> {
     let mut files = Vec::new();
     let mut json = Vec::new();
+    let mut count = 0;
     for record in records {
         if !json.is_empty() && json.len() + record.len() + 2 > max_bytes {
             json.extend_from_slice(b"]}");
-            files.push(std::mem::take(&mut json));
+            files.push((std::mem::take(&mut json), std::mem::take(&mut count)));
         }
+        count += 1;
         json.extend_from_slice(if json.is_empty() {
             b"{\"Records\":["
         } else {
@@ -92,7 +95,7 @@ fn pack(records: &[&[u8]], max_bytes: usize) -> Vec<Vec<u8>> {
     }
     if !json.is_empty() {
         json.extend_from_slice(b"]}");
-        files.push(json);
+        files.push((json, count));
     }
     files
 }
@@ -135,7 +138,7 @@ pub fn build(
         }
     }
     // (account, region, events) → the compressed parts: shared by trails receiving the same.
-    type Parts = Vec<std::sync::Arc<Vec<u8>>>;
+    type Parts = Vec<(std::sync::Arc<Vec<u8>>, usize)>;
     let mut compressed: HashMap<(String, String, Vec<usize>), Parts> = HashMap::new();
     let mut files = Vec::new();
     for ((t, account, region), indexes) in groups {
@@ -150,12 +153,11 @@ pub fn build(
                     .collect();
                 pack(&records, max_file_bytes)
                     .iter()
-                    .map(|json| std::sync::Arc::new(compress(json)))
+                    .map(|(json, count)| (std::sync::Arc::new(compress(json)), *count))
                     .collect()
             })
             .clone();
-        let mut packed_counts = count_per_part(range, &indexes, max_file_bytes).into_iter();
-        for (part, gzip) in parts.into_iter().enumerate() {
+        for (part, (gzip, records)) in parts.into_iter().enumerate() {
             let seed = format!(
                 "{}|{account}|{region}|{}|{}|{part}",
                 trail.arn(),
@@ -183,67 +185,31 @@ pub fn build(
                 bucket: trail.bucket.clone(),
                 key,
                 gzip,
-                records: packed_counts.next().unwrap_or(0),
+                records,
             });
         }
     }
     files
 }
 
-/// How many records each packed part of a group holds (for figures and logs).
-fn count_per_part(range: &Range, indexes: &[usize], max_bytes: usize) -> Vec<usize> {
-    let mut counts = Vec::new();
-    let (mut len, mut count) = (0usize, 0usize);
-    for &i in indexes {
-        let record = range.events[i].1.len();
-        if count > 0 && len + record + 2 > max_bytes {
-            counts.push(count);
-            len = 0;
-            count = 0;
-        }
-        len += record + if count == 0 { 12 } else { 1 };
-        count += 1;
-    }
-    if count > 0 {
-        counts.push(count);
-    }
-    counts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::trails::Period;
-    use cairn_core::selectors::Selectors;
 
     fn trail(name: &str, region: &str, multi: bool, global: bool) -> PlannedTrail {
         PlannedTrail {
             trail: Trail {
-                name: name.into(),
-                account: "111122223333".into(),
-                home_region: region.into(),
-                bucket: "logs".into(),
                 prefix: Some("p".into()),
-                sns_topic_name: None,
-                sns_topic_arn: None,
                 include_global: global,
                 multi_region: multi,
-                validation: false,
-                log_group_arn: None,
-                role_arn: None,
-                kms_key_arn: None,
-                organization: false,
-                selectors: Selectors::default(),
-                custom_selectors: false,
-                insight_selectors: Vec::new(),
-                tags: Vec::new(),
                 logging: vec![Period {
                     start_seq: 1,
                     start_time: 0,
                     stop_seq: None,
                     stop_time: None,
                 }],
-                last_stop_time: None,
+                ..Trail::new("111122223333", region, name, "logs")
             },
             organization_id: None,
             members: Vec::new(),

@@ -238,15 +238,7 @@ impl Delivery {
                 .status
                 .entry(state::status_key(arn, region))
                 .or_default();
-            status.latest_delivery_attempt_time = Some(attempt);
-            match error {
-                None => {
-                    status.latest_delivery_time = Some(attempt);
-                    status.latest_delivery_attempt_succeeded = Some(attempt);
-                    status.latest_delivery_error = None;
-                }
-                Some(code) => status.latest_delivery_error = Some((*code).to_owned()),
-            }
+            status.delivery.record(attempt, *error);
         }
     }
 
@@ -371,11 +363,7 @@ fn planned_trails(
         .chain(retired)
         .filter(|t| !t.logging.is_empty())
         .map(|trail| {
-            let organization = trail
-                .organization
-                .then(|| settings.organization_of(&trail.account))
-                .flatten()
-                .filter(|o| o.management_account == trail.account);
+            let organization = trail.organization(settings);
             PlannedTrail {
                 organization_id: organization.map(|o| o.id.clone()),
                 members: organization.map(|o| o.accounts.clone()).unwrap_or_default(),
@@ -475,27 +463,20 @@ async fn notify(app: &Arc<App>, outcomes: &[(&LogFile, Option<&str>)]) {
             .send()
             .await
             .and_then(|r| r.error_for_status());
+        let error = sent.err().map(|error| {
+            tracing::warn!(%url, %error, "delivery notification failed");
+            if error.is_status() {
+                "WebhookRejected"
+            } else {
+                "WebhookUnreachable"
+            }
+        });
         let mut state = app.delivery.state.lock().expect("delivery lock");
-        let status = state
+        state
             .status
             .entry(state::status_key(arn, region))
-            .or_default();
-        status.latest_notification_attempt_time = Some(attempt);
-        match sent {
-            Ok(_) => {
-                status.latest_notification_time = Some(attempt);
-                status.latest_notification_attempt_succeeded = Some(attempt);
-                status.latest_notification_error = None;
-            }
-            Err(error) => {
-                tracing::warn!(%url, %error, "delivery notification failed");
-                let code = if error.is_status() {
-                    "WebhookRejected"
-                } else {
-                    "WebhookUnreachable"
-                };
-                status.latest_notification_error = Some(code.to_owned());
-            }
-        }
+            .or_default()
+            .notification
+            .record(attempt, error);
     }
 }

@@ -35,52 +35,66 @@ pub struct SpoolEntry {
     pub file: String,
 }
 
-/// GetTrailStatus's delivery fields, per trail and region. Times are epoch seconds.
+/// The outcome of the latest attempts at one kind of work (delivery, notification).
+/// Times are epoch seconds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Attempts {
+    pub latest_time: Option<f64>,
+    pub latest_error: Option<String>,
+    pub latest_attempt_time: Option<f64>,
+    pub latest_attempt_succeeded: Option<f64>,
+}
+
+impl Attempts {
+    /// Notes an attempt at `time`: its success, or its error code (kept until a success).
+    pub fn record(&mut self, time: f64, error: Option<&str>) {
+        self.latest_attempt_time = Some(time);
+        match error {
+            None => {
+                self.latest_time = Some(time);
+                self.latest_attempt_succeeded = Some(time);
+                self.latest_error = None;
+            }
+            Some(code) => self.latest_error = Some(code.to_owned()),
+        }
+    }
+
+    /// GetTrailStatus's fields for this work, named `Latest<what>…`.
+    fn write(&self, what: &str, out: &mut serde_json::Map<String, Value>) {
+        let field = |suffix: &str| format!("Latest{what}{suffix}");
+        out.insert(field("AttemptTime"), json!(iso(self.latest_attempt_time)));
+        out.insert(
+            field("AttemptSucceeded"),
+            json!(iso(self.latest_attempt_succeeded)),
+        );
+        if let Some(t) = self.latest_time {
+            out.insert(field("Time"), json!(t));
+        }
+        if let Some(e) = &self.latest_error {
+            out.insert(field("Error"), json!(e));
+        }
+    }
+}
+
+/// GetTrailStatus's delivery fields, per trail and region.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RegionStatus {
-    pub latest_delivery_time: Option<f64>,
-    pub latest_delivery_error: Option<String>,
-    pub latest_delivery_attempt_time: Option<f64>,
-    pub latest_delivery_attempt_succeeded: Option<f64>,
-    pub latest_notification_time: Option<f64>,
-    pub latest_notification_error: Option<String>,
-    pub latest_notification_attempt_time: Option<f64>,
-    pub latest_notification_attempt_succeeded: Option<f64>,
+    pub delivery: Attempts,
+    pub notification: Attempts,
 }
 
 /// ISO-8601 for the deprecated string fields; empty when unknown, as AWS returns them.
-fn iso(time: Option<f64>) -> String {
+pub fn iso(time: Option<f64>) -> String {
     time.map(|t| cairn_core::timefmt::format_event_time(t as i64))
         .unwrap_or_default()
 }
 
 impl RegionStatus {
     pub fn to_json(&self) -> Value {
-        let mut out = json!({
-            "LatestDeliveryAttemptTime": iso(self.latest_delivery_attempt_time),
-            "LatestDeliveryAttemptSucceeded": iso(self.latest_delivery_attempt_succeeded),
-            "LatestNotificationAttemptTime": iso(self.latest_notification_attempt_time),
-            "LatestNotificationAttemptSucceeded": iso(self.latest_notification_attempt_succeeded),
-        });
-        let times = [
-            ("LatestDeliveryTime", self.latest_delivery_time),
-            ("LatestNotificationTime", self.latest_notification_time),
-        ];
-        for (field, time) in times {
-            if let Some(t) = time {
-                out[field] = json!(t);
-            }
-        }
-        let errors = [
-            ("LatestDeliveryError", &self.latest_delivery_error),
-            ("LatestNotificationError", &self.latest_notification_error),
-        ];
-        for (field, error) in errors {
-            if let Some(e) = error {
-                out[field] = json!(e);
-            }
-        }
-        out
+        let mut out = serde_json::Map::new();
+        self.delivery.write("Delivery", &mut out);
+        self.notification.write("Notification", &mut out);
+        Value::Object(out)
     }
 }
 

@@ -4,7 +4,7 @@ use cairn_core::selectors::{AdvancedEventSelector, EventSelector, Selectors};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::trails::{change_trail, viewer, Stamp};
+use super::trails::{change_trail, find, Stamp};
 use super::{Call, Outcome};
 use crate::api::ApiError;
 use crate::trails::{InsightSelector, Trail};
@@ -90,11 +90,7 @@ fn reject_event_data_store(given: Option<&str>) -> Result<(), ApiError> {
 
 pub async fn get_event_selectors(call: &Call<'_>, input: GetInput) -> Result<Outcome, ApiError> {
     reject_event_data_store(input.event_data_store.as_deref())?;
-    let viewer = viewer(call);
-    let (trail, _) = call
-        .app
-        .meta
-        .read(|entries| viewer.find(entries, input.trail_name.as_deref()))?;
+    let trail = find(call, input.trail_name.as_deref())?;
     Ok(Outcome::of(event_selectors_response(&trail)))
 }
 
@@ -185,11 +181,7 @@ pub async fn put_insight_selectors(
 
 pub async fn get_insight_selectors(call: &Call<'_>, input: GetInput) -> Result<Outcome, ApiError> {
     reject_event_data_store(input.event_data_store.as_deref())?;
-    let viewer = viewer(call);
-    let (trail, _) = call
-        .app
-        .meta
-        .read(|entries| viewer.find(entries, input.trail_name.as_deref()))?;
+    let trail = find(call, input.trail_name.as_deref())?;
     if trail.insight_selectors.is_empty() {
         return Err(ApiError::client(
             "InsightNotEnabledException",

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use cairn_core::selectors::Selectors;
 use cairn_store::Change;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -172,29 +171,13 @@ async fn check_bucket_exists(call: &Call<'_>, bucket: &str) -> Result<(), ApiErr
     }
 }
 
-fn new_trail(call: &Call<'_>, name: &str) -> Trail {
-    Trail {
-        name: name.to_owned(),
-        account: call.identity.account_id.clone(),
-        home_region: call.region.to_owned(),
-        bucket: String::new(),
-        prefix: None,
-        sns_topic_name: None,
-        sns_topic_arn: None,
-        include_global: true,
-        multi_region: false,
-        validation: false,
-        log_group_arn: None,
-        role_arn: None,
-        kms_key_arn: None,
-        organization: false,
-        selectors: Selectors::default(),
-        custom_selectors: false,
-        insight_selectors: Vec::new(),
-        tags: Vec::new(),
-        logging: Vec::new(),
-        last_stop_time: None,
-    }
+/// The trail a read names (a name or ARN), as the caller sees it: its own or a shadow.
+pub fn find(call: &Call<'_>, name_or_arn: Option<&str>) -> Result<Trail, ApiError> {
+    let viewer = viewer(call);
+    call.app
+        .meta
+        .read(|entries| viewer.find(entries, name_or_arn))
+        .map(|(trail, _)| trail)
 }
 
 pub async fn create(call: &Call<'_>, input: TrailSettings) -> Result<Outcome, ApiError> {
@@ -203,7 +186,7 @@ pub async fn create(call: &Call<'_>, input: TrailSettings) -> Result<Outcome, Ap
     let bucket = input.s3_bucket_name.clone().ok_or_else(|| {
         ApiError::client("InvalidS3BucketNameException", "S3BucketName is required.")
     })?;
-    let mut trail = new_trail(call, &name);
+    let mut trail = Trail::new(&call.identity.account_id, call.region, &name, &bucket);
     // A name clash or a full region is worth knowing before anything else.
     call.app
         .meta
@@ -359,11 +342,7 @@ pub async fn delete(call: &Call<'_>, input: NameInput) -> Result<Outcome, ApiErr
 }
 
 pub async fn get(call: &Call<'_>, input: NameInput) -> Result<Outcome, ApiError> {
-    let viewer = viewer(call);
-    let (trail, _) = call
-        .app
-        .meta
-        .read(|entries| viewer.find(entries, input.name.as_deref()))?;
+    let trail = find(call, input.name.as_deref())?;
     Ok(Outcome::of(json!({ "Trail": trail.description() })))
 }
 
@@ -430,11 +409,7 @@ fn iso(time: Option<i64>) -> String {
 }
 
 pub async fn status(call: &Call<'_>, input: NameInput) -> Result<Outcome, ApiError> {
-    let viewer = viewer(call);
-    let (trail, _) = call
-        .app
-        .meta
-        .read(|entries| viewer.find(entries, input.name.as_deref()))?;
+    let trail = find(call, input.name.as_deref())?;
     let started = trail.logging.last().map(|p| p.start_time);
     let stopped = if trail.is_logging() {
         None

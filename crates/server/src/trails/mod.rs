@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::api::ApiError;
-use crate::config::Settings;
+use crate::config::{Organization, Settings};
 use crate::tags::Tag;
 
 /// Trails per account and region; a multi-region trail counts in every region.
@@ -85,6 +85,32 @@ pub fn arn(account: &str, region: &str, name: &str) -> String {
 }
 
 impl Trail {
+    /// A new trail as CreateTrail starts it: management events only, not logging.
+    pub fn new(account: &str, home_region: &str, name: &str, bucket: &str) -> Trail {
+        Trail {
+            name: name.to_owned(),
+            account: account.to_owned(),
+            home_region: home_region.to_owned(),
+            bucket: bucket.to_owned(),
+            prefix: None,
+            sns_topic_name: None,
+            sns_topic_arn: None,
+            include_global: true,
+            multi_region: false,
+            validation: false,
+            log_group_arn: None,
+            role_arn: None,
+            kms_key_arn: None,
+            organization: false,
+            selectors: Selectors::default(),
+            custom_selectors: false,
+            insight_selectors: Vec::new(),
+            tags: Vec::new(),
+            logging: Vec::new(),
+            last_stop_time: None,
+        }
+    }
+
     pub fn arn(&self) -> String {
         arn(&self.account, &self.home_region, &self.name)
     }
@@ -122,15 +148,21 @@ impl Trail {
                 (false, false) => None,
             };
         }
-        (in_region && self.organization && self.is_member(account, settings))
-            .then_some(Access::Shadow)
+        (in_region && self.is_member(account, settings)).then_some(Access::Shadow)
+    }
+
+    /// The organization whose events this trail receives: set for an organization trail
+    /// whose account manages an organization.
+    pub fn organization<'a>(&self, settings: &'a Settings) -> Option<&'a Organization> {
+        settings
+            .organization_of(&self.account)
+            .filter(|org| self.organization && org.management_account == self.account)
     }
 
     /// Whether `account` is another member of this organization trail's organization.
     pub fn is_member(&self, account: &str, settings: &Settings) -> bool {
-        settings.organization_of(&self.account).is_some_and(|org| {
-            org.management_account == self.account && org.accounts.iter().any(|a| a == account)
-        })
+        self.organization(settings)
+            .is_some_and(|org| org.accounts.iter().any(|a| a == account))
     }
 
     /// The trail as CreateTrail and UpdateTrail return it.
@@ -376,28 +408,10 @@ pub fn check_room(entries: &BTreeMap<String, Value>, candidate: &Trail) -> Resul
 mod tests {
     use super::*;
 
-    pub fn trail(account: &str, region: &str, name: &str, multi: bool) -> Trail {
+    fn trail(account: &str, region: &str, name: &str, multi: bool) -> Trail {
         Trail {
-            name: name.into(),
-            account: account.into(),
-            home_region: region.into(),
-            bucket: "b".into(),
-            prefix: None,
-            sns_topic_name: None,
-            sns_topic_arn: None,
-            include_global: true,
             multi_region: multi,
-            validation: false,
-            log_group_arn: None,
-            role_arn: None,
-            kms_key_arn: None,
-            organization: false,
-            selectors: Selectors::default(),
-            custom_selectors: false,
-            insight_selectors: Vec::new(),
-            tags: Vec::new(),
-            logging: Vec::new(),
-            last_stop_time: None,
+            ..Trail::new(account, region, name, "b")
         }
     }
 

@@ -82,9 +82,12 @@ pub fn check_prefix(prefix: &str) -> Result<(), ApiError> {
     let bad = prefix.len() > 200
         || prefix.starts_with('/')
         || prefix.chars().any(char::is_control)
-        || prefix.split('/').enumerate().any(|(i, seg)| {
-            seg == ".." || seg == "." || (seg.is_empty() && i + 1 != prefix.split('/').count())
-        });
+        // One trailing slash is allowed; no other segment may be empty.
+        || prefix
+            .strip_suffix('/')
+            .unwrap_or(prefix)
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..");
     if bad {
         return Err(ApiError::client(
             "InvalidS3PrefixException",
