@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import textwrap
@@ -181,3 +182,38 @@ def cairn(workdir):
     server = serve(workdir, config_text)
     yield server
     server.stop()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def moto_s3():
+    """A real S3-compatible server (moto_server) on a loopback port: (port, boto3 S3 client)."""
+    port = free_port()
+    proc = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def up():
+        try:
+            s3.list_buckets()
+            return True
+        except Exception:
+            return False
+
+    wait_for(up, timeout=30)
+    yield port, s3
+    proc.terminate()
+    proc.wait()
+
+
+def s3_settings(port):
+    """The config section that puts every bucket on the S3 server at `port`."""
+    return (f'[s3]\nendpoint = "http://127.0.0.1:{port}"\nregion = "us-east-1"\n'
+            'access_key_id = "testing"\nsecret_access_key = "testing"\n')

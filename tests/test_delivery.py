@@ -16,7 +16,7 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from conftest import ACCOUNT_A, ACCOUNT_B, ORG_ID, serve, trails_config, wait_for
+from conftest import ACCOUNT_A, ACCOUNT_B, ORG_ID, free_port, s3_settings, serve, trails_config, wait_for
 from test_bulk import put, record
 
 KEY = re.compile(
@@ -253,42 +253,12 @@ class Proxy:
                     pass
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def moto_s3():
-    port = free_port()
-    proc = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
-
-    def up():
-        try:
-            s3.list_buckets()
-            return True
-        except Exception:
-            return False
-
-    wait_for(up, timeout=30)
-    yield port, s3
-    proc.terminate()
-    proc.wait()
-
-
 def test_s3_delivery_survives_an_outage(workdir, moto_s3):
     port, s3 = moto_s3
     s3.create_bucket(Bucket="s3-trail-bucket")
     proxy = Proxy(port)
     proxy.start()
-    s3_section = (f'[s3]\nendpoint = "http://127.0.0.1:{proxy.port}"\nregion = "us-east-1"\n'
-                  'access_key_id = "testing"\nsecret_access_key = "testing"\n')
-    server = serve(workdir, lambda data: trails_config(data, tail=s3_section, local_buckets=False))
+    server = serve(workdir, lambda data: trails_config(data, tail=s3_settings(proxy.port), local_buckets=False))
     try:
         ct = server.client()
         with pytest.raises(botocore.exceptions.ClientError) as e:

@@ -2,6 +2,7 @@
 //! fields the event history indexes. This crate does no I/O, so every format rule here is
 //! testable in isolation and shared by the server, the store and the command-line tools.
 
+pub mod digest;
 pub mod identity;
 pub mod index;
 pub mod json;

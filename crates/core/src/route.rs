@@ -28,6 +28,8 @@ pub struct RouteFields {
     pub session_credential_from_console: Option<String>,
     pub error_code: Option<String>,
     pub vpc_endpoint_id: Option<String>,
+    /// `eventTime` in epoch seconds; 0 when missing or unreadable.
+    pub event_time: i64,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +59,8 @@ struct Raw<'a> {
     error_code: Option<Cow<'a, str>>,
     #[serde(borrow)]
     vpc_endpoint_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_time: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +129,11 @@ impl RouteFields {
             }),
             error_code: raw.error_code.map(Cow::into_owned),
             vpc_endpoint_id: raw.vpc_endpoint_id.map(Cow::into_owned),
+            event_time: raw
+                .event_time
+                .as_deref()
+                .and_then(crate::timefmt::parse_event_time)
+                .unwrap_or(0),
         })
     }
 
@@ -163,16 +172,18 @@ mod tests {
         assert_eq!(f.session_credential_from_console.as_deref(), Some("true"));
         assert_eq!(f.error_code.as_deref(), Some("AccessDenied"));
         assert!(!f.is_global_service());
+        assert_eq!(f.event_time, 0);
     }
 
     #[test]
     fn account_falls_back_to_the_caller_and_old_records_have_a_category() {
-        let record = br#"{"awsRegion":"us-east-1","eventSource":"iam.amazonaws.com","eventName":"CreateUser",
+        let record = br#"{"awsRegion":"us-east-1","eventSource":"iam.amazonaws.com","eventName":"CreateUser","eventTime":"2026-01-01T00:00:10Z",
             "userIdentity":{"accountId":"444455556666"}}"#;
         let f = RouteFields::extract(record).unwrap();
         assert_eq!(f.account, "444455556666");
         assert_eq!(f.category, Category::Management);
         assert_eq!(f.read_only, None);
         assert!(f.is_global_service());
+        assert_eq!(f.event_time, 1_767_225_610);
     }
 }

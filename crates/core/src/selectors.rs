@@ -147,6 +147,7 @@ impl Selectors {
             session_credential_from_console: None,
             error_code: None,
             vpc_endpoint_id: None,
+            event_time: 0,
         };
         self.selects(&probe)
     }
@@ -556,6 +557,7 @@ mod tests {
             session_credential_from_console: None,
             error_code: None,
             vpc_endpoint_id: None,
+            event_time: 0,
         }
     }
 

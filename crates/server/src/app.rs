@@ -26,6 +26,8 @@ pub struct App {
     pub ingestion: crate::ops::channels::IngestionTracker,
     pub buckets: crate::buckets::Buckets,
     pub delivery: crate::delivery::Delivery,
+    /// Digest signing keys.
+    pub keys: crate::keys::Keys,
     /// The HTTP client for delivery notifications.
     pub webhooks: reqwest::Client,
 }

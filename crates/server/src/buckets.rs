@@ -2,15 +2,21 @@
 //! `<data_dir>/buckets/B` (it exists when the directory does); with an `[s3]` section every
 //! bucket lives on that S3-compatible endpoint.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{
+    Attribute, Attributes, ClientOptions, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
+    RetryConfig,
+};
 
 use crate::config::S3Settings;
+
+/// An object's user metadata (S3's `x-amz-meta-*`), by name without the prefix.
+pub type Metadata = BTreeMap<String, String>;
 
 /// Why a bucket operation failed. `code` is the S3 error code GetTrailStatus reports.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -161,20 +167,47 @@ impl Buckets {
 
     /// Writes an object; once this returns, the object is durable and readable.
     pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<(), BucketError> {
+        self.put_with_metadata(bucket, key, bytes, Metadata::new())
+            .await
+    }
+
+    /// Writes an object with user metadata. On S3 the metadata travels as `x-amz-meta-*`;
+    /// in a local bucket it is kept beside the object, in `.<name>.metadata.json`.
+    pub async fn put_with_metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        metadata: Metadata,
+    ) -> Result<(), BucketError> {
         check_key(key)?;
         match &self.backend {
             Backend::Local(root) => {
                 let dir = root.join(bucket);
                 let key = key.to_owned();
-                tokio::task::spawn_blocking(move || put_local(&dir, &key, &bytes))
-                    .await
-                    .map_err(|e| BucketError::io("writing an object", std::io::Error::other(e)))?
+                tokio::task::spawn_blocking(move || {
+                    if !metadata.is_empty() {
+                        let json = serde_json::to_vec(&metadata).expect("metadata serializes");
+                        put_local(&dir, &metadata_key(&key), &json)?;
+                    }
+                    put_local(&dir, &key, &bytes)
+                })
+                .await
+                .map_err(|e| BucketError::io("writing an object", std::io::Error::other(e)))?
             }
             Backend::S3 { .. } => {
                 let client = self.client(bucket)?;
                 let path = object_store::path::Path::from(key);
+                let mut attributes = Attributes::new();
+                for (name, value) in metadata {
+                    attributes.insert(Attribute::Metadata(name.into()), value.into());
+                }
+                let options = PutOptions {
+                    attributes,
+                    ..PutOptions::default()
+                };
                 client
-                    .put(&path, PutPayload::from(bytes))
+                    .put_opts(&path, PutPayload::from(bytes), options)
                     .await
                     .map(drop)
                     .map_err(|e| s3_error(bucket, e))
@@ -228,6 +261,18 @@ impl Buckets {
 
     /// Reads an object; `None` when there is none.
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BucketError> {
+        Ok(self
+            .get_with_metadata(bucket, key)
+            .await?
+            .map(|(bytes, _)| bytes))
+    }
+
+    /// Reads an object and its user metadata; `None` when there is no object.
+    pub async fn get_with_metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, Metadata)>, BucketError> {
         check_key(key)?;
         match &self.backend {
             Backend::Local(root) => {
@@ -235,26 +280,48 @@ impl Buckets {
                 if !dir.is_dir() {
                     return Err(BucketError::no_such_bucket(bucket));
                 }
-                match std::fs::read(dir.join(key)) {
-                    Ok(bytes) => Ok(Some(bytes)),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(BucketError::io(key, e)),
-                }
+                let bytes = match std::fs::read(dir.join(key)) {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(BucketError::io(key, e)),
+                };
+                let metadata = match std::fs::read(dir.join(metadata_key(key))) {
+                    Ok(json) => serde_json::from_slice(&json).unwrap_or_default(),
+                    Err(_) => Metadata::new(),
+                };
+                Ok(Some((bytes, metadata)))
             }
             Backend::S3 { .. } => {
                 let client = self.client(bucket)?;
                 let path = object_store::path::Path::from(key);
                 match client.get(&path).await {
-                    Ok(result) => result
-                        .bytes()
-                        .await
-                        .map(|b| Some(b.to_vec()))
-                        .map_err(|e| s3_error(bucket, e)),
+                    Ok(result) => {
+                        let metadata = result
+                            .attributes
+                            .iter()
+                            .filter_map(|(attribute, value)| match attribute {
+                                Attribute::Metadata(name) => {
+                                    Some((name.to_string(), value.to_string()))
+                                }
+                                _ => None,
+                            })
+                            .collect();
+                        let bytes = result.bytes().await.map_err(|e| s3_error(bucket, e))?;
+                        Ok(Some((bytes.to_vec(), metadata)))
+                    }
                     Err(object_store::Error::NotFound { .. }) => Ok(None),
                     Err(e) => Err(s3_error(bucket, e)),
                 }
             }
         }
+    }
+}
+
+/// Where a local bucket keeps an object's metadata: a hidden file beside it.
+fn metadata_key(key: &str) -> String {
+    match key.rsplit_once('/') {
+        Some((folder, name)) => format!("{folder}/.{name}.metadata.json"),
+        None => format!(".{key}.metadata.json"),
     }
 }
 
@@ -369,5 +436,25 @@ mod tests {
             vec!["AWSLogs/1/CloudTrail/r/f.json.gz".to_owned()]
         );
         assert!(buckets.list("logs", "Other/").await.unwrap().is_empty());
+
+        // Metadata is kept beside the object, out of listings.
+        let signed = Metadata::from([("signature".to_owned(), "ab12".to_owned())]);
+        buckets
+            .put_with_metadata("logs", "AWSLogs/1/d.json.gz", b"d".to_vec(), signed.clone())
+            .await
+            .unwrap();
+        let (bytes, metadata) = buckets
+            .get_with_metadata("logs", "AWSLogs/1/d.json.gz")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((bytes, metadata), (b"d".to_vec(), signed));
+        assert_eq!(buckets.list("logs", "AWSLogs/").await.unwrap().len(), 2);
+        let (_, none) = buckets
+            .get_with_metadata("logs", "AWSLogs/1/CloudTrail/r/f.json.gz")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(none.is_empty());
     }
 }

@@ -68,6 +68,8 @@ pub struct Config {
     pub buckets: Vec<String>,
     /// How trails deliver their log files.
     pub delivery: DeliveryConfig,
+    /// Digest files of trails with log file validation.
+    pub digests: DigestConfig,
     /// Organizations, for organization trails.
     pub organizations: Vec<OrganizationConfig>,
     /// Webhooks receiving delivery notifications, by the trail's `SnsTopicName` (a
@@ -114,6 +116,27 @@ impl Default for DeliveryConfig {
         DeliveryConfig {
             interval_ms: 10_000,
             max_file_bytes: 64 << 20,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DigestConfig {
+    /// How long one digest file covers, in seconds. AWS uses one hour (the default);
+    /// shorter periods are for tests and demonstrations. 1 to 86400.
+    /// Env: `CAIRN_DIGEST_PERIOD_SECS`.
+    pub period_secs: i64,
+    /// A region's signing key is replaced after this many days (1 to 365; default 30,
+    /// as on AWS). Keys' validity windows overlap by a thirtieth of this.
+    pub key_rotation_days: u32,
+}
+
+impl Default for DigestConfig {
+    fn default() -> Self {
+        DigestConfig {
+            period_secs: 3600,
+            key_rotation_days: 30,
         }
     }
 }
@@ -202,6 +225,7 @@ impl Default for Config {
             s3: None,
             buckets: Vec::new(),
             delivery: DeliveryConfig::default(),
+            digests: DigestConfig::default(),
             organizations: Vec::new(),
             notifications: Default::default(),
         }
@@ -234,6 +258,7 @@ pub struct Settings {
     pub s3: Option<S3Settings>,
     pub buckets: Vec<String>,
     pub delivery: DeliveryConfig,
+    pub digests: DigestConfig,
     pub organizations: Vec<Organization>,
     pub notifications: std::collections::BTreeMap<String, String>,
 }
@@ -291,6 +316,14 @@ impl Config {
         }
         if let Some(v) = env("CAIRN_REGION") {
             config.region = v;
+        }
+        if let Some(v) = env("CAIRN_DIGEST_PERIOD_SECS") {
+            config.digests.period_secs = v.parse().map_err(|_| {
+                invalid(
+                    "digests.period_secs (CAIRN_DIGEST_PERIOD_SECS)",
+                    format!("{v:?} is not a whole number"),
+                )
+            })?;
         }
         if let Some(v) = env("CAIRN_DELIVERY_INTERVAL_MS") {
             config.delivery.interval_ms = v.parse().map_err(|_| {
@@ -367,6 +400,18 @@ impl Config {
                 "must be between 1024 and 1073741824",
             ));
         }
+        if !(1..=86_400).contains(&self.digests.period_secs) {
+            return Err(invalid(
+                "digests.period_secs",
+                "must be between 1 and 86400",
+            ));
+        }
+        if !(1..=365).contains(&self.digests.key_rotation_days) {
+            return Err(invalid(
+                "digests.key_rotation_days",
+                "must be between 1 and 365",
+            ));
+        }
         for (b, bucket) in self.buckets.iter().enumerate() {
             if let Err(message) = crate::trails::names::check_bucket_name(bucket) {
                 return Err(invalid(format!("buckets[{b}]"), message));
@@ -385,6 +430,7 @@ impl Config {
             s3,
             buckets: self.buckets,
             delivery: self.delivery,
+            digests: self.digests,
             organizations,
             notifications: self.notifications,
         })

@@ -9,6 +9,7 @@ pub mod buckets;
 pub mod bulk;
 pub mod config;
 pub mod delivery;
+pub mod keys;
 pub mod ops;
 pub mod records;
 pub mod sigv4;
@@ -119,6 +120,10 @@ impl Server {
             std::time::Duration::from_millis(settings.delivery.interval_ms),
             settings.delivery.max_file_bytes,
         )?;
+        let keys = keys::Keys::new(
+            &settings.data_dir,
+            i64::from(settings.digests.key_rotation_days) * 86_400,
+        );
         // The journal stays until delivery is past it.
         store.retain_from(delivery.cursor());
         let app = Arc::new(app::App {
@@ -129,6 +134,7 @@ impl Server {
             ingestion: Default::default(),
             buckets,
             delivery,
+            keys,
             webhooks: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .build()

@@ -10,6 +10,7 @@ use cairn_core::route::RouteFields;
 use cairn_core::Category;
 use serde::{Deserialize, Serialize};
 
+use super::digests::{DigestEntry, Generation};
 use crate::trails::Trail;
 
 /// A trail as a delivery plan sees it: its settings at planning time, and, for an
@@ -62,10 +63,12 @@ pub struct LogFile {
     pub key: String,
     pub gzip: std::sync::Arc<Vec<u8>>,
     pub records: usize,
+    /// For a trail with log file validation: what the file adds to its digest.
+    pub digest: Option<DigestEntry>,
 }
 
 /// Gzip at a fast level: delivery compresses every byte the service receives.
-fn compress(json: &[u8]) -> Vec<u8> {
+pub fn compress(json: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::GzBuilder::new().mtime(0).write(
         Vec::with_capacity(json.len() / 6),
         flate2::Compression::new(1),
@@ -100,6 +103,17 @@ fn pack(records: &[&[u8]], max_bytes: usize) -> Vec<(Vec<u8>, usize)> {
     files
 }
 
+/// One packed and compressed log file, and what its digest entry needs.
+#[derive(Clone)]
+struct Packed {
+    gzip: std::sync::Arc<Vec<u8>>,
+    records: usize,
+    /// SHA-256 of the uncompressed file, when a trail validates.
+    sha256: Option<String>,
+    oldest: i64,
+    newest: i64,
+}
+
 /// The events of one journal range, as read.
 pub struct Range {
     pub from: u64,
@@ -117,6 +131,8 @@ pub fn build(
 ) -> Vec<LogFile> {
     // (trail index, account, region) → indexes of the events it receives, in order.
     let mut groups: BTreeMap<(usize, String, String), Vec<usize>> = BTreeMap::new();
+    let mut times = vec![0; range.events.len()];
+    let hashing = trails.iter().any(|t| t.trail.validation);
     for (index, (seq, record)) in range.events.iter().enumerate() {
         if !trails.iter().any(|t| t.trail.logging_at(*seq)) {
             continue;
@@ -128,6 +144,7 @@ pub fn build(
             );
             continue;
         };
+        times[index] = event.event_time;
         for (t, trail) in trails.iter().enumerate() {
             if trail.receives(*seq, &event) {
                 groups
@@ -138,8 +155,7 @@ pub fn build(
         }
     }
     // (account, region, events) → the compressed parts: shared by trails receiving the same.
-    type Parts = Vec<(std::sync::Arc<Vec<u8>>, usize)>;
-    let mut compressed: HashMap<(String, String, Vec<usize>), Parts> = HashMap::new();
+    let mut compressed: HashMap<(String, String, Vec<usize>), Vec<Packed>> = HashMap::new();
     let mut files = Vec::new();
     for ((t, account, region), indexes) in groups {
         let planned = &trails[t];
@@ -151,13 +167,25 @@ pub fn build(
                     .iter()
                     .map(|&i| range.events[i].1.as_slice())
                     .collect();
+                let mut offset = 0;
                 pack(&records, max_file_bytes)
                     .iter()
-                    .map(|(json, count)| (std::sync::Arc::new(compress(json)), *count))
+                    .map(|(json, count)| {
+                        let span = &indexes[offset..offset + count];
+                        offset += count;
+                        Packed {
+                            gzip: std::sync::Arc::new(compress(json)),
+                            records: *count,
+                            sha256: hashing.then(|| cairn_core::digest::sha256_hex(json)),
+                            oldest: span.iter().map(|&i| times[i]).min().unwrap_or(0),
+                            newest: span.iter().map(|&i| times[i]).max().unwrap_or(0),
+                        }
+                    })
                     .collect()
             })
             .clone();
-        for (part, (gzip, records)) in parts.into_iter().enumerate() {
+        let generation = Generation::of(trail);
+        for (part, packed) in parts.into_iter().enumerate() {
             let seed = format!(
                 "{}|{account}|{region}|{}|{}|{part}",
                 trail.arn(),
@@ -184,8 +212,17 @@ pub fn build(
                 region: region.clone(),
                 bucket: trail.bucket.clone(),
                 key,
-                gzip,
-                records,
+                gzip: packed.gzip,
+                records: packed.records,
+                digest: generation
+                    .zip(packed.sha256)
+                    .map(|(generation, sha256)| DigestEntry {
+                        generation,
+                        account: account.clone(),
+                        sha256,
+                        oldest: packed.oldest,
+                        newest: packed.newest,
+                    }),
             });
         }
     }

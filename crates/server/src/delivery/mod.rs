@@ -9,8 +9,12 @@
 //! file of a plan is either in its bucket or, if its bucket cannot be reached, saved in the
 //! local spool, the cursor moves past the range. Spooled files are retried every interval
 //! until their bucket takes them, each trail on its own.
+//!
+//! Digests follow the same rule: a digest is built, signed and saved in the spool together
+//! with its chain's new state, then uploaded like a spooled log file.
 
 pub mod build;
+pub mod digests;
 mod state;
 
 use std::collections::BTreeMap;
@@ -24,8 +28,26 @@ use serde_json::Value;
 use crate::app::App;
 use crate::trails::{self, Trail};
 use build::{LogFile, PlannedTrail, Range};
+use digests::{Chain, DigestEntry, Fate, Generation};
 pub use state::RegionStatus;
 use state::{Plan, SpoolEntry, State};
+
+/// A log file in its bucket, with what it adds to its trail's digest.
+struct Digested {
+    trail_arn: String,
+    region: String,
+    bucket: String,
+    key: String,
+    entry: DigestEntry,
+}
+
+/// The outcome of one upload, for the trail's status.
+struct Attempted<'a> {
+    trail_arn: &'a str,
+    region: &'a str,
+    digest: bool,
+    error: Option<&'a str>,
+}
 
 /// The most record bytes one plan reads from the journal; a longer backlog is delivered
 /// in several plans.
@@ -97,7 +119,8 @@ impl Delivery {
         app.delivery.pass(&app).await;
     }
 
-    /// One delivery: the spool first, then what is new in the journal.
+    /// One delivery: the spool first, then what is new in the journal, then the digests
+    /// that are due.
     pub async fn pass(&self, app: &Arc<App>) {
         self.retry_spool(app).await;
         loop {
@@ -109,6 +132,16 @@ impl Delivery {
                     break;
                 }
             }
+        }
+        let rolled = {
+            let app = app.clone();
+            tokio::task::spawn_blocking(move || app.delivery.roll_digests(&app)).await
+        };
+        match rolled {
+            Ok(Ok(true)) => self.retry_spool(app).await,
+            Ok(Ok(false)) => {}
+            Ok(Err(error)) => tracing::error!(%error, "digests failed; they will be retried"),
+            Err(error) => tracing::error!(%error, "digests failed; they will be retried"),
         }
         self.retire_trails(app);
     }
@@ -172,7 +205,7 @@ impl Delivery {
         });
         if !wanted {
             // No trail is logging: nothing in the range is delivered anywhere.
-            self.commit(app, cursor, until, &[], Vec::new())?;
+            self.commit(app, cursor, until, &[], Vec::new(), Vec::new())?;
             return Ok(None);
         }
         let mut plan = Plan {
@@ -201,9 +234,21 @@ impl Delivery {
         let attempt = now_millis();
         let mut spooled = Vec::new();
         let mut outcomes = Vec::new();
+        let mut digested = Vec::new();
         for (file, result) in files.iter().zip(results) {
             match result {
-                Ok(()) => outcomes.push((file, None)),
+                Ok(()) => {
+                    if let Some(entry) = &file.digest {
+                        digested.push(Digested {
+                            trail_arn: file.trail_arn.clone(),
+                            region: file.region.clone(),
+                            bucket: file.bucket.clone(),
+                            key: file.key.clone(),
+                            entry: entry.clone(),
+                        });
+                    }
+                    outcomes.push((file, None));
+                }
                 Err(error) => {
                     tracing::warn!(bucket = %file.bucket, key = %file.key, %error, "log file not delivered; spooled for retry");
                     let name = state::spool_name(&file.key);
@@ -215,35 +260,48 @@ impl Delivery {
                         bucket: file.bucket.clone(),
                         key: file.key.clone(),
                         file: name,
+                        digest: file.digest.clone(),
+                        signature: None,
                     });
                     outcomes.push((file, Some(error.code)));
                 }
             }
         }
-        let report: Vec<(&str, &str, Option<&str>)> = outcomes
+        let report: Vec<Attempted> = outcomes
             .iter()
-            .map(|(f, e)| (f.trail_arn.as_str(), f.region.as_str(), *e))
+            .map(|(f, error)| Attempted {
+                trail_arn: &f.trail_arn,
+                region: &f.region,
+                digest: false,
+                error: *error,
+            })
             .collect();
         self.note(&report, attempt);
-        self.commit(app, plan.from, plan.to, &[], spooled)?;
+        self.commit(app, plan.from, plan.to, &[], spooled, digested)?;
         notify(app, &outcomes).await;
         Ok(())
     }
 
-    /// Records delivery outcomes in the trails' statuses.
-    fn note(&self, outcomes: &[(&str, &str, Option<&str>)], attempt: f64) {
+    /// Records upload outcomes in the trails' statuses.
+    fn note(&self, outcomes: &[Attempted], attempt: f64) {
         let mut state = self.state.lock().expect("delivery lock");
-        for (arn, region, error) in outcomes {
+        for outcome in outcomes {
             let status = state
                 .status
-                .entry(state::status_key(arn, region))
+                .entry(state::status_key(outcome.trail_arn, outcome.region))
                 .or_default();
-            status.delivery.record(attempt, *error);
+            let attempts = if outcome.digest {
+                &mut status.digest
+            } else {
+                &mut status.delivery
+            };
+            attempts.record(attempt, outcome.error);
         }
     }
 
     /// Moves the cursor past `from..to`, adds `spooled` to the spool and drops `sent`
-    /// from it, clears the pending plan, and saves the state; then lets the journal go.
+    /// from it, lists the `digested` log files in their digest chains, clears the pending
+    /// plan, and saves the state; then lets the journal go.
     fn commit(
         &self,
         app: &App,
@@ -251,6 +309,7 @@ impl Delivery {
         to: u64,
         sent: &[String],
         spooled: Vec<SpoolEntry>,
+        digested: Vec<Digested>,
     ) -> Result<(), String> {
         {
             let mut state = self.state.lock().expect("delivery lock");
@@ -260,6 +319,23 @@ impl Delivery {
             state.pending = None;
             state.spool.retain(|e| !sent.contains(&e.file));
             state.spool.extend(spooled);
+            let now = crate::app::now();
+            for file in digested {
+                let id = digests::chain_id(&file.trail_arn, &file.entry.account, &file.region);
+                state
+                    .chains
+                    .entry(id)
+                    .or_insert_with(|| {
+                        Chain::new(
+                            &file.trail_arn,
+                            &file.entry.account,
+                            &file.region,
+                            file.entry.generation,
+                            now,
+                        )
+                    })
+                    .add(&file.bucket, &file.key, &file.entry);
+            }
             state
                 .save(&self.dir)
                 .map_err(|e| format!("saving the delivery state: {e}"))?;
@@ -280,6 +356,7 @@ impl Delivery {
         }
         let mut sent = Vec::new();
         let mut report = Vec::new();
+        let mut digested = Vec::new();
         let attempt = now_millis();
         // One failure per bucket per pass is enough: an unreachable endpoint must not be
         // asked once per spooled file.
@@ -295,29 +372,153 @@ impl Delivery {
                     continue;
                 }
             };
-            match app.buckets.put(&entry.bucket, &entry.key, bytes).await {
+            let mut metadata = crate::buckets::Metadata::new();
+            if let Some(signature) = &entry.signature {
+                metadata.insert("signature".into(), signature.clone());
+                metadata.insert(
+                    "signature-algorithm".into(),
+                    cairn_core::digest::SIGNATURE_ALGORITHM.into(),
+                );
+            }
+            let put = app
+                .buckets
+                .put_with_metadata(&entry.bucket, &entry.key, bytes, metadata)
+                .await;
+            let error = match put {
                 Ok(()) => {
                     sent.push(entry.file.clone());
-                    report.push((entry.trail_arn.as_str(), entry.region.as_str(), None));
+                    if let Some(digest) = &entry.digest {
+                        digested.push(Digested {
+                            trail_arn: entry.trail_arn.clone(),
+                            region: entry.region.clone(),
+                            bucket: entry.bucket.clone(),
+                            key: entry.key.clone(),
+                            entry: digest.clone(),
+                        });
+                    }
+                    None
                 }
                 Err(error) => {
                     failing.push(&entry.bucket);
-                    report.push((
-                        entry.trail_arn.as_str(),
-                        entry.region.as_str(),
-                        Some(error.code),
-                    ));
+                    Some(error.code)
                 }
-            }
+            };
+            report.push(Attempted {
+                trail_arn: &entry.trail_arn,
+                region: &entry.region,
+                digest: entry.signature.is_some(),
+                error,
+            });
         }
         self.note(&report, attempt);
         if !sent.is_empty() {
             let cursor = self.cursor();
-            if let Err(error) = self.commit(app, cursor, cursor, &sent, Vec::new()) {
+            if let Err(error) = self.commit(app, cursor, cursor, &sent, Vec::new(), digested) {
                 tracing::error!(%error, "could not save the delivery state after a spool retry");
             }
-            tracing::info!(files = sent.len(), "spooled log files delivered");
+            tracing::debug!(files = sent.len(), "spooled files delivered");
         }
+    }
+
+    /// Closes the digest periods that are over and the chains that ended, and starts a
+    /// chain for each validated trail that is logging and has none. Each digest is signed
+    /// and saved in the spool with its chain's new state. Returns whether any was made.
+    fn roll_digests(&self, app: &App) -> Result<bool, String> {
+        let now = crate::app::now();
+        let period = app.settings.digests.period_secs;
+        let cursor = self.cursor();
+        let (live, retired) = app
+            .meta
+            .read(|entries| (trails::all(entries), retired(entries)));
+        let by_arn = |trails: &[Trail], arn: &str| trails.iter().position(|t| t.arn() == arn);
+        let mut state = self.state.lock().expect("delivery lock");
+        let mut made = 0;
+        let mut result = Ok(());
+        let ids: Vec<String> = state.chains.keys().cloned().collect();
+        for id in ids {
+            let chain = &state.chains[&id];
+            let live_trail = by_arn(&live, &chain.trail_arn).map(|i| &live[i]);
+            let retired_trail = by_arn(&retired, &chain.trail_arn).map(|i| &retired[i]);
+            let (end, last) =
+                match digests::fate(chain, live_trail, retired_trail, cursor, now, period) {
+                    Fate::Wait => continue,
+                    Fate::Period { end } => (end, false),
+                    Fate::Final { end } => (end, true),
+                };
+            let Some(trail) = live_trail.or(retired_trail) else {
+                tracing::warn!(chain = %id, "a digest chain outlived its trail; it ends without a final digest");
+                state.chains.remove(&id);
+                continue;
+            };
+            let chain = state.chains.get_mut(&id).expect("listed above");
+            match self.emit(app, chain, trail, end, now) {
+                Ok(entry) => {
+                    state.spool.push(entry);
+                    made += 1;
+                    if last {
+                        state.chains.remove(&id);
+                    }
+                }
+                Err(error) => {
+                    result = Err(error);
+                    break;
+                }
+            }
+        }
+        for trail in live.iter().filter(|t| t.is_logging()) {
+            let Some(generation) = Generation::of(trail) else {
+                continue;
+            };
+            let id = digests::chain_id(&trail.arn(), &trail.account, &trail.home_region);
+            state.chains.entry(id).or_insert_with(|| {
+                Chain::new(
+                    &trail.arn(),
+                    &trail.account,
+                    &trail.home_region,
+                    generation,
+                    now,
+                )
+            });
+        }
+        state
+            .save(&self.dir)
+            .map_err(|e| format!("saving the digest chains: {e}"))?;
+        result.map(|()| made > 0)
+    }
+
+    /// Builds and signs the digest closing `chain`'s period at `end`, and writes it to the
+    /// spool; returns its spool entry.
+    fn emit(
+        &self,
+        app: &App,
+        chain: &mut Chain,
+        trail: &Trail,
+        end: i64,
+        now: i64,
+    ) -> Result<SpoolEntry, String> {
+        let signer = app.keys.signer(&app.meta, &chain.region, now)?;
+        let organization = trail.organization(&app.settings).map(|o| o.id.as_str());
+        let target = digests::Target {
+            trail,
+            organization,
+        };
+        let before = chain.clone();
+        let digest = digests::close(chain, &target, end, &signer)?;
+        let name = state::spool_name(&digest.key);
+        let gzip = build::compress(&digest.json);
+        if let Err(error) = state::write_spool_file(&self.dir, &name, &gzip) {
+            *chain = before;
+            return Err(format!("spooling digest {}: {error}", digest.key));
+        }
+        Ok(SpoolEntry {
+            trail_arn: chain.trail_arn.clone(),
+            region: chain.region.clone(),
+            bucket: digest.bucket,
+            key: digest.key,
+            file: name,
+            digest: None,
+            signature: Some(digest.signature),
+        })
     }
 
     /// Forgets deleted trails once everything they received has been delivered.
@@ -349,18 +550,23 @@ impl Delivery {
     }
 }
 
+/// Deleted trails that delivery is still working on.
+fn retired(entries: &BTreeMap<String, Value>) -> Vec<Trail> {
+    entries
+        .range("retired/".to_owned()..)
+        .take_while(|(k, _)| k.starts_with("retired/"))
+        .filter_map(|(_, v)| Trail::from_value(v).ok())
+        .collect()
+}
+
 /// Every trail that may receive events (live and retired), as a plan records them.
 fn planned_trails(
     entries: &BTreeMap<String, Value>,
     settings: &crate::config::Settings,
 ) -> Vec<PlannedTrail> {
-    let retired = entries
-        .range("retired/".to_owned()..)
-        .take_while(|(k, _)| k.starts_with("retired/"))
-        .filter_map(|(_, v)| Trail::from_value(v).ok());
     trails::all(entries)
         .into_iter()
-        .chain(retired)
+        .chain(retired(entries))
         .filter(|t| !t.logging.is_empty())
         .map(|trail| {
             let organization = trail.organization(settings);

@@ -1,6 +1,7 @@
 //! What delivery keeps on disk: its cursor, the pending plan, the spool of files whose
-//! bucket could not take them yet, and each trail's delivery status per region. One JSON
-//! file (`delivery/state.json`), replaced atomically; spooled files beside it.
+//! bucket could not take them yet (digests wait there too until their first upload), the
+//! digest chains, and each trail's delivery status per region. One JSON file
+//! (`delivery/state.json`), replaced atomically; spooled files beside it.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::build::PlannedTrail;
+use super::digests::{Chain, DigestEntry};
 
 const VERSION: u32 = 1;
 const FILE: &str = "state.json";
@@ -25,7 +27,7 @@ pub struct Plan {
     pub trails: Vec<PlannedTrail>,
 }
 
-/// A log file waiting in the spool for its bucket.
+/// A file waiting in the spool for its bucket.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SpoolEntry {
     pub trail_arn: String,
@@ -33,6 +35,12 @@ pub struct SpoolEntry {
     pub bucket: String,
     pub key: String,
     pub file: String,
+    /// A log file of a validated trail: what it adds to the digest once delivered.
+    #[serde(default)]
+    pub digest: Option<DigestEntry>,
+    /// A digest file: its signature, written as the object's user metadata.
+    #[serde(default)]
+    pub signature: Option<String>,
 }
 
 /// The outcome of the latest attempts at one kind of work (delivery, notification).
@@ -81,6 +89,8 @@ impl Attempts {
 pub struct RegionStatus {
     pub delivery: Attempts,
     pub notification: Attempts,
+    #[serde(default)]
+    pub digest: Attempts,
 }
 
 /// ISO-8601 for the deprecated string fields; empty when unknown, as AWS returns them.
@@ -94,6 +104,13 @@ impl RegionStatus {
         let mut out = serde_json::Map::new();
         self.delivery.write("Delivery", &mut out);
         self.notification.write("Notification", &mut out);
+        // Digests have only these two fields.
+        if let Some(t) = self.digest.latest_time {
+            out.insert("LatestDigestDeliveryTime".into(), json!(t));
+        }
+        if let Some(e) = &self.digest.latest_error {
+            out.insert("LatestDigestDeliveryError".into(), json!(e));
+        }
         Value::Object(out)
     }
 }
@@ -110,6 +127,9 @@ pub struct State {
     pub pending: Option<Plan>,
     pub spool: Vec<SpoolEntry>,
     pub status: BTreeMap<String, RegionStatus>,
+    /// Digest chains by `digests::chain_id`.
+    #[serde(default)]
+    pub chains: BTreeMap<String, Chain>,
 }
 
 impl State {
@@ -136,6 +156,7 @@ impl State {
                     pending: None,
                     spool: Vec::new(),
                     status: BTreeMap::new(),
+                    chains: BTreeMap::new(),
                 };
                 state.save(dir)?;
                 state

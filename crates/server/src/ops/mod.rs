@@ -1,6 +1,7 @@
 //! CloudTrail operations: each a plain function from a typed input to a JSON output.
 
 pub mod channels;
+pub mod keys;
 pub mod lookup_events;
 pub mod selectors;
 pub mod tags;
@@ -76,6 +77,7 @@ pub async fn dispatch(call: Call<'_>, operation: &str, body: &Value) -> Result<O
         "GetEventSelectors" => selectors::get_event_selectors(&call, input(body)?).await,
         "PutInsightSelectors" => selectors::put_insight_selectors(&call, input(body)?).await,
         "GetInsightSelectors" => selectors::get_insight_selectors(&call, input(body)?).await,
+        "ListPublicKeys" => keys::list(&call, input(body)?).await,
         "AddTags" => tags::add(&call, input(body)?).await,
         "RemoveTags" => tags::remove(&call, input(body)?).await,
         "ListTags" => tags::list(&call, input(body)?).await,

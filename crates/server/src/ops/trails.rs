@@ -110,6 +110,9 @@ fn apply(trail: &mut Trail, input: &TrailSettings, call: &Call<'_>) -> Result<()
         ));
     }
     if let Some(validation) = input.enable_log_file_validation {
+        if validation && !trail.validation {
+            trail.validation_epoch += 1;
+        }
         trail.validation = validation;
     }
     // Switching a trail to multi-region turns global-service events on, and switching it

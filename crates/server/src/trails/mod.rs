@@ -64,6 +64,9 @@ pub struct Trail {
     pub logging: Vec<Period>,
     /// When logging last stopped, kept after its period is pruned.
     pub last_stop_time: Option<i64>,
+    /// Counts the times validation was switched on: each starts a new digest chain.
+    #[serde(default)]
+    pub validation_epoch: u64,
 }
 
 /// How the caller sees a trail.
@@ -108,6 +111,7 @@ impl Trail {
             tags: Vec::new(),
             logging: Vec::new(),
             last_stop_time: None,
+            validation_epoch: 0,
         }
     }
 

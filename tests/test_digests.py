@@ -1,0 +1,238 @@
+"""Log file integrity validation: Cairn's signed digest chains, checked by the official
+`aws cloudtrail validate-logs` against a real S3 server, after every kind of tampering."""
+
+import base64
+import gzip
+import hashlib
+import json
+import os
+import re
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+
+import botocore.exceptions
+import pytest
+import rsa
+
+from conftest import USERS, s3_settings, serve, trails_config, wait_for
+from test_delivery import marked, send
+
+BUCKET = "signed-bucket"
+
+
+def digest_keys(s3, bucket=BUCKET):
+    keys = []
+    for page in s3.get_paginator("list_objects").paginate(Bucket=bucket):
+        keys += [o["Key"] for o in page.get("Contents", []) if "/CloudTrail-Digest/" in o["Key"]]
+    return sorted(keys)
+
+
+def log_keys(s3, bucket=BUCKET):
+    keys = []
+    for page in s3.get_paginator("list_objects").paginate(Bucket=bucket):
+        keys += [o["Key"] for o in page.get("Contents", []) if "/CloudTrail/" in o["Key"]]
+    return sorted(keys)
+
+
+def read_digest(s3, key, bucket=BUCKET):
+    obj = s3.get_object(Bucket=bucket, Key=key)
+    return json.loads(gzip.decompress(obj["Body"].read())), obj["Metadata"]
+
+
+def wait_until_settled(list_keys, quiet=4.0, timeout=60):
+    """Waits until the listing stops changing for `quiet` seconds; returns it."""
+    deadline = time.time() + timeout
+    last, since = None, time.time()
+    while time.time() < deadline:
+        now = list_keys()
+        if now != last:
+            last, since = now, time.time()
+        elif now and time.time() - since >= quiet:
+            return now
+        time.sleep(0.3)
+    raise AssertionError(f"the listing did not settle: {last}")
+
+
+def aws_validate(server, s3_port, trail_arn, start, user="alice"):
+    """Runs the AWS CLI's validator with S3 on moto_server and CloudTrail on Cairn."""
+    u = USERS[user]
+    env = dict(
+        os.environ,
+        AWS_ACCESS_KEY_ID=u["key"],
+        AWS_SECRET_ACCESS_KEY=u["secret"],
+        AWS_ENDPOINT_URL_S3=f"http://127.0.0.1:{s3_port}",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    env.pop("AWS_PROFILE", None)
+    out = subprocess.run(
+        ["aws", "cloudtrail", "validate-logs", "--trail-arn", trail_arn, "--start-time",
+         start.strftime("%Y-%m-%dT%H:%M:%SZ"), "--endpoint-url", server.endpoint, "--region", "us-east-1",
+         "--verbose"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    return out.returncode, out.stdout, out.stderr
+
+
+@pytest.fixture
+def signed(workdir, moto_s3):
+    """A validated trail on moto_server with two-second digests, logging stopped after
+    events in several deliveries: (server, s3 port, s3 client, trail ARN, start time)."""
+    port, s3 = moto_s3
+    s3.create_bucket(Bucket=BUCKET)
+    server = serve(workdir, lambda data: trails_config(
+        data, tail=s3_settings(port) + "[digests]\nperiod_secs = 2\n", local_buckets=False))
+    start = datetime.now(timezone.utc) - timedelta(minutes=1)
+    ct = server.client()
+    arn = ct.create_trail(Name="signed", S3BucketName=BUCKET, S3KeyPrefix="audit",
+                          EnableLogFileValidation=True, IsMultiRegionTrail=True)["TrailARN"]
+    ct.start_logging(Name="signed")
+    for batch in range(4):
+        send(server, "alice", [marked(region=region) for region in ("us-east-1", "eu-west-1") for _ in range(10)])
+        time.sleep(1.5)
+    ct.stop_logging(Name="signed")
+    wait_until_settled(lambda: digest_keys(s3) + log_keys(s3))
+    try:
+        yield server, port, s3, arn, start
+    finally:
+        server.stop()
+
+
+def test_the_aws_cli_validates_every_digest_and_log_file(signed):
+    server, port, s3, arn, start = signed
+    digests, logs = digest_keys(s3), log_keys(s3)
+    home = [k for k in digests if "/CloudTrail-Digest/us-east-1/" in k]
+    assert len(home) >= 3, digests
+    assert any("/CloudTrail-Digest/eu-west-1/" in k for k in digests)
+
+    # Every log file is listed in exactly one digest, with the hash of its uncompressed bytes.
+    listed = {}
+    for key in digests:
+        digest, metadata = read_digest(s3, key)
+        assert metadata["signature-algorithm"] == "SHA256withRSA"
+        assert digest["digestS3Bucket"] == BUCKET and digest["digestS3Object"] == key
+        for log in digest["logFiles"]:
+            assert log["s3Object"] not in listed
+            body = s3.get_object(Bucket=BUCKET, Key=log["s3Object"])["Body"].read()
+            assert log["hashValue"] == hashlib.sha256(gzip.decompress(body)).hexdigest()
+            listed[log["s3Object"]] = key
+    assert sorted(listed) == logs
+
+    # The chain: the first digest starts it, each next one links to the one before.
+    chain = [read_digest(s3, k)[0] for k in home]
+    assert chain[0]["previousDigestSignature"] is None and chain[0]["previousDigestS3Object"] is None
+    for before, after in zip(chain, chain[1:]):
+        assert after["previousDigestS3Object"] == before["digestS3Object"]
+        assert after["digestStartTime"] == before["digestEndTime"]
+
+    code, out, err = aws_validate(server, port, arn, start)
+    assert code == 0, out + err
+    assert f"{len(home)}/{len(home)} digest files valid" in out, out
+    home_logs = [k for k in logs if "/CloudTrail/us-east-1/" in k]
+    assert f"{len(home_logs)}/{len(home_logs)} log files valid" in out, out
+    assert "INVALID" not in out + err
+
+
+def rewrite(s3, key, body, metadata):
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body, Metadata=metadata)
+
+
+def gz(value):
+    return gzip.compress(json.dumps(value).encode())
+
+
+def test_the_aws_cli_reports_each_kind_of_tampering(signed):
+    server, port, s3, arn, start = signed
+    digests = [k for k in digest_keys(s3) if "/CloudTrail-Digest/us-east-1/" in k]
+    with_logs = [k for k in digests if read_digest(s3, k)[0]["logFiles"]]
+    victim_digest = with_logs[0]
+    digest, metadata = read_digest(s3, victim_digest)
+    digest_bytes = s3.get_object(Bucket=BUCKET, Key=victim_digest)["Body"].read()
+    victim_log = digest["logFiles"][0]["s3Object"]
+    log_bytes = s3.get_object(Bucket=BUCKET, Key=victim_log)["Body"].read()
+
+    def check(expected):
+        code, out, err = aws_validate(server, port, arn, start)
+        assert code == 1, out + err
+        assert expected in err, err
+        return out, err
+
+    # An edited log file.
+    records = json.loads(gzip.decompress(log_bytes))
+    records["Records"][0]["eventName"] = "NothingToSeeHere"
+    rewrite(s3, victim_log, gz(records), {})
+    out, _ = check(f"Log file\ts3://{BUCKET}/{victim_log}\tINVALID: hash value doesn't match")
+    assert re.search(r", 1/\d+ log files INVALID", out), out
+    # A deleted log file.
+    s3.delete_object(Bucket=BUCKET, Key=victim_log)
+    check(f"Log file\ts3://{BUCKET}/{victim_log}\tINVALID: not found")
+    rewrite(s3, victim_log, log_bytes, {})
+
+    # An edited digest: its signature no longer matches.
+    forged = dict(digest, logFiles=digest["logFiles"][1:])
+    rewrite(s3, victim_digest, gz(forged), metadata)
+    out, _ = check(f"Digest file\ts3://{BUCKET}/{victim_digest}\tINVALID: signature verification failed")
+    assert re.search(r", 1/\d+ digest files INVALID", out), out
+    # A deleted digest.
+    s3.delete_object(Bucket=BUCKET, Key=victim_digest)
+    check(f"Digest file\ts3://{BUCKET}/{victim_digest}\tINVALID: not found")
+    # A digest moved to another key.
+    moved = victim_digest.replace(".json.gz", "").rstrip("Z")[:-2] + "59Z.json.gz"
+    rewrite(s3, moved, digest_bytes, metadata)
+    check("INVALID: has been moved from its original location")
+    s3.delete_object(Bucket=BUCKET, Key=moved)
+    rewrite(s3, victim_digest, digest_bytes, metadata)
+
+    # A digest re-signed with someone else's key.
+    public, private = rsa.newkeys(1024)
+    der = public.save_pkcs1("DER")
+    forged = dict(digest, digestPublicKeyFingerprint=hashlib.md5(der).hexdigest())
+    raw = json.dumps(forged).encode()
+    to_sign = "\n".join([forged["digestEndTime"], f"{BUCKET}/{victim_digest}", hashlib.sha256(raw).hexdigest(),
+                         forged["previousDigestSignature"] or "null"])
+    signature = rsa.sign(to_sign.encode(), private, "SHA-256").hex()
+    rewrite(s3, victim_digest, gzip.compress(raw), dict(metadata, signature=signature))
+    check(f"INVALID: public key not found in region us-east-1 for fingerprint {forged['digestPublicKeyFingerprint']}")
+    rewrite(s3, victim_digest, digest_bytes, metadata)
+
+    code, out, err = aws_validate(server, port, arn, start)
+    assert code == 0, out + err
+
+
+def test_public_keys_verify_digests_and_answer_as_aws_does(signed):
+    server, _, s3, _, _ = signed
+    ct = server.client()
+    keys = ct.list_public_keys()["PublicKeyList"]
+    assert len(keys) == 1
+    key = keys[0]
+    assert hashlib.md5(key["Value"]).hexdigest() == key["Fingerprint"]
+    assert len(key["Value"]) == 270
+    assert (key["ValidityEndTime"] - key["ValidityStartTime"]).days == 30
+    public = rsa.PublicKey.load_pkcs1(key["Value"], format="DER")
+
+    digest_key = digest_keys(s3)[-1]
+    obj = s3.get_object(Bucket=BUCKET, Key=digest_key)
+    raw = gzip.decompress(obj["Body"].read())
+    digest = json.loads(raw)
+    assert digest["digestPublicKeyFingerprint"] == key["Fingerprint"]
+    to_sign = "\n".join([digest["digestEndTime"], f"{BUCKET}/{digest_key}", hashlib.sha256(raw).hexdigest(),
+                         digest["previousDigestSignature"] or "null"])
+    assert rsa.verify(to_sign.encode(), bytes.fromhex(obj["Metadata"]["signature"]), public) == "SHA-256"
+
+    # Ranges: keys whose validity meets the range; none before the first key existed.
+    past = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    assert ct.list_public_keys(StartTime=past, EndTime=past + timedelta(days=1))["PublicKeyList"] == []
+    assert len(ct.list_public_keys(StartTime=past)["PublicKeyList"]) == 1
+    # Each region signs with its own key.
+    eu = server.client(region="eu-west-1").list_public_keys()["PublicKeyList"]
+    assert len(eu) == 1 and eu[0]["Fingerprint"] != key["Fingerprint"]
+    for bad, code in [(dict(StartTime=past + timedelta(days=2), EndTime=past), "InvalidTimeRangeException"),
+                      (dict(NextToken="x"), "InvalidTokenException")]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            ct.list_public_keys(**bad)
+        assert e.value.response["Error"]["Code"] == code
+
+    status = ct.get_trail_status(Name="signed")
+    assert "LatestDigestDeliveryError" not in status
+    assert status["LatestDigestDeliveryTime"] > datetime.now(timezone.utc) - timedelta(minutes=2)
