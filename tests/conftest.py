@@ -57,12 +57,13 @@ def config_text(data_dir, top="", tail=""):
 
 
 def trails_config(data_dir, top="", tail="", local_buckets=True):
-    """Two local buckets, 1-second delivery, and an organization: A manages, B is a member."""
+    """Two local buckets, 1-second delivery, 2-second digests, and an organization: A
+    manages, B is a member."""
     buckets = 'buckets = ["trail-bucket", "other-bucket"]\n' if local_buckets else ""
     return config_text(
         data_dir,
         top=buckets + top,
-        tail=f'[delivery]\ninterval_ms = 1000\n[[organizations]]\nid = "{ORG_ID}"\n'
+        tail=f'[delivery]\ninterval_ms = 1000\n[digests]\nperiod_secs = 2\n[[organizations]]\nid = "{ORG_ID}"\n'
         f'management_account = "{ACCOUNT_A}"\nmember_accounts = ["{ACCOUNT_B}"]\n' + tail,
     )
 

@@ -31,6 +31,8 @@ def local_objects(cairn, bucket="trail-bucket"):
     root = cairn.data_dir / "buckets" / bucket
     out = {}
     for path in root.rglob("*.json.gz"):
+        if "/CloudTrail-Digest/" in str(path):
+            continue
         with gzip.open(path, "rt") as f:
             out[str(path.relative_to(root))] = json.load(f)["Records"]
     return out

@@ -82,7 +82,7 @@ def signed(workdir, moto_s3):
     port, s3 = moto_s3
     s3.create_bucket(Bucket=BUCKET)
     server = serve(workdir, lambda data: trails_config(
-        data, tail=s3_settings(port) + "[digests]\nperiod_secs = 2\n", local_buckets=False))
+        data, tail=s3_settings(port), local_buckets=False))
     start = datetime.now(timezone.utc) - timedelta(minutes=1)
     ct = server.client()
     arn = ct.create_trail(Name="signed", S3BucketName=BUCKET, S3KeyPrefix="audit",
@@ -236,3 +236,133 @@ def test_public_keys_verify_digests_and_answer_as_aws_does(signed):
     status = ct.get_trail_status(Name="signed")
     assert "LatestDigestDeliveryError" not in status
     assert status["LatestDigestDeliveryTime"] > datetime.now(timezone.utc) - timedelta(minutes=2)
+
+
+def local_digests(server, bucket="trail-bucket"):
+    """Digests of a local bucket, oldest first: [(key, digest, metadata)]."""
+    root = server.data_dir / "buckets" / bucket
+    out = []
+    for path in sorted(root.rglob("*.json.gz")):
+        if "/CloudTrail-Digest/" not in str(path):
+            continue
+        sidecar = path.with_name(f".{path.name}.metadata.json")
+        out.append((str(path.relative_to(root)), json.loads(gzip.decompress(path.read_bytes())),
+                    json.loads(sidecar.read_text())))
+    return sorted(out, key=lambda d: d[1]["digestEndTime"])
+
+
+def local_logs(server, bucket="trail-bucket"):
+    root = server.data_dir / "buckets" / bucket
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.json.gz") if "/CloudTrail/" in str(p))
+
+
+def test_chains_restart_and_end_as_on_aws(workdir):
+    server = serve(workdir, trails_config)
+    try:
+        ct = server.client()
+        ct.create_trail(Name="chain", S3BucketName="trail-bucket", EnableLogFileValidation=True)
+        settle = lambda: wait_until_settled(lambda: [d[0] for d in local_digests(server)] + local_logs(server))
+
+        ct.start_logging(Name="chain")
+        send(server, "alice", [marked() for _ in range(5)])
+        time.sleep(3)
+        ct.stop_logging(Name="chain")
+        settle()
+        first_run = local_digests(server)
+        assert first_run[0][1]["previousDigestSignature"] is None
+        assert all(d[1]["previousDigestSignature"] for d in first_run[1:])
+        listed = lambda: {log["s3Object"] for _, d, _ in local_digests(server) for log in d["logFiles"]}
+        # The final digest covers everything up to StopLogging, including its own record.
+        assert listed() == set(local_logs(server))
+
+        # Logging again starts a new chain.
+        ct.start_logging(Name="chain")
+        send(server, "alice", [marked() for _ in range(5)])
+        wait_for(lambda: len(local_digests(server)) > len(first_run) + 1, timeout=20)
+        restart = local_digests(server)[len(first_run)]
+        assert restart[1]["previousDigestS3Object"] is None
+        assert restart[1]["digestStartTime"] >= first_run[-1][1]["digestEndTime"]
+
+        # Validation off: a final digest, then nothing digests what is delivered meanwhile.
+        ct.update_trail(Name="chain", EnableLogFileValidation=False)
+        settle()
+        digested = listed()
+        root = server.data_dir / "buckets" / "trail-bucket"
+        names = lambda key: {r["eventName"] for r in json.loads(gzip.decompress((root / key).read_bytes()))["Records"]}
+        # Only the file delivered after the switch, holding the switch itself, is undigested.
+        assert all(names(k) == {"UpdateTrail"} for k in set(local_logs(server)) - digested)
+        count_off = len(local_digests(server))
+        send(server, "alice", [marked() for _ in range(5)])
+        settle()
+        unlisted = set(local_logs(server)) - digested
+        assert any("RunInstances" in names(k) for k in unlisted)
+        assert not unlisted & listed()
+        assert len(local_digests(server)) == count_off
+
+        # On again: a new chain; deleting the trail ends it with a final digest.
+        ct.update_trail(Name="chain", EnableLogFileValidation=True)
+        send(server, "alice", [marked() for _ in range(5)])
+        time.sleep(2)
+        assert ct.get_trail_status(Name="chain")["LatestDigestDeliveryTime"]
+        ct.delete_trail(Name="chain")
+        settle()
+        digests = local_digests(server)
+        assert digests[count_off][1]["previousDigestS3Object"] is None
+        assert set(local_logs(server)) - listed() == unlisted
+
+        # Local buckets keep the signature beside each digest; it verifies with ListPublicKeys.
+        keys = {k["Fingerprint"]: rsa.PublicKey.load_pkcs1(k["Value"], format="DER")
+                for k in ct.list_public_keys()["PublicKeyList"]}
+        for key, digest, metadata in digests:
+            raw = gzip.decompress((root / key).read_bytes())
+            to_sign = "\n".join([digest["digestEndTime"], f"trail-bucket/{key}", hashlib.sha256(raw).hexdigest(),
+                                 digest["previousDigestSignature"] or "null"])
+            assert metadata["signature-algorithm"] == "SHA256withRSA"
+            rsa.verify(to_sign.encode(), bytes.fromhex(metadata["signature"]), keys[digest["digestPublicKeyFingerprint"]])
+        # Digest times are whole, increasing seconds: the AWS CLI orders digests by them.
+        ends = [d[1]["digestEndTime"] for d in digests]
+        assert ends == sorted(set(ends))
+    finally:
+        server.stop()
+
+
+def check_chains(server, bucket="trail-bucket"):
+    """Every link of every chain holds (hash and signature of the digest before), and every
+    log file in the bucket is listed by exactly one digest."""
+    root = server.data_dir / "buckets" / bucket
+    digests = {key: (digest, metadata) for key, digest, metadata in local_digests(server, bucket)}
+    listed = []
+    for key, (digest, _) in digests.items():
+        listed += [log["s3Object"] for log in digest["logFiles"]]
+        previous = digest["previousDigestS3Object"]
+        if previous is None:
+            continue
+        assert previous in digests, f"{key} links to a missing digest"
+        assert digest["previousDigestHashValue"] == hashlib.sha256(gzip.decompress((root / previous).read_bytes())).hexdigest()
+        assert digest["previousDigestSignature"] == digests[previous][1]["signature"]
+    assert sorted(listed) == local_logs(server, bucket), "a log file is listed twice or not at all"
+    return digests
+
+
+def test_digests_survive_repeated_crashes(workdir):
+    server = serve(workdir, trails_config)
+    try:
+        ct = server.client()
+        ct.create_trail(Name="crashing", S3BucketName="trail-bucket", IsMultiRegionTrail=True,
+                        EnableLogFileValidation=True)
+        ct.start_logging(Name="crashing")
+        for round_ in range(4):
+            for _ in range(3):
+                send(server, "alice", [marked(region=r) for r in ("us-east-1", "eu-west-1") for _ in range(20)])
+                time.sleep(0.4)
+            time.sleep(0.5 * round_)  # a delivery, or a digest, may be under way
+            server.kill()
+            server.start()
+        server.client().stop_logging(Name="crashing")
+        wait_until_settled(lambda: [d[0] for d in local_digests(server)] + local_logs(server))
+        digests = check_chains(server)
+        starts = [k for k, (d, _) in digests.items() if d["previousDigestS3Object"] is None]
+        # One chain per region: crashes do not break a chain.
+        assert len(starts) == 2, starts
+    finally:
+        server.stop()
