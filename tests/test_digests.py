@@ -15,7 +15,7 @@ import botocore.exceptions
 import pytest
 import rsa
 
-from conftest import USERS, s3_settings, serve, trails_config, wait_for
+from conftest import BIN, USERS, s3_settings, serve, trails_config, wait_for
 from test_delivery import marked, send
 
 BUCKET = "signed-bucket"
@@ -54,8 +54,9 @@ def wait_until_settled(list_keys, quiet=4.0, timeout=60):
     raise AssertionError(f"the listing did not settle: {last}")
 
 
-def aws_validate(server, s3_port, trail_arn, start, user="alice"):
-    """Runs the AWS CLI's validator with S3 on moto_server and CloudTrail on Cairn."""
+def aws_validate(server, s3_port, trail_arn, start, user="alice", cairn=False, region="us-east-1"):
+    """Runs the AWS CLI's validator (or, with `cairn`, Cairn's) with S3 on moto_server and
+    CloudTrail on Cairn."""
     u = USERS[user]
     env = dict(
         os.environ,
@@ -66,9 +67,10 @@ def aws_validate(server, s3_port, trail_arn, start, user="alice"):
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     )
     env.pop("AWS_PROFILE", None)
+    command = [BIN, "validate-logs"] if cairn else ["aws", "cloudtrail", "validate-logs"]
     out = subprocess.run(
-        ["aws", "cloudtrail", "validate-logs", "--trail-arn", trail_arn, "--start-time",
-         start.strftime("%Y-%m-%dT%H:%M:%SZ"), "--endpoint-url", server.endpoint, "--region", "us-east-1",
+        command + ["--trail-arn", trail_arn, "--start-time",
+         start.strftime("%Y-%m-%dT%H:%M:%SZ"), "--endpoint-url", server.endpoint, "--region", region,
          "--verbose"],
         capture_output=True, text=True, env=env, timeout=300,
     )
@@ -133,6 +135,22 @@ def test_the_aws_cli_validates_every_digest_and_log_file(signed):
     assert f"{len(home_logs)}/{len(home_logs)} log files valid" in out, out
     assert "INVALID" not in out + err
 
+    # Cairn's validator says the same, file for file.
+    code, cairn_out, cairn_err = aws_validate(server, port, arn, start, cairn=True)
+    assert code == 0, cairn_out + cairn_err
+    assert summary(cairn_out) == summary(out)
+    drop_now = lambda text: sorted(line for line in text.splitlines()
+                                   if not line.startswith(("Results requested", "Validating log files")))
+    assert drop_now(cairn_out) == drop_now(out)
+    # Another region's chain, as `--region` selects it.
+    code, eu_out, _ = aws_validate(server, port, arn, start, cairn=True, region="eu-west-1")
+    assert code == 0 and re.search(r"^(\d+)/\1 digest files valid", eu_out, re.M), eu_out
+
+
+def summary(out):
+    """The AWS CLI's summary: the found range and the valid/INVALID counts."""
+    return re.findall(r"^(?:Results found .*|\d+/\d+ [a-z ]+ files valid.*)$", out, re.M)
+
 
 def rewrite(s3, key, body, metadata):
     s3.put_object(Bucket=BUCKET, Key=key, Body=body, Metadata=metadata)
@@ -156,6 +174,11 @@ def test_the_aws_cli_reports_each_kind_of_tampering(signed):
         code, out, err = aws_validate(server, port, arn, start)
         assert code == 1, out + err
         assert expected in err, err
+        # Cairn's validator reports the same problem with the same counts.
+        code, cairn_out, cairn_err = aws_validate(server, port, arn, start, cairn=True)
+        assert code == 1, cairn_out + cairn_err
+        assert expected in cairn_err, cairn_err
+        assert summary(cairn_out) == summary(out), (cairn_out, out)
         return out, err
 
     # An edited log file.
@@ -322,6 +345,26 @@ def test_chains_restart_and_end_as_on_aws(workdir):
         # Digest times are whole, increasing seconds: the AWS CLI orders digests by them.
         ends = [d[1]["digestEndTime"] for d in digests]
         assert ends == sorted(set(ends))
+
+        # Cairn's validator on the bucket's directory, offline: keys from a file.
+        keys_file = workdir / "keys.json"
+        keys_file.write_text(json.dumps({"PublicKeyList": [
+            {"Fingerprint": k["Fingerprint"], "Value": base64.b64encode(k["Value"]).decode()}
+            for k in ct.list_public_keys()["PublicKeyList"]]}))
+        first = digests[0][1]["digestStartTime"]
+        out = subprocess.run(
+            [BIN, "validate-logs", "--trail-arn", "arn:aws:cloudtrail:us-east-1:111111111111:trail/chain",
+             "--start-time", first, "--local", str(server.data_dir / "buckets" / "trail-bucket"),
+             "--s3-bucket", "trail-bucket", "--public-keys", str(keys_file), "--output", "json"],
+            capture_output=True, text=True, env=dict(os.environ, AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY=""))
+        report = json.loads(out.stdout)
+        assert report["digests"] == {"valid": len(digests), "invalid": 0}, report
+        assert report["logs"] == {"valid": len(listed()), "invalid": 0}, report
+        # Each chain restart is a gap; logs delivered while validation was off are unlisted.
+        assert len([p for p in report["problems"] if p["kind"] == "gap"]) == 2, report
+        reported = {p["s3Uri"].removeprefix("s3://trail-bucket/") for p in report["problems"] if p["kind"] == "unlisted"}
+        assert reported <= unlisted
+        assert out.returncode == (1 if reported else 0)
     finally:
         server.stop()
 

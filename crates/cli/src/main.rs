@@ -1,7 +1,9 @@
 //! The `cairn` command: `serve` runs the service, `bench` measures the event history.
 
+mod api_client;
 mod bench;
 mod import;
+mod validate;
 
 /// mimalloc returns memory freed on other threads promptly (events are allocated by
 /// request threads and freed by the flusher), which keeps resident memory near the
@@ -38,6 +40,8 @@ enum Command {
     Buckets(Buckets),
     /// Load existing CloudTrail log files (a directory tree, .json.gz, .json, NDJSON).
     Import(import::Args),
+    /// Validate a trail's log files against its signed digests (on S3, or a local copy).
+    ValidateLogs(Box<validate::Args>),
     /// Measure: `cairn bench lookup` (event history), `cairn bench ingest` (HTTP ingest).
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -68,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config } => serve(config),
         Command::Buckets(Buckets::Create { name, config }) => create_bucket(&name, config),
         Command::Import(args) => import::run(args),
+        Command::ValidateLogs(args) => validate::run(*args),
         Command::Bench(bench) => bench::run(bench),
     }
 }

@@ -312,3 +312,237 @@ mod tests {
         assert!(!verify(&[0x30, 0x03, 0x02, 0x01, 0x01], b"m", &[0; 256]));
     }
 }
+
+/// A digest as a validator reads it: only what validation needs, so that digests with
+/// fields this version does not know still validate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadDigest {
+    pub start_time: String,
+    pub end_time: String,
+    pub bucket: String,
+    pub key: String,
+    pub fingerprint: String,
+    pub previous_bucket: Option<String>,
+    pub previous_key: Option<String>,
+    pub previous_signature: Option<String>,
+    pub logs: Vec<ListedLog>,
+}
+
+/// A log file a digest lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedLog {
+    pub bucket: String,
+    pub key: String,
+    pub hash: String,
+}
+
+/// Why a digest file is not valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DigestProblem {
+    /// Not gzip, not JSON, or a required field missing.
+    Format,
+    /// No signature, or one that does not verify.
+    Signature,
+    /// Its bucket and key are not where it says it was delivered.
+    Moved,
+    /// Signed with a key the validator does not know.
+    UnknownKey { fingerprint: String },
+    /// The public key for its fingerprint cannot be read.
+    BadKey { fingerprint: String },
+}
+
+impl DigestProblem {
+    /// The AWS CLI's text for the problem, after `Digest file\ts3://bucket/key\tINVALID: `.
+    pub fn message(&self, region: &str) -> String {
+        match self {
+            DigestProblem::Format => "invalid format".into(),
+            DigestProblem::Signature => "signature verification failed".into(),
+            DigestProblem::Moved => "has been moved from its original location".into(),
+            DigestProblem::UnknownKey { fingerprint } => {
+                format!("public key not found in region {region} for fingerprint {fingerprint}")
+            }
+            DigestProblem::BadKey { fingerprint } => {
+                format!("Unable to load PKCS #1 key with fingerprint {fingerprint}")
+            }
+        }
+    }
+}
+
+fn text_field(value: &serde_json::Value, name: &str) -> Option<String> {
+    value.get(name)?.as_str().map(str::to_owned)
+}
+
+/// Reads a digest's (uncompressed) bytes: the fields the AWS CLI requires must be there.
+pub fn read(json: &[u8]) -> Result<ReadDigest, DigestProblem> {
+    let value: serde_json::Value =
+        serde_json::from_slice(json).map_err(|_| DigestProblem::Format)?;
+    let required = |name: &str| text_field(&value, name).ok_or(DigestProblem::Format);
+    // previousDigestSignature must be present, and may be null.
+    let previous_signature = match value.get("previousDigestSignature") {
+        None => return Err(DigestProblem::Format),
+        Some(v) => v.as_str().map(str::to_owned),
+    };
+    let logs = match value.get("logFiles") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(logs)) => logs
+            .iter()
+            .map(|log| {
+                Some(ListedLog {
+                    bucket: text_field(log, "s3Bucket")?,
+                    key: text_field(log, "s3Object")?,
+                    hash: text_field(log, "hashValue")?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or(DigestProblem::Format)?,
+        Some(_) => return Err(DigestProblem::Format),
+    };
+    Ok(ReadDigest {
+        start_time: required("digestStartTime")?,
+        end_time: required("digestEndTime")?,
+        bucket: required("digestS3Bucket")?,
+        key: required("digestS3Object")?,
+        fingerprint: required("digestPublicKeyFingerprint")?,
+        previous_bucket: text_field(&value, "previousDigestS3Bucket"),
+        previous_key: text_field(&value, "previousDigestS3Object"),
+        previous_signature,
+        logs,
+    })
+}
+
+/// Checks a digest found at `bucket`/`key` as the AWS CLI does: its fields, its location,
+/// its key, and its signature (hex, from the object's metadata).
+pub fn check(
+    json: &[u8],
+    signature_hex: Option<&str>,
+    bucket: &str,
+    key: &str,
+    public_key: impl Fn(&str) -> Option<Vec<u8>>,
+) -> Result<ReadDigest, DigestProblem> {
+    let digest = read(json)?;
+    let signature = signature_hex
+        .and_then(|s| {
+            let s = s.trim();
+            (s.len() % 2 == 0)
+                .then(|| {
+                    (0..s.len())
+                        .step_by(2)
+                        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+                        .collect::<Option<Vec<u8>>>()
+                })
+                .flatten()
+        })
+        .ok_or(DigestProblem::Signature)?;
+    if digest.bucket != bucket || digest.key != key {
+        return Err(DigestProblem::Moved);
+    }
+    let der = public_key(&digest.fingerprint).ok_or_else(|| DigestProblem::UnknownKey {
+        fingerprint: digest.fingerprint.clone(),
+    })?;
+    if aws_lc_rs::rsa::PublicKey::from_der(&der).is_err() {
+        return Err(DigestProblem::BadKey {
+            fingerprint: digest.fingerprint.clone(),
+        });
+    }
+    let to_sign = string_to_sign(
+        &digest.end_time,
+        bucket,
+        key,
+        &sha256_hex(json),
+        digest.previous_signature.as_deref(),
+    );
+    if !verify(&der, to_sign.as_bytes(), &signature) {
+        return Err(DigestProblem::Signature);
+    }
+    Ok(digest)
+}
+
+/// Which digests belong to one trail's chain for one account and source region.
+pub struct ChainPattern<'a> {
+    pub prefix: Option<&'a str>,
+    pub organization: Option<&'a str>,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub trail_name: &'a str,
+    pub home_region: &'a str,
+}
+
+impl ChainPattern<'_> {
+    /// The listing prefix: `[prefix/]AWSLogs/[o-id/]<account>/CloudTrail-Digest/<region>`.
+    pub fn list_prefix(&self) -> String {
+        let mut out = String::new();
+        if let Some(prefix) = self.prefix.filter(|p| !p.is_empty()) {
+            out.push_str(prefix.trim_end_matches('/'));
+            out.push('/');
+        }
+        out.push_str("AWSLogs/");
+        if let Some(org) = self.organization {
+            out.push_str(org);
+            out.push('/');
+        }
+        out.push_str(&format!(
+            "{}/CloudTrail-Digest/{}",
+            self.account, self.region
+        ));
+        out
+    }
+
+    /// The date (`YYYYMMDDTHHMMSSZ`) of a key of this chain, and whether it is a backfill
+    /// digest; `None` for any other key. Follows the AWS CLI's key pattern.
+    pub fn date_of<'k>(&self, key: &'k str) -> Option<(&'k str, bool)> {
+        let rest = key.strip_prefix(&self.list_prefix())?.strip_prefix('/')?;
+        let mut parts = rest.splitn(4, '/');
+        for _ in 0..3 {
+            let folder = parts.next()?;
+            if folder.is_empty() || !folder.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+        }
+        let name = parts.next()?;
+        let head = format!(
+            "{account}_CloudTrail-Digest_{region}_{name}_{home}_",
+            account = self.account,
+            region = self.region,
+            name = self.trail_name,
+            home = self.home_region
+        );
+        let tail = name.strip_prefix(&head)?.strip_suffix(".json.gz")?;
+        let (date, backfill) = match tail.strip_suffix("_backfill") {
+            Some(date) => (date, true),
+            None => (tail, false),
+        };
+        (date.len() == 16 && !date.contains('/')).then_some((date, backfill))
+    }
+}
+
+/// `YYYYMMDDTHHMMSSZ` for epoch seconds, as digest keys carry dates.
+pub fn key_date(epoch_seconds: i64) -> String {
+    let t =
+        OffsetDateTime::from_unix_timestamp(epoch_seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Epoch seconds of a `YYYYMMDDTHHMMSSZ` key date.
+pub fn parse_key_date(date: &str) -> Option<i64> {
+    if date.len() != 16 || !date.is_char_boundary(8) {
+        return None;
+    }
+    let text = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        date.get(0..4)?,
+        date.get(4..6)?,
+        date.get(6..8)?,
+        date.get(9..11)?,
+        date.get(11..13)?,
+        date.get(13..15)?
+    );
+    crate::timefmt::parse_event_time(&text)
+}

@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use cairn_server::sigv4::{self, Authorization, SignedRequest};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
 use tokio::net::TcpStream;
 
@@ -78,37 +77,11 @@ pub(super) fn body(templates: &[Template], connection: u64, first: u64, count: u
 }
 
 fn sign(host: &str, path: &str, body: &[u8]) -> (String, String) {
-    let now = time::OffsetDateTime::now_utc();
-    let amz_date = format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
-    let auth = Authorization {
+    let credentials = crate::api_client::Credentials {
         access_key_id: KEY.into(),
-        date: amz_date[..8].into(),
-        region: REGION.into(),
-        service: "cloudtrail".into(),
-        signed_headers: vec!["host".into(), "x-amz-date".into()],
-        signature: String::new(),
+        secret_access_key: SECRET.into(),
     };
-    let request = SignedRequest {
-        method: "POST",
-        path,
-        query: "",
-        headers: vec![("host", host), ("x-amz-date", &amz_date)],
-        body,
-    };
-    let signature = sigv4::signature(&request, &auth, SECRET, &amz_date);
-    let header = format!(
-        "AWS4-HMAC-SHA256 Credential={KEY}/{}/{REGION}/cloudtrail/aws4_request, SignedHeaders=host;x-amz-date, Signature={signature}",
-        auth.date
-    );
-    (amz_date, header)
+    crate::api_client::authorization(&credentials, REGION, host, path, body)
 }
 
 /// Sends one request on a keep-alive connection and returns (status, body): to the bulk
