@@ -5,6 +5,7 @@ mod gen;
 mod import;
 mod ingest;
 mod lookup;
+mod validate;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -16,6 +17,8 @@ pub enum Bench {
     Delivery(delivery::Args),
     /// `cairn import` of AWS-layout gzip log files into a fresh store.
     Import(import::Args),
+    /// `cairn validate-logs` on a local copy of a bucket of signed digest chains.
+    Validate(validate::Args),
 }
 
 pub fn run(bench: Bench) -> anyhow::Result<()> {
@@ -24,5 +27,6 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::Ingest(args) => ingest::run(args),
         Bench::Import(args) => import::run(args),
         Bench::Delivery(args) => delivery::run(args),
+        Bench::Validate(args) => validate::run(args),
     }
 }
