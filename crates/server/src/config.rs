@@ -124,7 +124,7 @@ impl Default for DeliveryConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DigestConfig {
     /// How long one digest file covers, in seconds. AWS uses one hour (the default);
-    /// shorter periods are for tests and demonstrations. 1 to 86400.
+    /// shorter periods are for tests and demonstrations. 1 to 3600.
     /// Env: `CAIRN_DIGEST_PERIOD_SECS`.
     pub period_secs: i64,
     /// A region's signing key is replaced after this many days (1 to 365; default 30,
@@ -400,10 +400,10 @@ impl Config {
                 "must be between 1024 and 1073741824",
             ));
         }
-        if !(1..=86_400).contains(&self.digests.period_secs) {
+        if !(1..=3600).contains(&self.digests.period_secs) {
             return Err(invalid(
                 "digests.period_secs",
-                "must be between 1 and 86400",
+                "must be between 1 and 3600 (longer would sign with keys the AWS CLI does not look up)",
             ));
         }
         if !(1..=365).contains(&self.digests.key_rotation_days) {

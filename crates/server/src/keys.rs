@@ -111,6 +111,10 @@ impl Keys {
     /// The key that signs in `region` at `now`: the region's newest key while it is not
     /// due for rotation, else a new one.
     pub fn signer(&self, meta: &MetaStore, region: &str, now: i64) -> Result<Arc<Signer>, String> {
+        // Regions name directories and metadata keys here; records may carry any text.
+        if !crate::config::valid_region(region) {
+            return Err(format!("no signing key can be made for region {region:?}"));
+        }
         let mut loaded = self.loaded.lock().expect("keys lock");
         let current = public_keys(meta, region)
             .into_iter()
@@ -234,6 +238,9 @@ mod tests {
         assert!(next.public().start < first.public().end);
         assert_eq!(public_keys(&meta, "us-east-1").len(), 2);
         assert!(public_keys(&meta, "eu-west-1").is_empty());
+        // A region from a record that would escape its directory gets no key.
+        assert!(keys.signer(&meta, "us-east-1/x", 1_000).is_err());
+        assert!(keys.signer(&meta, "../up", 1_000).is_err());
 
         // The private key is private, and a fresh process signs with the same key.
         let path = keys.key_path("us-east-1", &first.public().fingerprint);

@@ -87,14 +87,19 @@ pub struct Walked {
     pub found: Option<(i64, i64)>,
 }
 
-/// Gunzips a digest file. Anything that is not gzip is an invalid format.
+/// The largest digest file read (a digest lists a few thousand log files at most).
+const MAX_DIGEST_BYTES: u64 = 256 << 20;
+
+/// Gunzips a digest file. Anything that is not gzip, or is implausibly large, is an
+/// invalid format.
 fn inflate(bytes: &[u8]) -> Option<Vec<u8>> {
     use std::io::Read;
-    let mut out = Vec::with_capacity(bytes.len() * 8);
+    let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
+        .take(MAX_DIGEST_BYTES + 1)
         .read_to_end(&mut out)
         .ok()?;
-    Some(out)
+    (out.len() as u64 <= MAX_DIGEST_BYTES).then_some(out)
 }
 
 /// The digest keys of a chain in `[start, end + 1 h]`, as the AWS CLI chooses them:
@@ -199,10 +204,14 @@ pub async fn walk(
                     if let Ok(read) = digest::read(&json) {
                         walked.listed.extend(read.logs.iter().cloned());
                     }
-                    let signature = metadata
+                    // As the AWS CLI: the signature and its algorithm must both be in the
+                    // metadata. A local copy that lost it falls back on the newer digest's link.
+                    let from_metadata = metadata
                         .get("signature")
-                        .cloned()
-                        .or(linked_signature.take());
+                        .filter(|_| metadata.contains_key("signature-algorithm"))
+                        .cloned();
+                    let linked = linked_signature.take().filter(|_| source.local.is_some());
+                    let signature = from_metadata.or(linked);
                     digest::check(&json, signature.as_deref(), &bucket, &key, |fp| {
                         public_keys.get(fp).cloned()
                     })

@@ -321,19 +321,14 @@ impl Delivery {
             state.spool.extend(spooled);
             let now = crate::app::now();
             for file in digested {
-                let id = digests::chain_id(&file.trail_arn, &file.entry.account, &file.region);
                 state
-                    .chains
-                    .entry(id)
-                    .or_insert_with(|| {
-                        Chain::new(
-                            &file.trail_arn,
-                            &file.entry.account,
-                            &file.region,
-                            file.entry.generation,
-                            now,
-                        )
-                    })
+                    .start_chain(
+                        &file.trail_arn,
+                        &file.entry.account,
+                        &file.region,
+                        file.entry.generation,
+                        now,
+                    )
                     .add(&file.bucket, &file.key, &file.entry);
             }
             state
@@ -457,11 +452,19 @@ impl Delivery {
                     made += 1;
                     if last {
                         state.chains.remove(&id);
+                        state.last_ends.insert(id.clone(), end);
                     }
                 }
                 Err(error) => {
+                    // This chain is retried next pass; the others go on.
+                    let region = state.chains[&id].region.clone();
+                    state
+                        .status
+                        .entry(state::status_key(&trail.arn(), &region))
+                        .or_default()
+                        .digest
+                        .record(now_millis(), Some("InternalError"));
                     result = Err(error);
-                    break;
                 }
             }
         }
@@ -469,16 +472,13 @@ impl Delivery {
             let Some(generation) = Generation::of(trail) else {
                 continue;
             };
-            let id = digests::chain_id(&trail.arn(), &trail.account, &trail.home_region);
-            state.chains.entry(id).or_insert_with(|| {
-                Chain::new(
-                    &trail.arn(),
-                    &trail.account,
-                    &trail.home_region,
-                    generation,
-                    now,
-                )
-            });
+            state.start_chain(
+                &trail.arn(),
+                &trail.account,
+                &trail.home_region,
+                generation,
+                now,
+            );
         }
         state
             .save(&self.dir)
@@ -521,18 +521,27 @@ impl Delivery {
         })
     }
 
-    /// Forgets deleted trails once everything they received has been delivered.
+    /// Forgets deleted trails once everything they received has been delivered, spooled
+    /// files and final digests included.
     fn retire_trails(&self, app: &App) {
         let cursor = self.cursor();
+        let busy: std::collections::HashSet<String> = {
+            let state = self.state.lock().expect("delivery lock");
+            let spooled = state.spool.iter().map(|e| e.trail_arn.clone());
+            spooled
+                .chain(state.chains.values().map(|c| c.trail_arn.clone()))
+                .collect()
+        };
         let done: Vec<String> = app.meta.read(|entries| {
             entries
                 .range("retired/".to_owned()..)
                 .take_while(|(k, _)| k.starts_with("retired/"))
                 .filter(|(_, v)| {
                     Trail::from_value(v).is_ok_and(|t| {
-                        t.logging
-                            .iter()
-                            .all(|p| p.stop_seq.is_some_and(|s| s < cursor))
+                        !busy.contains(&t.arn())
+                            && t.logging
+                                .iter()
+                                .all(|p| p.stop_seq.is_some_and(|s| s < cursor))
                     })
                 })
                 .map(|(k, _)| k.clone())

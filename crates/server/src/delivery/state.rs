@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::build::PlannedTrail;
-use super::digests::{Chain, DigestEntry};
+use super::digests::{chain_id, Chain, DigestEntry, Generation};
 
 const VERSION: u32 = 1;
 const FILE: &str = "state.json";
@@ -130,6 +130,10 @@ pub struct State {
     /// Digest chains by `digests::chain_id`.
     #[serde(default)]
     pub chains: BTreeMap<String, Chain>,
+    /// When each ended chain's final digest ended: its successor starts no earlier, so
+    /// chains never overlap and digest names never repeat.
+    #[serde(default)]
+    pub last_ends: BTreeMap<String, i64>,
 }
 
 impl State {
@@ -157,6 +161,7 @@ impl State {
                     spool: Vec::new(),
                     status: BTreeMap::new(),
                     chains: BTreeMap::new(),
+                    last_ends: BTreeMap::new(),
                 };
                 state.save(dir)?;
                 state
@@ -172,6 +177,23 @@ impl State {
             }
         }
         Ok(state)
+    }
+
+    /// The chain for (trail, account, region), started now (or when its predecessor
+    /// ended, if later) when there is none.
+    pub fn start_chain(
+        &mut self,
+        trail_arn: &str,
+        account: &str,
+        region: &str,
+        generation: Generation,
+        now: i64,
+    ) -> &mut Chain {
+        let id = chain_id(trail_arn, account, region);
+        let start = self.last_ends.get(&id).map_or(now, |end| now.max(*end));
+        self.chains
+            .entry(id)
+            .or_insert_with(|| Chain::new(trail_arn, account, region, generation, start))
     }
 
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
