@@ -158,16 +158,7 @@ impl DigestKey<'_> {
         let t = OffsetDateTime::from_unix_timestamp(self.end_time)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let (year, month, day) = (t.year(), u8::from(t.month()), t.day());
-        let mut key = String::with_capacity(192);
-        if let Some(prefix) = self.prefix.filter(|p| !p.is_empty()) {
-            key.push_str(prefix.trim_end_matches('/'));
-            key.push('/');
-        }
-        key.push_str("AWSLogs/");
-        if let Some(org) = self.organization {
-            key.push_str(org);
-            key.push('/');
-        }
+        let mut key = crate::layout::awslogs_root(self.prefix, self.organization);
         key.push_str(&format!(
             "{account}/CloudTrail-Digest/{region}/{year:04}/{month:02}/{day:02}/{account}_CloudTrail-Digest_{region}_{name}_{home}_{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z.json.gz",
             account = self.account,
@@ -470,16 +461,7 @@ pub struct ChainPattern<'a> {
 impl ChainPattern<'_> {
     /// The listing prefix: `[prefix/]AWSLogs/[o-id/]<account>/CloudTrail-Digest/<region>`.
     pub fn list_prefix(&self) -> String {
-        let mut out = String::new();
-        if let Some(prefix) = self.prefix.filter(|p| !p.is_empty()) {
-            out.push_str(prefix.trim_end_matches('/'));
-            out.push('/');
-        }
-        out.push_str("AWSLogs/");
-        if let Some(org) = self.organization {
-            out.push_str(org);
-            out.push('/');
-        }
+        let mut out = crate::layout::awslogs_root(self.prefix, self.organization);
         out.push_str(&format!(
             "{}/CloudTrail-Digest/{}",
             self.account, self.region

@@ -40,6 +40,21 @@ impl FileKind {
     }
 }
 
+/// The folder every trail file sits under: `[prefix/]AWSLogs/[o-id/]`.
+pub fn awslogs_root(prefix: Option<&str>, organization: Option<&str>) -> String {
+    let mut key = String::with_capacity(160);
+    if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
+        key.push_str(prefix.trim_end_matches('/'));
+        key.push('/');
+    }
+    key.push_str("AWSLogs/");
+    if let Some(org) = organization {
+        key.push_str(org);
+        key.push('/');
+    }
+    key
+}
+
 /// Where a file delivered at `time` (epoch seconds) goes.
 pub struct FileKey<'a> {
     pub prefix: Option<&'a str>,
@@ -56,16 +71,7 @@ impl FileKey<'_> {
         let t =
             OffsetDateTime::from_unix_timestamp(self.time).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let (year, month, day) = (t.year(), u8::from(t.month()), t.day());
-        let mut key = String::with_capacity(160);
-        if let Some(prefix) = self.prefix.filter(|p| !p.is_empty()) {
-            key.push_str(prefix.trim_end_matches('/'));
-            key.push('/');
-        }
-        key.push_str("AWSLogs/");
-        if let Some(org) = self.organization {
-            key.push_str(org);
-            key.push('/');
-        }
+        let mut key = awslogs_root(self.prefix, self.organization);
         let folder = self.kind.folder();
         key.push_str(&format!(
             "{account}/{folder}/{region}/{year:04}/{month:02}/{day:02}/{account}_{folder}_{region}_{year:04}{month:02}{day:02}T{hour:02}{minute:02}Z_{unique}.json.gz",
