@@ -32,16 +32,7 @@ pub fn authorization(
     path: &str,
     body: &[u8],
 ) -> (String, String) {
-    let now = time::OffsetDateTime::now_utc();
-    let amz_date = format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
+    let amz_date = cairn_core::timefmt::format_compact(crate::now());
     let auth = Authorization {
         access_key_id: credentials.access_key_id.clone(),
         date: amz_date[..8].into(),

@@ -57,28 +57,35 @@ pub struct Previous {
 }
 
 impl Digest {
-    /// Links this digest to `previous`, or marks it as the start of a chain (all five
-    /// `previousDigest*` fields null).
-    pub fn link(&mut self, previous: Option<&Previous>) {
-        self.previous_digest_s3_bucket = previous.map(|p| p.bucket.clone());
-        self.previous_digest_s3_object = previous.map(|p| p.key.clone());
-        self.previous_digest_hash_value = previous.map(|p| p.hash.clone());
-        self.previous_digest_hash_algorithm = previous.map(|_| HASH_ALGORITHM.to_owned());
-        self.previous_digest_signature = previous.map(|p| p.signature.clone());
-    }
-
-    /// Sets `oldestEventTime`/`newestEventTime` across the listed logs (null when none).
-    pub fn set_event_times(&mut self) {
-        self.oldest_event_time = self
-            .log_files
-            .iter()
-            .map(|l| l.oldest_event_time.clone())
-            .min();
-        self.newest_event_time = self
-            .log_files
-            .iter()
-            .map(|l| l.newest_event_time.clone())
-            .max();
+    /// The digest of `account`'s `log_files` delivered in `start..end`, found at
+    /// `(bucket, key)` and signed by the key `fingerprint`. It links to `previous`, or
+    /// starts a chain (all five `previousDigest*` fields null). Its oldest and newest
+    /// event times are taken across the logs (null when there are none).
+    pub fn new(
+        account: &str,
+        (start, end): (i64, i64),
+        (bucket, key): (&str, &str),
+        fingerprint: &str,
+        log_files: Vec<DigestLog>,
+        previous: Option<&Previous>,
+    ) -> Digest {
+        Digest {
+            aws_account_id: account.to_owned(),
+            digest_start_time: format_time(start),
+            digest_end_time: format_time(end),
+            digest_s3_bucket: bucket.to_owned(),
+            digest_s3_object: key.to_owned(),
+            digest_public_key_fingerprint: fingerprint.to_owned(),
+            digest_signature_algorithm: SIGNATURE_ALGORITHM.to_owned(),
+            newest_event_time: log_files.iter().map(|l| l.newest_event_time.clone()).max(),
+            oldest_event_time: log_files.iter().map(|l| l.oldest_event_time.clone()).min(),
+            previous_digest_s3_bucket: previous.map(|p| p.bucket.clone()),
+            previous_digest_s3_object: previous.map(|p| p.key.clone()),
+            previous_digest_hash_value: previous.map(|p| p.hash.clone()),
+            previous_digest_hash_algorithm: previous.map(|_| HASH_ALGORITHM.to_owned()),
+            previous_digest_signature: previous.map(|p| p.signature.clone()),
+            log_files,
+        }
     }
 
     /// The exact bytes of the (uncompressed) digest file.
@@ -104,25 +111,14 @@ pub fn string_to_sign(
 
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
-}
-
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    out
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
 }
 
 /// A public key's fingerprint as AWS computes it: lowercase hex MD5 of the DER-encoded
 /// PKCS#1 `RSAPublicKey`.
 pub fn fingerprint(public_key_der: &[u8]) -> String {
     use md5::Digest as _;
-    hex(&md5::Md5::digest(public_key_der))
+    hex::encode(md5::Md5::digest(public_key_der))
 }
 
 /// Whether `signature` (raw bytes) is a valid SHA256withRSA signature of `message` by the
@@ -160,147 +156,14 @@ impl DigestKey<'_> {
         let (year, month, day) = (t.year(), u8::from(t.month()), t.day());
         let mut key = crate::layout::awslogs_root(self.prefix, self.organization);
         key.push_str(&format!(
-            "{account}/CloudTrail-Digest/{region}/{year:04}/{month:02}/{day:02}/{account}_CloudTrail-Digest_{region}_{name}_{home}_{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z.json.gz",
+            "{account}/CloudTrail-Digest/{region}/{year:04}/{month:02}/{day:02}/{account}_CloudTrail-Digest_{region}_{name}_{home}_{date}.json.gz",
             account = self.account,
             region = self.region,
             name = self.trail_name,
             home = self.home_region,
-            hour = t.hour(),
-            minute = t.minute(),
-            second = t.second(),
+            date = crate::timefmt::format_compact(self.end_time),
         ));
         key
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_follow_aws_layout_to_the_second() {
-        let key = DigestKey {
-            prefix: Some("audit/"),
-            organization: None,
-            account: "111122223333",
-            region: "us-east-2",
-            trail_name: "main",
-            home_region: "us-east-1",
-            end_time: 1_767_229_291, // 2026-01-01T01:01:31Z
-        }
-        .render();
-        assert_eq!(
-            key,
-            "audit/AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2026/01/01/111122223333_CloudTrail-Digest_us-east-2_main_us-east-1_20260101T010131Z.json.gz"
-        );
-        // The AWS CLI reads the date from these 16 characters.
-        assert_eq!(&key[key.len() - 24..key.len() - 8], "20260101T010131Z");
-        let org = DigestKey {
-            prefix: None,
-            organization: Some("o-abcdefghij"),
-            ..DigestKey {
-                prefix: None,
-                organization: None,
-                account: "444455556666",
-                region: "eu-west-1",
-                trail_name: "org",
-                home_region: "us-east-1",
-                end_time: 0,
-            }
-        }
-        .render();
-        assert!(org.starts_with("AWSLogs/o-abcdefghij/444455556666/CloudTrail-Digest/eu-west-1/1970/01/01/444455556666_CloudTrail-Digest_eu-west-1_org_us-east-1_19700101T000000Z"));
-    }
-
-    #[test]
-    fn fields_are_written_in_aws_order_with_nulls_at_a_chain_start() {
-        let mut digest = Digest {
-            aws_account_id: "111122223333".into(),
-            digest_start_time: format_time(0),
-            digest_end_time: format_time(3600),
-            digest_s3_bucket: "b".into(),
-            digest_s3_object: "k".into(),
-            digest_public_key_fingerprint: "f".into(),
-            digest_signature_algorithm: SIGNATURE_ALGORITHM.into(),
-            newest_event_time: None,
-            oldest_event_time: None,
-            previous_digest_s3_bucket: None,
-            previous_digest_s3_object: None,
-            previous_digest_hash_value: None,
-            previous_digest_hash_algorithm: None,
-            previous_digest_signature: None,
-            log_files: Vec::new(),
-        };
-        digest.link(None);
-        digest.set_event_times();
-        let text = String::from_utf8(digest.to_bytes()).unwrap();
-        assert_eq!(
-            text,
-            r#"{"awsAccountId":"111122223333","digestStartTime":"1970-01-01T00:00:00Z","digestEndTime":"1970-01-01T01:00:00Z","digestS3Bucket":"b","digestS3Object":"k","digestPublicKeyFingerprint":"f","digestSignatureAlgorithm":"SHA256withRSA","newestEventTime":null,"oldestEventTime":null,"previousDigestS3Bucket":null,"previousDigestS3Object":null,"previousDigestHashValue":null,"previousDigestHashAlgorithm":null,"previousDigestSignature":null,"logFiles":[]}"#
-        );
-        let log = |oldest: &str, newest: &str| DigestLog {
-            s3_bucket: "b".into(),
-            s3_object: "l".into(),
-            hash_value: sha256_hex(b""),
-            hash_algorithm: HASH_ALGORITHM.into(),
-            newest_event_time: newest.into(),
-            oldest_event_time: oldest.into(),
-        };
-        digest.log_files = vec![
-            log("2026-01-01T00:00:05Z", "2026-01-01T00:10:00Z"),
-            log("2025-12-31T23:59:00Z", "2026-01-01T00:01:00Z"),
-        ];
-        digest.set_event_times();
-        assert_eq!(
-            digest.oldest_event_time.as_deref(),
-            Some("2025-12-31T23:59:00Z")
-        );
-        assert_eq!(
-            digest.newest_event_time.as_deref(),
-            Some("2026-01-01T00:10:00Z")
-        );
-        digest.link(Some(&Previous {
-            bucket: "b".into(),
-            key: "prev".into(),
-            hash: "00".into(),
-            signature: "ab".into(),
-        }));
-        assert_eq!(
-            digest.previous_digest_hash_algorithm.as_deref(),
-            Some("SHA-256")
-        );
-        let back: Digest = serde_json::from_slice(&digest.to_bytes()).unwrap();
-        assert_eq!(back, digest);
-    }
-
-    #[test]
-    fn string_to_sign_and_hashes_match_the_aws_cli() {
-        assert_eq!(
-            string_to_sign("2026-01-01T01:00:00Z", "b", "k/d.json.gz", "aa", None),
-            "2026-01-01T01:00:00Z\nb/k/d.json.gz\naa\nnull"
-        );
-        assert_eq!(
-            string_to_sign("t", "b", "k", "aa", Some("ff")),
-            "t\nb/k\naa\nff"
-        );
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        // The key and fingerprint from the AWS CLI's list-public-keys example.
-        let example = "MIIBCgKCAQEAlSS3cl92HDycr/MTj0moOhas8habjrraXw+KzlWF0axSI2tcF+3iJ9BKQAVSKxGwxwu3m0wG3J+kUl1xboEcEPHYoIYMbgfSw7KGnuDKwkLzsQWhUJ0cIbOHASox1vv/5fNXkrHhGbDCHeVXm804c83nvHUEFYThr1PfyP/8HwrCtR3FX5OANtQCP61C1nJtSSkC8JSQUOrIP4CuwJjc+4WGDk+BGH5m9iuiAKkipEHWmUl8/P7XpfpWQuk4h8g3pXZOrNXr08lbh4d39svj7UqdhvOXoBISp9t/EXYuePGEtBdrKD9Dz+VHwyUPtBQvYr9BnkF88qBnaPNhS44rzwIDAQAB";
-        use base64::Engine as _;
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(example)
-            .unwrap();
-        assert_eq!(der.len(), 270);
-        assert_eq!(fingerprint(&der), "7f3f401420072e50a65a141430817ab3");
-    }
-
-    #[test]
-    fn malformed_keys_and_signatures_do_not_verify() {
-        assert!(!verify(b"", b"message", b""));
-        assert!(!verify(&[0x30, 0x03, 0x02, 0x01, 0x01], b"m", &[0; 256]));
     }
 }
 
@@ -412,17 +275,7 @@ pub fn check(
 ) -> Result<ReadDigest, DigestProblem> {
     let digest = read(json)?;
     let signature = signature_hex
-        .and_then(|s| {
-            let s = s.trim();
-            (s.len() % 2 == 0)
-                .then(|| {
-                    (0..s.len())
-                        .step_by(2)
-                        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-                        .collect::<Option<Vec<u8>>>()
-                })
-                .flatten()
-        })
+        .and_then(|s| hex::decode(s.trim()).ok())
         .ok_or(DigestProblem::Signature)?;
     if digest.bucket != bucket || digest.key != key {
         return Err(DigestProblem::Moved);
@@ -497,34 +350,117 @@ impl ChainPattern<'_> {
     }
 }
 
-/// `YYYYMMDDTHHMMSSZ` for epoch seconds, as digest keys carry dates.
-pub fn key_date(epoch_seconds: i64) -> String {
-    let t =
-        OffsetDateTime::from_unix_timestamp(epoch_seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Epoch seconds of a `YYYYMMDDTHHMMSSZ` key date.
-pub fn parse_key_date(date: &str) -> Option<i64> {
-    if date.len() != 16 || !date.is_char_boundary(8) {
-        return None;
+    #[test]
+    fn keys_follow_aws_layout_to_the_second() {
+        let key = DigestKey {
+            prefix: Some("audit/"),
+            organization: None,
+            account: "111122223333",
+            region: "us-east-2",
+            trail_name: "main",
+            home_region: "us-east-1",
+            end_time: 1_767_229_291, // 2026-01-01T01:01:31Z
+        }
+        .render();
+        assert_eq!(
+            key,
+            "audit/AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2026/01/01/111122223333_CloudTrail-Digest_us-east-2_main_us-east-1_20260101T010131Z.json.gz"
+        );
+        // The AWS CLI reads the date from these 16 characters.
+        assert_eq!(&key[key.len() - 24..key.len() - 8], "20260101T010131Z");
+        let org = DigestKey {
+            prefix: None,
+            organization: Some("o-abcdefghij"),
+            ..DigestKey {
+                prefix: None,
+                organization: None,
+                account: "444455556666",
+                region: "eu-west-1",
+                trail_name: "org",
+                home_region: "us-east-1",
+                end_time: 0,
+            }
+        }
+        .render();
+        assert!(org.starts_with("AWSLogs/o-abcdefghij/444455556666/CloudTrail-Digest/eu-west-1/1970/01/01/444455556666_CloudTrail-Digest_eu-west-1_org_us-east-1_19700101T000000Z"));
     }
-    let text = format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        date.get(0..4)?,
-        date.get(4..6)?,
-        date.get(6..8)?,
-        date.get(9..11)?,
-        date.get(11..13)?,
-        date.get(13..15)?
-    );
-    crate::timefmt::parse_event_time(&text)
+
+    #[test]
+    fn fields_are_written_in_aws_order_with_nulls_at_a_chain_start() {
+        let digest = |logs, previous| {
+            Digest::new("111122223333", (0, 3600), ("b", "k"), "f", logs, previous)
+        };
+        let text = String::from_utf8(digest(Vec::new(), None).to_bytes()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"awsAccountId":"111122223333","digestStartTime":"1970-01-01T00:00:00Z","digestEndTime":"1970-01-01T01:00:00Z","digestS3Bucket":"b","digestS3Object":"k","digestPublicKeyFingerprint":"f","digestSignatureAlgorithm":"SHA256withRSA","newestEventTime":null,"oldestEventTime":null,"previousDigestS3Bucket":null,"previousDigestS3Object":null,"previousDigestHashValue":null,"previousDigestHashAlgorithm":null,"previousDigestSignature":null,"logFiles":[]}"#
+        );
+        let log = |oldest: &str, newest: &str| DigestLog {
+            s3_bucket: "b".into(),
+            s3_object: "l".into(),
+            hash_value: sha256_hex(b""),
+            hash_algorithm: HASH_ALGORITHM.into(),
+            newest_event_time: newest.into(),
+            oldest_event_time: oldest.into(),
+        };
+        let logs = vec![
+            log("2026-01-01T00:00:05Z", "2026-01-01T00:10:00Z"),
+            log("2025-12-31T23:59:00Z", "2026-01-01T00:01:00Z"),
+        ];
+        let previous = Previous {
+            bucket: "b".into(),
+            key: "prev".into(),
+            hash: "00".into(),
+            signature: "ab".into(),
+        };
+        let linked = digest(logs, Some(&previous));
+        assert_eq!(
+            linked.oldest_event_time.as_deref(),
+            Some("2025-12-31T23:59:00Z")
+        );
+        assert_eq!(
+            linked.newest_event_time.as_deref(),
+            Some("2026-01-01T00:10:00Z")
+        );
+        assert_eq!(
+            linked.previous_digest_hash_algorithm.as_deref(),
+            Some("SHA-256")
+        );
+        let back: Digest = serde_json::from_slice(&linked.to_bytes()).unwrap();
+        assert_eq!(back, linked);
+    }
+
+    #[test]
+    fn string_to_sign_and_hashes_match_the_aws_cli() {
+        assert_eq!(
+            string_to_sign("2026-01-01T01:00:00Z", "b", "k/d.json.gz", "aa", None),
+            "2026-01-01T01:00:00Z\nb/k/d.json.gz\naa\nnull"
+        );
+        assert_eq!(
+            string_to_sign("t", "b", "k", "aa", Some("ff")),
+            "t\nb/k\naa\nff"
+        );
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        // The key and fingerprint from the AWS CLI's list-public-keys example.
+        let example = "MIIBCgKCAQEAlSS3cl92HDycr/MTj0moOhas8habjrraXw+KzlWF0axSI2tcF+3iJ9BKQAVSKxGwxwu3m0wG3J+kUl1xboEcEPHYoIYMbgfSw7KGnuDKwkLzsQWhUJ0cIbOHASox1vv/5fNXkrHhGbDCHeVXm804c83nvHUEFYThr1PfyP/8HwrCtR3FX5OANtQCP61C1nJtSSkC8JSQUOrIP4CuwJjc+4WGDk+BGH5m9iuiAKkipEHWmUl8/P7XpfpWQuk4h8g3pXZOrNXr08lbh4d39svj7UqdhvOXoBISp9t/EXYuePGEtBdrKD9Dz+VHwyUPtBQvYr9BnkF88qBnaPNhS44rzwIDAQAB";
+        use base64::Engine as _;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(example)
+            .unwrap();
+        assert_eq!(der.len(), 270);
+        assert_eq!(fingerprint(&der), "7f3f401420072e50a65a141430817ab3");
+    }
+
+    #[test]
+    fn malformed_keys_and_signatures_do_not_verify() {
+        assert!(!verify(b"", b"message", b""));
+        assert!(!verify(&[0x30, 0x03, 0x02, 0x01, 0x01], b"m", &[0; 256]));
+    }
 }

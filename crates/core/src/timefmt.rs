@@ -6,6 +6,12 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 const EVENT_TIME: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+/// `EVENT_TIME` without its `Z`, for parsing without a copy.
+const EVENT_TIME_BODY: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+
+const COMPACT: &[FormatItem<'static>] =
+    format_description!("[year][month][day]T[hour][minute][second]Z");
 
 /// Seconds in a UTC day; the event history is partitioned by it.
 pub const SECONDS_PER_DAY: i64 = 86_400;
@@ -21,18 +27,35 @@ pub fn format_event_time(epoch_seconds: i64) -> String {
 /// Parses a CloudTrail `eventTime` into epoch seconds. Fractional seconds, which some
 /// producers add, are accepted and dropped.
 pub fn parse_event_time(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let base = match text.find('.') {
-        Some(dot) if text.ends_with('Z') => {
-            let fraction = &text[dot + 1..text.len() - 1];
+    // Called for every record delivered and ingested: no allocation.
+    let body = text.trim().strip_suffix('Z')?;
+    let base = match body.find('.') {
+        Some(dot) => {
+            let fraction = &body[dot + 1..];
             if fraction.is_empty() || !fraction.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
-            format!("{}Z", &text[..dot])
+            &body[..dot]
         }
-        _ => text.to_owned(),
+        None => body,
     };
-    PrimitiveDateTime::parse(&base, EVENT_TIME)
+    PrimitiveDateTime::parse(base, EVENT_TIME_BODY)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
+/// Formats epoch seconds as `YYYYMMDDTHHMMSSZ`: SigV4's `X-Amz-Date`, and the date in
+/// digest file names.
+pub fn format_compact(epoch_seconds: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(epoch_seconds)
+        .ok()
+        .and_then(|t| t.format(COMPACT).ok())
+        .unwrap_or_else(|| "19700101T000000Z".to_owned())
+}
+
+/// Parses `YYYYMMDDTHHMMSSZ` into epoch seconds.
+pub fn parse_compact(text: &str) -> Option<i64> {
+    PrimitiveDateTime::parse(text, COMPACT)
         .ok()
         .map(|t| t.assume_utc().unix_timestamp())
 }
@@ -67,6 +90,9 @@ mod tests {
         let t = parse_event_time("2025-03-04T17:22:09Z").unwrap();
         assert_eq!(t, 1_741_108_929);
         assert_eq!(format_event_time(t), "2025-03-04T17:22:09Z");
+        assert_eq!(format_compact(t), "20250304T172209Z");
+        assert_eq!(parse_compact("20250304T172209Z"), Some(t));
+        assert_eq!(parse_compact("20250304T1722Z"), None);
     }
 
     #[test]

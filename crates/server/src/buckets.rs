@@ -318,7 +318,7 @@ impl Buckets {
 }
 
 /// Where a local bucket keeps an object's metadata: a hidden file beside it.
-fn metadata_key(key: &str) -> String {
+pub fn metadata_key(key: &str) -> String {
     match key.rsplit_once('/') {
         Some((folder, name)) => format!("{folder}/.{name}.metadata.json"),
         None => format!(".{key}.metadata.json"),

@@ -82,7 +82,7 @@ impl Signer {
         self.pair
             .sign(&RSA_PKCS1_SHA256, &rng, message, &mut signature)
             .map_err(|_| format!("signing with key {} failed", self.public.fingerprint))?;
-        Ok(cairn_core::digest::hex(&signature))
+        Ok(hex::encode(signature))
     }
 }
 

@@ -4,8 +4,6 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use time::macros::format_description;
-use time::PrimitiveDateTime;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -103,10 +101,7 @@ pub fn parse_authorization(header: &str) -> Result<Authorization, AuthError> {
 
 /// Parses `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`) into epoch seconds.
 pub fn parse_amz_date(text: &str) -> Option<i64> {
-    let format = format_description!("[year][month][day]T[hour][minute][second]Z");
-    PrimitiveDateTime::parse(text, format)
-        .ok()
-        .map(|t| t.assume_utc().unix_timestamp())
+    cairn_core::timefmt::parse_compact(text)
 }
 
 /// Checks a parsed authorization against the request and the caller's secret.
@@ -131,21 +126,7 @@ pub fn verify(
             &amz_date[..8.min(amz_date.len())]
         )));
     }
-    let stamp = |t: i64| {
-        time::OffsetDateTime::from_unix_timestamp(t)
-            .map(|t| {
-                format!(
-                    "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-                    t.year(),
-                    u8::from(t.month()),
-                    t.day(),
-                    t.hour(),
-                    t.minute(),
-                    t.second()
-                )
-            })
-            .unwrap_or_default()
-    };
+    let stamp = cairn_core::timefmt::format_compact;
     if signed_at < now - MAX_SKEW_SECONDS {
         return Err(AuthError::Invalid(format!(
             "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",

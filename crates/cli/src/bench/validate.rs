@@ -142,15 +142,13 @@ fn write_digest(
     signer: &cairn_server::keys::Signer,
 ) -> anyhow::Result<()> {
     let digest = digests::close(chain, target, end, signer).map_err(anyhow::Error::msg)?;
-    let path = bucket.join(&digest.key);
-    write(&path, &compress(&digest.json))?;
-    let name = path.file_name().expect("a name").to_string_lossy();
+    write(&bucket.join(&digest.key), &compress(&digest.json))?;
     let metadata = serde_json::json!({
         "signature": digest.signature,
         "signature-algorithm": cairn_core::digest::SIGNATURE_ALGORITHM,
     });
     write(
-        &path.with_file_name(format!(".{name}.metadata.json")),
+        &bucket.join(cairn_server::buckets::metadata_key(&digest.key)),
         metadata.to_string().as_bytes(),
     )
 }

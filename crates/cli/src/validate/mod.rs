@@ -206,7 +206,12 @@ async fn load_public_keys(
     Ok(keys)
 }
 
-fn source(args: &Args, bucket: &str, region: &str) -> anyhow::Result<Source> {
+fn source(
+    args: &Args,
+    bucket: &str,
+    region: &str,
+    credentials: Option<Credentials>,
+) -> anyhow::Result<Source> {
     if let Some(dir) = &args.local {
         let dir = dir
             .canonicalize()
@@ -222,7 +227,7 @@ fn source(args: &Args, bucket: &str, region: &str) -> anyhow::Result<Source> {
             local: Some((bucket.to_owned(), name)),
         });
     }
-    let credentials = Credentials::from_env()?;
+    let credentials = credentials.map_or_else(Credentials::from_env, Ok)?;
     let settings = cairn_server::config::S3Settings {
         endpoint: args
             .s3_endpoint_url
@@ -242,16 +247,9 @@ fn source(args: &Args, bucket: &str, region: &str) -> anyhow::Result<Source> {
 /// The delivery time in a log file's key (`…_YYYYMMDDTHHmmZ_<16>.json.gz`), epoch seconds.
 fn log_key_time(key: &str) -> Option<i64> {
     let name = key.rsplit('/').next()?.strip_suffix(".json.gz")?;
-    let stamp = name.get(name.len().checked_sub(31)?..name.len() - 17)?;
-    let text = format!(
-        "{}-{}-{}T{}:{}:00Z",
-        stamp.get(0..4)?,
-        stamp.get(4..6)?,
-        stamp.get(6..8)?,
-        stamp.get(9..11)?,
-        stamp.get(11..13)?
-    );
-    parse_event_time(&text)
+    // `YYYYMMDDTHHmm` of `…_YYYYMMDDTHHmmZ_<16>`.
+    let minute = name.get(name.len().checked_sub(31)?..name.len() - 18)?;
+    cairn_core::timefmt::parse_compact(&format!("{minute}00Z"))
 }
 
 /// Log files of the chain's account and region delivered inside `found` that no digest
@@ -332,7 +330,7 @@ async fn validate(args: Args) -> anyhow::Result<bool> {
         trail_name: &trail_name,
         home_region: &home_region,
     };
-    let source = Arc::new(source(&args, &location.bucket, &region)?);
+    let source = Arc::new(source(&args, &location.bucket, &region, credentials)?);
     let jobs = args.jobs.unwrap_or_else(|| {
         if args.local.is_some() {
             2 * std::thread::available_parallelism().map_or(2, usize::from)

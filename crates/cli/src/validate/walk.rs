@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cairn_core::digest::{self, ChainPattern, ListedLog, ReadDigest};
+use cairn_core::timefmt::{format_compact, parse_compact};
 use cairn_server::buckets::{Buckets, Metadata};
 
 /// What a digest fetch found.
@@ -110,8 +111,8 @@ pub fn in_range(
     start: i64,
     end: i64,
 ) -> (Vec<String>, Vec<String>) {
-    let from = digest::key_date(start);
-    let to = digest::key_date(end + 3600);
+    let from = format_compact(start);
+    let to = format_compact(end + 3600);
     let (mut standard, mut backfill) = (Vec::new(), Vec::new());
     for key in keys {
         let Some((date, is_backfill)) = pattern.date_of(key) else {
@@ -132,7 +133,7 @@ pub fn in_range(
 fn date_of_key(pattern: &ChainPattern<'_>, key: &str) -> i64 {
     pattern
         .date_of(key)
-        .and_then(|(d, _)| digest::parse_key_date(d))
+        .and_then(|(d, _)| parse_compact(d))
         .unwrap_or(0)
 }
 
@@ -326,7 +327,7 @@ pub fn inflated_sha256(gzip: &[u8]) -> Option<(String, u64)> {
             Err(_) => return None,
         }
     }
-    Some((digest::hex(context.finish().as_ref()), length))
+    Some((hex::encode(context.finish()), length))
 }
 
 /// Checks one log file against the hash its digest lists; returns its inflated size.

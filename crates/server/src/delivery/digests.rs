@@ -11,8 +11,7 @@
 //! would skip a digest dated inside another chain.
 
 use cairn_core::digest::{
-    format_time, sha256_hex, string_to_sign, Digest, DigestKey, DigestLog, Previous,
-    HASH_ALGORITHM, SIGNATURE_ALGORITHM,
+    format_time, sha256_hex, string_to_sign, Digest, DigestKey, DigestLog, Previous, HASH_ALGORITHM,
 };
 use serde::{Deserialize, Serialize};
 
@@ -135,25 +134,14 @@ pub fn close(
         end_time: end,
     }
     .render();
-    let mut digest = Digest {
-        aws_account_id: chain.account.clone(),
-        digest_start_time: format_time(chain.start),
-        digest_end_time: format_time(end),
-        digest_s3_bucket: trail.bucket.clone(),
-        digest_s3_object: key.clone(),
-        digest_public_key_fingerprint: signer.public().fingerprint.clone(),
-        digest_signature_algorithm: SIGNATURE_ALGORITHM.to_owned(),
-        newest_event_time: None,
-        oldest_event_time: None,
-        previous_digest_s3_bucket: None,
-        previous_digest_s3_object: None,
-        previous_digest_hash_value: None,
-        previous_digest_hash_algorithm: None,
-        previous_digest_signature: None,
-        log_files: std::mem::take(&mut chain.logs),
-    };
-    digest.link(chain.previous.as_ref());
-    digest.set_event_times();
+    let digest = Digest::new(
+        &chain.account,
+        (chain.start, end),
+        (&trail.bucket, &key),
+        &signer.public().fingerprint,
+        std::mem::take(&mut chain.logs),
+        chain.previous.as_ref(),
+    );
     let json = digest.to_bytes();
     let hash = sha256_hex(&json);
     let to_sign = string_to_sign(

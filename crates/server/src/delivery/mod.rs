@@ -137,10 +137,9 @@ impl Delivery {
             let app = app.clone();
             tokio::task::spawn_blocking(move || app.delivery.roll_digests(&app)).await
         };
-        match rolled {
-            Ok(Ok(true)) => self.retry_spool(app).await,
-            Ok(Ok(false)) => {}
-            Ok(Err(error)) => tracing::error!(%error, "digests failed; they will be retried"),
+        match rolled.map_err(|e| e.to_string()).and_then(|made| made) {
+            Ok(true) => self.retry_spool(app).await,
+            Ok(false) => {}
             Err(error) => tracing::error!(%error, "digests failed; they will be retried"),
         }
         self.retire_trails(app);
@@ -422,12 +421,15 @@ impl Delivery {
         let now = crate::app::now();
         let period = app.settings.digests.period_secs;
         let cursor = self.cursor();
-        let (live, retired) = app
-            .meta
-            .read(|entries| (trails::all(entries), retired(entries)));
+        let (live, retired): (Vec<Trail>, Vec<Trail>) = app.meta.read(|entries| {
+            let retired = retired(entries).into_iter().map(|(_, t)| t);
+            (trails::all(entries), retired.collect())
+        });
         let by_arn = |trails: &[Trail], arn: &str| trails.iter().position(|t| t.arn() == arn);
         let mut state = self.state.lock().expect("delivery lock");
         let mut made = 0;
+        // The state is saved only when this pass changed it.
+        let mut changed = false;
         let mut result = Ok(());
         let ids: Vec<String> = state.chains.keys().cloned().collect();
         for id in ids {
@@ -443,9 +445,11 @@ impl Delivery {
             let Some(trail) = live_trail.or(retired_trail) else {
                 tracing::warn!(chain = %id, "a digest chain outlived its trail; it ends without a final digest");
                 state.chains.remove(&id);
+                changed = true;
                 continue;
             };
             let chain = state.chains.get_mut(&id).expect("listed above");
+            changed = true;
             match self.emit(app, chain, trail, end, now) {
                 Ok(entry) => {
                     state.spool.push(entry);
@@ -468,6 +472,7 @@ impl Delivery {
                 }
             }
         }
+        let chains = state.chains.len();
         for trail in live.iter().filter(|t| t.is_logging()) {
             let Some(generation) = Generation::of(trail) else {
                 continue;
@@ -480,9 +485,11 @@ impl Delivery {
                 now,
             );
         }
-        state
-            .save(&self.dir)
-            .map_err(|e| format!("saving the digest chains: {e}"))?;
+        if changed || state.chains.len() != chains {
+            state
+                .save(&self.dir)
+                .map_err(|e| format!("saving the digest chains: {e}"))?;
+        }
         result.map(|()| made > 0)
     }
 
@@ -533,18 +540,15 @@ impl Delivery {
                 .collect()
         };
         let done: Vec<String> = app.meta.read(|entries| {
-            entries
-                .range("retired/".to_owned()..)
-                .take_while(|(k, _)| k.starts_with("retired/"))
-                .filter(|(_, v)| {
-                    Trail::from_value(v).is_ok_and(|t| {
-                        !busy.contains(&t.arn())
-                            && t.logging
-                                .iter()
-                                .all(|p| p.stop_seq.is_some_and(|s| s < cursor))
-                    })
+            retired(entries)
+                .into_iter()
+                .filter(|(_, t)| {
+                    !busy.contains(&t.arn())
+                        && t.logging
+                            .iter()
+                            .all(|p| p.stop_seq.is_some_and(|s| s < cursor))
                 })
-                .map(|(k, _)| k.clone())
+                .map(|(key, _)| key)
                 .collect()
         });
         if done.is_empty() {
@@ -559,12 +563,12 @@ impl Delivery {
     }
 }
 
-/// Deleted trails that delivery is still working on.
-fn retired(entries: &BTreeMap<String, Value>) -> Vec<Trail> {
+/// Deleted trails that delivery is still working on, with their metadata keys.
+fn retired(entries: &BTreeMap<String, Value>) -> Vec<(String, Trail)> {
     entries
         .range("retired/".to_owned()..)
         .take_while(|(k, _)| k.starts_with("retired/"))
-        .filter_map(|(_, v)| Trail::from_value(v).ok())
+        .filter_map(|(k, v)| Some((k.clone(), Trail::from_value(v).ok()?)))
         .collect()
 }
 
@@ -575,7 +579,7 @@ fn planned_trails(
 ) -> Vec<PlannedTrail> {
     trails::all(entries)
         .into_iter()
-        .chain(retired(entries))
+        .chain(retired(entries).into_iter().map(|(_, t)| t))
         .filter(|t| !t.logging.is_empty())
         .map(|trail| {
             let organization = trail.organization(settings);
