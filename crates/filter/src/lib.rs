@@ -14,6 +14,7 @@
 //! of every JSON pattern (and of the fields metric values and dimensions read) are merged
 //! into one automaton, so an event is scanned once however many filters look at it.
 
+pub mod cis;
 mod cursor;
 pub mod delimited;
 mod error;
