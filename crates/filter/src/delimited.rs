@@ -116,6 +116,13 @@ enum Condition {
 }
 
 impl Condition {
+    fn uses_regex(&self) -> bool {
+        match self {
+            Condition::Any(c) | Condition::All(c) => c.iter().any(Condition::uses_regex),
+            Condition::Compare(_, literal) => literal.is_regex(),
+        }
+    }
+
     fn holds(&self, value: &[u8]) -> bool {
         match self {
             Condition::Any(c) => c.iter().any(|c| c.holds(value)),
@@ -266,6 +273,12 @@ impl DelimitedPattern {
             }
         }
         values
+    }
+
+    pub(crate) fn uses_regex(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|f| matches!(f, Field::Plain { condition: Some(c), .. } if c.uses_regex()))
     }
 
     /// The range a named field matched, for metric values and dimensions.

@@ -58,6 +58,22 @@ impl Pattern {
         }
     }
 
+    /// Whether the pattern holds a `%regex%` (AWS allows five such filters per log group).
+    pub fn uses_regex(&self) -> bool {
+        match self {
+            Pattern::Everything => false,
+            Pattern::Terms(terms) => terms.uses_regex(),
+            Pattern::Json(json) => json.expr.uses_regex(),
+            Pattern::Delimited(delimited) => delimited.uses_regex(),
+        }
+    }
+
+    /// Whether metric dimensions can read fields of the events it matches: only JSON and
+    /// space-delimited patterns have fields.
+    pub fn has_fields(&self) -> bool {
+        matches!(self, Pattern::Json(_) | Pattern::Delimited(_))
+    }
+
     /// Whether the pattern matches one event. To test many events or many patterns, build a
     /// [`FilterSet`] once and reuse a [`Scratch`].
     pub fn matches(&self, message: &str) -> bool {

@@ -105,6 +105,12 @@ impl TermPattern {
         }
     }
 
+    pub(crate) fn uses_regex(&self) -> bool {
+        [&self.required, &self.excluded, &self.optional]
+            .iter()
+            .any(|terms| terms.iter().any(|t| matches!(t, Term::Regex(_))))
+    }
+
     pub(crate) fn matches(&self, message: &[u8]) -> bool {
         if self.required.is_empty() && self.excluded.is_empty() {
             return self.optional.is_empty() || self.optional.iter().any(|t| t.matches(message));

@@ -255,8 +255,20 @@ pub async fn handle(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let operation = match api::parse_target(target) {
-        Some((CLOUDTRAIL_TARGET, op)) => op.to_owned(),
+    // (service prefix, SigV4 service name, event source, operations served)
+    let (service, operation) = match api::parse_target(target) {
+        Some((CLOUDTRAIL_TARGET, op)) => (
+            (
+                "cloudtrail",
+                "cloudtrail.amazonaws.com",
+                CLOUDTRAIL_OPERATIONS,
+            ),
+            op.to_owned(),
+        ),
+        Some((ops::logs::TARGET, op)) => (
+            ("logs", "logs.amazonaws.com", ops::logs::OPERATIONS),
+            op.to_owned(),
+        ),
         _ => {
             let error = ApiError::client(
                 "UnknownOperationException",
@@ -265,14 +277,15 @@ pub async fn handle(
             return error_response(&error, &request_id);
         }
     };
-    if caller.service != "cloudtrail" {
+    let (signing_name, event_source, served) = service;
+    if caller.service != signing_name {
         let error = ApiError::forbidden(
             "InvalidSignatureException",
-            format!("Credential should be scoped to correct service: 'cloudtrail'. (It is scoped to '{}'.)", caller.service),
+            format!("Credential should be scoped to correct service: '{signing_name}'. (It is scoped to '{}'.)", caller.service),
         );
         return error_response(&error, &request_id);
     }
-    if !CLOUDTRAIL_OPERATIONS.contains(&operation.as_str()) {
+    if !served.contains(&operation.as_str()) {
         return error_response(&ApiError::unknown_operation(&operation), &request_id);
     }
 
@@ -297,6 +310,7 @@ pub async fn handle(
         store: &app.store,
         identity: &caller.identity,
         region: &caller.region,
+        event_source,
         operation: &operation,
         read_only: api::is_read_only(&operation),
         request_parameters: parameters,
@@ -316,6 +330,7 @@ pub async fn handle(
         recorder: &recorder,
     };
     let result = match input {
+        Ok(body) if signing_name == "logs" => ops::logs::dispatch(call, &operation, &body).await,
         Ok(body) => ops::dispatch(call, &operation, &body).await,
         Err(error) => Err(error),
     };

@@ -15,6 +15,8 @@ pub struct Recorder<'a> {
     pub store: &'a Store,
     pub identity: &'a Identity,
     pub region: &'a str,
+    /// The service the call went to: `cloudtrail.amazonaws.com` or `logs.amazonaws.com`.
+    pub event_source: &'a str,
     pub operation: &'a str,
     pub read_only: bool,
     pub request_parameters: Value,
@@ -57,7 +59,7 @@ impl Recorder<'_> {
         let record = ApiCallRecord::new(ApiCall {
             identity: self.identity,
             event_time: self.now,
-            event_source: "cloudtrail.amazonaws.com",
+            event_source: self.event_source,
             event_name: self.operation,
             region: self.region,
             source_ip: &self.source_ip,

@@ -89,6 +89,15 @@ impl JsonPattern {
 }
 
 impl Expr {
+    pub(crate) fn uses_regex(&self) -> bool {
+        match self {
+            Expr::Or(all) | Expr::And(all) => all.iter().any(Expr::uses_regex),
+            Expr::Test { check, .. } => {
+                matches!(check, Check::Compare(_, literal) if literal.is_regex())
+            }
+        }
+    }
+
     fn holds(&self, message: &[u8], extracted: &Extracted, slot_base: usize) -> bool {
         match self {
             Expr::Or(alternatives) => alternatives

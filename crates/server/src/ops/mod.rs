@@ -2,6 +2,7 @@
 
 pub mod channels;
 pub mod keys;
+pub mod logs;
 pub mod lookup_events;
 pub mod selectors;
 pub mod tags;
