@@ -121,6 +121,8 @@ def test_metric_filters(cairn):
         (dict(put, filterName="a:b"), "InvalidParameterException", "[^:*]*"),
         (dict(put, metricTransformations=[dict(put["metricTransformations"][0], metricName="a$b")]), "InvalidParameterException", "[^:*$]*"),
         (dict(put, metricTransformations=[dict(put["metricTransformations"][0], metricValue="lots")]), "InvalidParameterException", "metricValue"),
+        (dict(put, filterPattern="[ip, user]", metricTransformations=[dict(put["metricTransformations"][0], metricValue="$bytes")]),
+         "InvalidParameterException", "no such field"),
         (dict(put, metricTransformations=[dict(put["metricTransformations"][0], unit="Parsecs")]), "InvalidParameterException", "enum value set"),
         (dict(put, filterPattern="ERROR", metricTransformations=[dict(put["metricTransformations"][0], dimensions={"a": "$.b"})]),
          "InvalidParameterException", "does not support dimensions"),

@@ -1,9 +1,10 @@
 //! Space-delimited patterns: `[ip, user, ..., status_code = 4* || status_code = 5*, bytes > 1000]`.
 //!
-//! A log line splits on spaces into fields; text inside `[...]` or `"..."` is one field, and
-//! the brackets or quotes are not part of its value. Pattern fields pair with line fields in
-//! order. `...` stands for any number of fields (it takes as many as it can and still lets
-//! the rest match). The last pattern field takes whatever the line has left, so `[w1=ERROR,
+//! A log line splits on spaces and tabs into fields; text inside `[...]` or `"..."` is one
+//! field, and the brackets or quotes are not part of its value. Pattern fields pair with
+//! line fields in order. `...` stands for any number of fields (it takes as many as it can
+//! and still lets the rest match). The last pattern field takes whatever the line has left,
+//! as written (brackets and quotes included when it spans several fields), so `[w1=ERROR,
 //! w2]` matches any line that starts with `ERROR`. A line with too few fields never matches.
 //! Named fields are extracted as `$name`, unnamed ones and those `...` covers as `$<n>`, the
 //! field's 1-based position in the line.
@@ -15,15 +16,17 @@ use crate::literal::{Literal, Op};
 #[derive(Debug, Clone)]
 pub struct DelimitedPattern {
     fields: Vec<Field>,
-    ellipses: usize,
 }
 
 /// What a match leaves behind, reused from line to line.
 #[derive(Debug, Default)]
 pub struct Memo {
     pub(crate) found: Vec<(usize, usize)>,
-    /// `(field, token)` pairs known not to match, when there are several `...`.
-    failed: Vec<bool>,
+    /// Per `...` field: the lowest line field where it has already tried to end; every end
+    /// from there on failed. Whether the rest of a pattern matches from a given line field
+    /// does not depend on how it got there, so no end is tried twice, and matching stays
+    /// linear in fields × line fields however many `...` a pattern holds.
+    tried_from: Vec<usize>,
 }
 
 struct Walk<'w> {
@@ -35,20 +38,6 @@ struct Walk<'w> {
 
 impl Walk<'_> {
     fn from(&mut self, field: usize, token: usize) -> bool {
-        let slot = field * (self.tokens.len() + 1) + token;
-        if self.memo.failed.get(slot) == Some(&true) {
-            return false;
-        }
-        let matched = self.step(field, token);
-        if !matched {
-            if let Some(failed) = self.memo.failed.get_mut(slot) {
-                *failed = true;
-            }
-        }
-        matched
-    }
-
-    fn step(&mut self, field: usize, token: usize) -> bool {
         let fields = &self.pattern.fields;
         let tokens = self.tokens;
         let Some(current) = fields.get(field) else {
@@ -61,14 +50,17 @@ impl Walk<'_> {
                     self.memo.found.push((token, tokens.len()));
                     return true;
                 }
-                // Take as many fields as possible, then fewer.
-                for end in (token..=tokens.len()).rev() {
+                // Take as many fields as possible, then fewer; skip the ends that failed
+                // before.
+                let untried = self.memo.tried_from[field].min(tokens.len() + 1);
+                for end in (token..untried).rev() {
                     self.memo.found.push((token, end));
                     if self.from(field + 1, end) {
                         return true;
                     }
                     self.memo.found.pop();
                 }
+                self.memo.tried_from[field] = self.memo.tried_from[field].min(token);
                 false
             }
             Field::Plain { condition, .. } => {
@@ -218,23 +210,15 @@ impl DelimitedPattern {
         if !cursor.at_end() {
             return Err(cursor.error(format!("unexpected {} after the closing ]", cursor.found())));
         }
-        let ellipses = fields
-            .iter()
-            .filter(|f| matches!(f, Field::Ellipsis))
-            .count();
-        Ok(DelimitedPattern { fields, ellipses })
+        Ok(DelimitedPattern { fields })
     }
 
     /// Whether the line's fields satisfy the pattern. On a match, `found` holds each pattern
     /// field's line range, in pattern order (for `...`, a range of tokens).
     pub(crate) fn matches(&self, line: &[u8], tokens: &[Token], memo: &mut Memo) -> bool {
         memo.found.clear();
-        memo.failed.clear();
-        if self.ellipses > 1 {
-            // Without this, k ellipses would try on the order of n^k splits of n fields.
-            memo.failed
-                .resize((self.fields.len() + 1) * (tokens.len() + 1), false);
-        }
+        memo.tried_from.clear();
+        memo.tried_from.resize(self.fields.len(), usize::MAX);
         Walk {
             pattern: self,
             line,
@@ -279,6 +263,13 @@ impl DelimitedPattern {
         self.fields
             .iter()
             .any(|f| matches!(f, Field::Plain { condition: Some(c), .. } if c.uses_regex()))
+    }
+
+    /// Whether a field of the pattern is called `name`.
+    pub fn has_name(&self, name: &str) -> bool {
+        self.fields
+            .iter()
+            .any(|f| matches!(f, Field::Plain { name: Some(n), .. } if &**n == name))
     }
 
     /// The range a named field matched, for metric values and dimensions.

@@ -82,13 +82,19 @@ pub(crate) fn parse(cursor: &mut Cursor) -> Result<Regex, PatternError> {
             {
                 translated.push(c)
             }
-            Some(c) => {
+            Some(c) if c.is_ascii() => {
                 return Err(cursor.error_at(
                     at,
                     format!(
                         "\"{c}\" is not allowed in a filter-pattern regex; write it as \\x{:02x}",
                         c as u32
                     ),
+                ))
+            }
+            Some(c) => {
+                return Err(cursor.error_at(
+                    at,
+                    format!("\"{c}\": filter-pattern regexes hold ASCII characters only"),
                 ))
             }
         }

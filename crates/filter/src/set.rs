@@ -6,6 +6,7 @@ use crate::json::scan::{Extracted, Kind};
 use crate::json::Selector;
 use crate::{Pattern, PatternError};
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 /// A field a metric value or a dimension reads from a matching event: `$.json.selector`
 /// or `$name` of a space-delimited pattern.
@@ -56,8 +57,8 @@ impl Filter {
 pub struct FilterSet {
     filters: Vec<Filter>,
     paths: Paths,
-    /// Per filter: the slot of its pattern's first selector.
-    pattern_slots: Vec<usize>,
+    /// Per filter: the slot of each of its pattern's selectors.
+    pattern_slots: Vec<Vec<usize>>,
     /// Per filter, per field: the slot of a JSON field.
     field_slots: Vec<Vec<Option<usize>>>,
     any_json: bool,
@@ -76,25 +77,32 @@ pub struct Scratch {
 
 impl FilterSet {
     pub fn new(filters: Vec<Filter>) -> FilterSet {
+        // Filters that read the same selector share its slot: one record per value.
         let mut selectors: Vec<&Selector> = Vec::new();
+        let mut slot_of: HashMap<&Selector, usize> = HashMap::new();
+        let mut slot = |selector| {
+            *slot_of.entry(selector).or_insert_with(|| {
+                selectors.push(selector);
+                selectors.len() - 1
+            })
+        };
         let mut pattern_slots = Vec::new();
         let mut field_slots = Vec::new();
         for filter in &filters {
-            pattern_slots.push(selectors.len());
-            if let Pattern::Json(json) = &filter.pattern {
-                selectors.extend(&json.selectors);
-            }
-            let mut slots = Vec::new();
-            for field in &filter.fields {
-                slots.push(match field {
-                    Field::Json(selector) => {
-                        selectors.push(selector);
-                        Some(selectors.len() - 1)
-                    }
-                    Field::Delimited(_) => None,
-                });
-            }
-            field_slots.push(slots);
+            pattern_slots.push(match &filter.pattern {
+                Pattern::Json(json) => json.selectors.iter().map(&mut slot).collect(),
+                _ => Vec::new(),
+            });
+            field_slots.push(
+                filter
+                    .fields
+                    .iter()
+                    .map(|field| match field {
+                        Field::Json(selector) => Some(slot(selector)),
+                        Field::Delimited(_) => None,
+                    })
+                    .collect(),
+            );
         }
         let paths = Paths::new(selectors);
         let any_json = filters.iter().any(|f| {
@@ -132,7 +140,7 @@ impl FilterSet {
                 Pattern::Terms(terms) => terms.matches(bytes),
                 Pattern::Json(json) => {
                     scratch.is_json
-                        && json.matches(bytes, &scratch.extracted, self.pattern_slots[i])
+                        && json.matches(bytes, &scratch.extracted, &self.pattern_slots[i])
                 }
                 Pattern::Delimited(pattern) => {
                     pattern.matches(bytes, &scratch.tokens, &mut scratch.memo)
@@ -146,8 +154,9 @@ impl FilterSet {
         scratch.matched.get(filter).copied().unwrap_or(false)
     }
 
-    /// The text of field `field` of filter `filter` in the last evaluated event, if the
-    /// event has a scalar there. For a space-delimited field, only after a match.
+    /// The text of field `field` of filter `filter` in the last evaluated event: for a JSON
+    /// field the first scalar it reaches in the event, for a space-delimited field its value
+    /// in a match.
     pub fn field<'m>(
         &self,
         filter: usize,
@@ -162,11 +171,13 @@ impl FilterSet {
                 if !scratch.is_json {
                     return None;
                 }
-                let value = scratch.extracted.values(slot).next()?;
-                match value.kind {
-                    Kind::Null | Kind::Container => None,
-                    _ => Some(value.text(bytes)),
-                }
+                // Values come last first, so the last scalar is the event's first.
+                scratch
+                    .extracted
+                    .values(slot)
+                    .filter(|v| !matches!(v.kind, Kind::Null | Kind::Container))
+                    .last()
+                    .map(|v| v.text(bytes))
             }
             Field::Delimited(name) => {
                 let Pattern::Delimited(pattern) = &self.filters[filter].pattern else {

@@ -62,7 +62,7 @@ impl TermPattern {
             let term = match cursor.peek() {
                 Some('"') => {
                     let phrase = quoted(cursor)?;
-                    if phrase.trim().is_empty() {
+                    if phrase.bytes().all(|b| b == b' ') {
                         Term::Blank
                     } else {
                         Term::Text(Box::new(

@@ -57,6 +57,9 @@ fn rejected_patterns_point_at_the_problem() {
         ("\"a\"b", 4, "expected a space"),
         ("?", 2, "expected a term"),
         ("%a% %b% %c%", 9, "at most 2 regexes"),
+        ("{ $.a € }", 7, "expected =, !="),
+        ("{ $.a IS€ }", 9, "expected NULL, TRUE or FALSE"),
+        ("{ $.a = %é% }", 10, "ASCII characters only"),
     ];
     for &(pattern, column, message) in table {
         let error = Pattern::parse(pattern)

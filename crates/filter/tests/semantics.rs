@@ -191,12 +191,45 @@ fn many_ellipses_do_not_explode() {
 }
 
 #[test]
+fn ellipses_stay_linear_on_long_lines() {
+    let line = vec!["a"; 200_000].join(" ");
+    for pattern in ["[..., ..., x = NOPE]", "[..., a, ..., a, ..., x = NOPE]"] {
+        let pattern = Pattern::parse(pattern).unwrap();
+        let started = Instant::now();
+        assert!(!pattern.matches(&line));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn fields_read_the_first_scalar_in_the_event() {
+    let filter = Filter {
+        pattern: Pattern::parse("{ $.a[*] = * }").unwrap(),
+        fields: vec![cairn_filter::Field::parse("$.a[*]").unwrap()],
+    };
+    let set = FilterSet::new(vec![filter]);
+    let mut scratch = Scratch::default();
+    let event = r#"{"a":[{"x":1},null,7,8]}"#;
+    set.evaluate(event, &mut scratch);
+    assert!(set.is_match(&scratch, 0));
+    assert_eq!(
+        set.field(0, 0, event, &mut scratch).as_deref(),
+        Some(&b"7"[..])
+    );
+}
+
+#[test]
 fn a_set_agrees_with_each_filter_alone() {
     let patterns = [
         r#"{ $.eventName = "ConsoleLogin" }"#,
         "{ $.userIdentity.type = Root && $.userIdentity.invokedBy NOT EXISTS }",
         "{ $.* = %^Console% }",
         "{ $.userIdentity.* = alice }",
+        "{ $.eventName = ConsoleLogin && $.userIdentity.type = Root }",
         "ConsoleLogin",
         "[a, ...]",
         "",

@@ -81,10 +81,10 @@ impl JsonPattern {
         })
     }
 
-    /// Whether the event's extracted values satisfy the pattern; `slot_base` is where this
-    /// pattern's selectors start among the slots the scan filled.
-    pub(crate) fn matches(&self, message: &[u8], extracted: &Extracted, slot_base: usize) -> bool {
-        self.expr.holds(message, extracted, slot_base)
+    /// Whether the event's extracted values satisfy the pattern; `slots[i]` is the slot the
+    /// scan filled for selector `i`.
+    pub(crate) fn matches(&self, message: &[u8], extracted: &Extracted, slots: &[usize]) -> bool {
+        self.expr.holds(message, extracted, slots)
     }
 }
 
@@ -98,14 +98,14 @@ impl Expr {
         }
     }
 
-    fn holds(&self, message: &[u8], extracted: &Extracted, slot_base: usize) -> bool {
+    fn holds(&self, message: &[u8], extracted: &Extracted, slots: &[usize]) -> bool {
         match self {
             Expr::Or(alternatives) => alternatives
                 .iter()
-                .any(|e| e.holds(message, extracted, slot_base)),
-            Expr::And(all) => all.iter().all(|e| e.holds(message, extracted, slot_base)),
+                .any(|e| e.holds(message, extracted, slots)),
+            Expr::And(all) => all.iter().all(|e| e.holds(message, extracted, slots)),
             Expr::Test { selector, check } => {
-                let mut values = extracted.values(slot_base + selector);
+                let mut values = extracted.values(slots[*selector]);
                 match check {
                     Check::NotExists => values.next().is_none(),
                     Check::IsNull => values.any(|v| v.kind == Kind::Null),
@@ -260,11 +260,12 @@ impl Parser<'_, '_> {
     /// Consumes an upper-case keyword followed by whitespace or punctuation.
     fn keyword(&mut self, word: &str) -> bool {
         self.cursor.skip_ws();
-        let rest = self.cursor.rest();
-        let ends = rest[word.len().min(rest.len())..]
-            .chars()
-            .next()
-            .is_none_or(|c| !c.is_ascii_alphanumeric());
-        rest.starts_with(word) && ends && self.cursor.eat(word)
+        let whole_word = self.cursor.rest().strip_prefix(word).is_some_and(|after| {
+            after
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_ascii_alphanumeric())
+        });
+        whole_word && self.cursor.eat(word)
     }
 }

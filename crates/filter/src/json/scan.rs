@@ -56,11 +56,15 @@ pub struct Extracted {
 }
 
 impl Extracted {
-    /// Scans `message`. Returns false, with nothing recorded, if it is not a JSON object.
+    /// Scans `message`. Returns false, with nothing recorded, if it is not a JSON object
+    /// (or is 4 GiB or more, which no log event is).
     pub fn scan(&mut self, paths: &Paths, message: &[u8]) -> bool {
         self.found.clear();
         self.first.clear();
         self.first.resize(slot_count(paths), NONE);
+        if u32::try_from(message.len()).is_err() {
+            return false;
+        }
         let mut scan = Scan {
             s: message,
             i: 0,
@@ -79,7 +83,7 @@ impl Extracted {
         valid
     }
 
-    /// The values recorded for `slot`.
+    /// The values recorded for `slot`, the last in the event first.
     pub fn values(&self, slot: usize) -> impl Iterator<Item = &Found> {
         let mut at = self.first.get(slot).copied().unwrap_or(NONE);
         std::iter::from_fn(move || {
@@ -91,7 +95,8 @@ impl Extracted {
 
     fn record(&mut self, slot: u16, kind: Kind, start: usize, end: usize) {
         let slot = usize::from(slot);
-        let index = u32::try_from(self.found.len()).expect("fewer values than bytes");
+        // Offsets fit in u32: `scan` refuses messages of 4 GiB or more.
+        let index = u32::try_from(self.found.len()).expect("fewer than 2^32 values");
         self.found.push(Found {
             kind,
             start: start as u32,

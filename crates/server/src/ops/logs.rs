@@ -30,6 +30,8 @@ pub const OPERATIONS: &[&str] = &[
 ];
 
 const MAX_FILTERS_PER_GROUP: usize = 100;
+/// CloudWatch Logs' largest log event.
+const MAX_EVENT_BYTES: usize = 1_048_576;
 const MAX_REGEX_FILTERS_PER_GROUP: usize = 5;
 /// The retention periods CloudWatch Logs accepts, in days.
 const RETENTION_DAYS: [i64; 22] = [
@@ -78,7 +80,8 @@ pub async fn dispatch(call: Call<'_>, operation: &str, body: &Value) -> Result<O
         "PutMetricFilter" => put_metric_filter(&call, input(body)?),
         "DescribeMetricFilters" => describe_metric_filters(&call, input(body)?),
         "DeleteMetricFilter" => delete_metric_filter(&call, input(body)?),
-        "TestMetricFilter" => test_metric_filter(input(body)?),
+        // Up to 50 messages of up to 1 MiB: CPU work, kept off the async threads.
+        "TestMetricFilter" => tokio::task::block_in_place(|| test_metric_filter(input(body)?)),
         other => Err(ApiError::unknown_operation(other)),
     }
 }
@@ -430,10 +433,11 @@ fn check_field(member: &str, value: &str, pattern: &Pattern) -> Result<(), ApiEr
     if value.starts_with('$') {
         let field =
             Field::parse(value).map_err(|e| invalid(format!("Invalid {member}: {}", e.message)))?;
-        let fits = matches!(
-            (&field, pattern),
-            (Field::Json(_), Pattern::Json(_)) | (Field::Delimited(_), Pattern::Delimited(_))
-        );
+        let fits = match (&field, pattern) {
+            (Field::Json(_), Pattern::Json(_)) => true,
+            (Field::Delimited(name), Pattern::Delimited(delimited)) => delimited.has_name(name),
+            _ => false,
+        };
         if !fits {
             return Err(invalid(format!(
                 "Invalid {member} '{value}': the filter pattern has no such field."
@@ -706,6 +710,15 @@ fn test_metric_filter(input: TestMetricFilterInput) -> Result<Outcome, ApiError>
             messages.len(),
             "Member must have length between 1 and 50",
         ));
+    }
+    if let Some(long) = messages
+        .iter()
+        .find(|m| m.is_empty() || m.len() > MAX_EVENT_BYTES)
+    {
+        return Err(invalid(format!(
+            "A log event message has 1 to {MAX_EVENT_BYTES} bytes; one has {}.",
+            long.len()
+        )));
     }
     let set = FilterSet::new(vec![Filter::new(parse_pattern(&pattern_text)?)]);
     let mut scratch = Scratch::default();
