@@ -78,7 +78,10 @@ def test_bodies_larger_than_declared_are_cut_off(cairn):
     host = urllib.parse.urlparse(cairn.endpoint).netloc
     conn = http.client.HTTPConnection(host, timeout=10)
     chunks = (b"x" * 65536 for _ in range(32))
-    conn.request("POST", "/", body=chunks, headers={"X-Amz-Target": LOOKUP}, encode_chunked=True)
+    try:
+        conn.request("POST", "/", body=chunks, headers={"X-Amz-Target": LOOKUP}, encode_chunked=True)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server stopped reading at the limit and answered before the body ended
     response = conn.getresponse()
     assert response.status == 413
     assert json.loads(response.read())["__type"] == "RequestEntityTooLargeException"
