@@ -128,6 +128,14 @@ class Cairn:
                 self.proc.kill()
                 self.proc.wait()
 
+    def aws(self, service, *args, user="alice", region="us-east-1"):
+        """Runs the AWS CLI against this server: (exit status, stdout, stderr)."""
+        u = USERS[user]
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=u["key"], AWS_SECRET_ACCESS_KEY=u["secret"], AWS_DEFAULT_REGION=region)
+        out = subprocess.run(["aws", "--endpoint-url", self.endpoint, service, *args, "--output", "json"],
+                             env=env, capture_output=True, text=True, timeout=60)
+        return out.returncode, out.stdout, out.stderr
+
     def client(self, user="alice", region="us-east-1", service="cloudtrail", **config):
         u = USERS[user]
         return boto3.client(

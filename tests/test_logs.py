@@ -2,8 +2,6 @@
 through boto3 and the AWS CLI, checked against the logs model shipped with botocore."""
 
 import json
-import os
-import subprocess
 
 import botocore.exceptions
 import botocore.session
@@ -176,13 +174,8 @@ def test_test_metric_filter(cairn):
 
 
 def test_the_aws_cli_tests_and_puts_metric_filters(cairn):
-    u = USERS["alice"]
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=u["key"], AWS_SECRET_ACCESS_KEY=u["secret"], AWS_DEFAULT_REGION="us-east-1")
-
     def aws(*args):
-        out = subprocess.run(["aws", "--endpoint-url", cairn.endpoint, "logs", *args, "--output", "json"],
-                             env=env, capture_output=True, text=True, timeout=60)
-        return out.returncode, out.stdout, out.stderr
+        return cairn.aws("logs", *args)
 
     rc, out, err = aws("test-metric-filter", "--filter-pattern", "ERROR -ARGUMENTS",
                        "--log-event-messages", "[ERROR 400] BAD REQUEST", "[ERROR 419] MISSING ARGUMENTS", "[INFO] OK")

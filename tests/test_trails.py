@@ -1,13 +1,11 @@
 """The trail control plane, through boto3 and the AWS CLI, checked against AWS's rules."""
 
 import json
-import os
-import subprocess
 
 import botocore.exceptions
 import pytest
 
-from conftest import ACCOUNT_A, ACCOUNT_B, USERS, all_records
+from conftest import ACCOUNT_A, ACCOUNT_B, all_records
 
 ARN = "arn:aws:cloudtrail:{region}:{account}:trail/{name}"
 
@@ -288,13 +286,8 @@ def test_trails_persist_across_restarts(trails_cairn):
 
 
 def test_the_aws_cli_manages_trails(trails_cairn):
-    u = USERS["alice"]
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=u["key"], AWS_SECRET_ACCESS_KEY=u["secret"], AWS_DEFAULT_REGION="us-east-1")
-
     def aws(*args):
-        out = subprocess.run(["aws", "--endpoint-url", trails_cairn.endpoint, "cloudtrail", *args, "--output", "json"],
-                             env=env, capture_output=True, text=True, timeout=60)
-        return out.returncode, out.stdout, out.stderr
+        return trails_cairn.aws("cloudtrail", *args)
 
     rc, out, err = aws("create-trail", "--name", "cli-trail", "--s3-bucket-name", "trail-bucket", "--is-multi-region-trail")
     assert rc == 0, err

@@ -178,22 +178,17 @@ fn space_delimited_field_counts() {
 }
 
 #[test]
-fn many_ellipses_do_not_explode() {
-    let pattern = Pattern::parse(&format!("[{}, x = never]", vec!["..."; 30].join(", "))).unwrap();
-    let line = vec!["w"; 400].join(" ");
-    let started = Instant::now();
-    assert!(!pattern.matches(&line));
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
-}
-
-#[test]
-fn ellipses_stay_linear_on_long_lines() {
-    let line = vec!["a"; 200_000].join(" ");
-    for pattern in ["[..., ..., x = NOPE]", "[..., a, ..., a, ..., x = NOPE]"] {
+fn ellipses_stay_linear() {
+    let many = format!("[{}, x = never]", vec!["..."; 30].join(", "));
+    let cases = [
+        (many.as_str(), vec!["w"; 400].join(" ")),
+        ("[..., ..., x = NOPE]", vec!["a"; 200_000].join(" ")),
+        (
+            "[..., a, ..., a, ..., x = NOPE]",
+            vec!["a"; 200_000].join(" "),
+        ),
+    ];
+    for (pattern, line) in cases {
         let pattern = Pattern::parse(pattern).unwrap();
         let started = Instant::now();
         assert!(!pattern.matches(&line));

@@ -133,34 +133,32 @@ struct Parser<'c, 'p> {
 
 impl Parser<'_, '_> {
     fn or(&mut self) -> Result<Expr, PatternError> {
-        let mut alternatives = vec![self.and()?];
-        loop {
-            self.cursor.skip_ws();
-            if !self.cursor.eat("||") {
-                break;
-            }
-            alternatives.push(self.and()?);
-        }
-        Ok(if alternatives.len() == 1 {
-            alternatives.pop().expect("one alternative")
-        } else {
-            Expr::Or(alternatives)
-        })
+        self.joined("||", Self::and, Expr::Or)
     }
 
     fn and(&mut self) -> Result<Expr, PatternError> {
-        let mut all = vec![self.unary()?];
+        self.joined("&&", Self::unary, Expr::And)
+    }
+
+    /// `operand (joiner operand)*`; one operand stands alone.
+    fn joined(
+        &mut self,
+        joiner: &str,
+        operand: fn(&mut Self) -> Result<Expr, PatternError>,
+        join: fn(Vec<Expr>) -> Expr,
+    ) -> Result<Expr, PatternError> {
+        let mut operands = vec![operand(self)?];
         loop {
             self.cursor.skip_ws();
-            if !self.cursor.eat("&&") {
+            if !self.cursor.eat(joiner) {
                 break;
             }
-            all.push(self.unary()?);
+            operands.push(operand(self)?);
         }
-        Ok(if all.len() == 1 {
-            all.pop().expect("one operand")
+        Ok(if operands.len() == 1 {
+            operands.pop().expect("one operand")
         } else {
-            Expr::And(all)
+            join(operands)
         })
     }
 

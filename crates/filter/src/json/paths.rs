@@ -15,6 +15,8 @@ use std::collections::{BTreeSet, HashMap};
 #[derive(Debug, Default)]
 pub struct Paths {
     pub(crate) states: Vec<State>,
+    /// How many slots the selectors fill.
+    pub(crate) slots: usize,
 }
 
 #[derive(Debug, Default)]
@@ -78,7 +80,9 @@ impl Paths {
             let slot = u16::try_from(slot).expect("fewer than 65536 selectors");
             trie[node].slots.push(slot);
         }
-        determinize(&trie)
+        let mut paths = determinize(&trie);
+        paths.slots = trie.iter().map(|n| n.slots.len()).sum();
+        paths
     }
 }
 

@@ -61,7 +61,7 @@ impl Extracted {
     pub fn scan(&mut self, paths: &Paths, message: &[u8]) -> bool {
         self.found.clear();
         self.first.clear();
-        self.first.resize(slot_count(paths), NONE);
+        self.first.resize(paths.slots, NONE);
         if u32::try_from(message.len()).is_err() {
             return false;
         }
@@ -105,16 +105,6 @@ impl Extracted {
         });
         self.first[slot] = index;
     }
-}
-
-fn slot_count(paths: &Paths) -> usize {
-    paths
-        .states
-        .iter()
-        .flat_map(|s| s.slots.iter())
-        .map(|&s| usize::from(s) + 1)
-        .max()
-        .unwrap_or(0)
 }
 
 /// Invalid JSON.

@@ -6,10 +6,9 @@ use cairn_store::Change;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{Call, Outcome};
+use super::{Call, Listing, Outcome};
 use crate::api::ApiError;
 use crate::tags::{self, Tag};
-use cairn_store::Cursor;
 
 /// Channels per account and region.
 pub const MAX_CHANNELS: usize = 25;
@@ -246,35 +245,21 @@ pub async fn list(call: &Call<'_>, input: ListInput) -> Result<Outcome, ApiError
             "MaxResults must be between 1 and 1000.",
         ));
     }
-    let fingerprint = format!("ListChannels\n{}", prefix(call)).into_bytes();
-    let start = match input.next_token.as_deref() {
-        None => 0,
-        Some(token) => call
-            .app
-            .tokens
-            .open(token, &fingerprint)
-            .map(|c| c.seq as usize)
-            .ok_or_else(|| {
-                ApiError::client("InvalidNextTokenException", "The NextToken is not valid.")
-            })?,
-    };
-    let all = call.app.meta.scan(&prefix(call));
-    let page: Vec<Value> = all
+    let listing = Listing::open(
+        call,
+        format!("ListChannels\n{}", prefix(call)),
+        input.next_token.as_deref(),
+        max as usize,
+        || ApiError::client("InvalidNextTokenException", "The NextToken is not valid."),
+    )?;
+    let (page, next) = listing.page(call, call.app.meta.scan(&prefix(call)));
+    let page: Vec<Value> = page
         .iter()
-        .skip(start)
-        .take(max as usize)
         .map(|(_, c)| json!({"ChannelArn": c["ChannelArn"], "Name": c["Name"]}))
         .collect();
     let mut out = json!({ "Channels": page });
-    let next = start + max as usize;
-    if next < all.len() {
-        out["NextToken"] = json!(call.app.tokens.issue(
-            Cursor {
-                time: 0,
-                seq: next as u64
-            },
-            &fingerprint
-        ));
+    if let Some(token) = next {
+        out["NextToken"] = json!(token);
     }
     Ok(Outcome::of(out))
 }

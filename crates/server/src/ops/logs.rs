@@ -6,11 +6,11 @@
 //! limits are one atomic update.
 
 use cairn_filter::{Field, Filter, FilterSet, Pattern, Scratch};
-use cairn_store::{meta::Change, Cursor};
+use cairn_store::meta::Change;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{input, Call, Outcome};
+use super::{input, Call, Listing, Outcome};
 use crate::api::ApiError;
 
 /// The `X-Amz-Target` prefix of CloudWatch Logs.
@@ -219,67 +219,34 @@ pub struct DescribeLogGroupsInput {
     limit: Option<i64>,
 }
 
-/// Offset pagination over a listing, with tokens bound to the query that issued them.
-struct Page {
-    start: usize,
-    limit: usize,
-    fingerprint: Vec<u8>,
-}
-
-impl Page {
-    fn new(
-        call: &Call,
-        query: String,
-        token: Option<&str>,
-        limit: Option<i64>,
-        max: i64,
-    ) -> Result<Page, ApiError> {
-        let limit = limit.unwrap_or(max);
-        if !(1..=max).contains(&limit) {
-            return Err(constraint(
-                "limit",
-                limit,
-                &format!("Member must have value between 1 and {max}"),
-            ));
-        }
-        let fingerprint = query.into_bytes();
-        let start = match token {
-            None => 0,
-            Some(token) => call
-                .app
-                .tokens
-                .open(token, &fingerprint)
-                .map(|c| c.seq as usize)
-                .ok_or_else(|| invalid("The specified nextToken is invalid."))?,
-        };
-        Ok(Page {
-            start,
-            limit: limit as usize,
-            fingerprint,
-        })
+/// A listing's page under `name`, with `nextToken` when more follow. `limit` is checked
+/// against the operation's maximum as the model gives it.
+fn paged(
+    call: &Call,
+    query: String,
+    token: Option<&str>,
+    limit: Option<i64>,
+    max: i64,
+    name: &str,
+    items: Vec<Value>,
+) -> Result<Value, ApiError> {
+    let limit = limit.unwrap_or(max);
+    if !(1..=max).contains(&limit) {
+        return Err(constraint(
+            "limit",
+            limit,
+            &format!("Member must have value between 1 and {max}"),
+        ));
     }
-
-    /// This page of `items` under `name`, with `nextToken` when more follow.
-    fn answer(&self, call: &Call, name: &str, items: Vec<Value>) -> Value {
-        let total = items.len();
-        let page: Vec<Value> = items
-            .into_iter()
-            .skip(self.start)
-            .take(self.limit)
-            .collect();
-        let mut out = json!({ name: page });
-        let next = self.start + self.limit;
-        if next < total {
-            out["nextToken"] = json!(call.app.tokens.issue(
-                Cursor {
-                    time: 0,
-                    seq: next as u64
-                },
-                &self.fingerprint
-            ));
-        }
-        out
+    let listing = Listing::open(call, query, token, limit as usize, || {
+        invalid("The specified nextToken is invalid.")
+    })?;
+    let (page, next) = listing.page(call, items);
+    let mut out = json!({ name: page });
+    if let Some(token) = next {
+        out["nextToken"] = json!(token);
     }
+    Ok(out)
 }
 
 fn describe_log_groups(call: &Call, input: DescribeLogGroupsInput) -> Result<Outcome, ApiError> {
@@ -290,16 +257,6 @@ fn describe_log_groups(call: &Call, input: DescribeLogGroupsInput) -> Result<Out
     }
     let name_prefix = input.log_group_name_prefix.unwrap_or_default();
     let pattern = input.log_group_name_pattern.unwrap_or_default();
-    let page = Page::new(
-        call,
-        format!(
-            "DescribeLogGroups\n{}\n{name_prefix}\n{pattern}",
-            prefix(call)
-        ),
-        input.next_token.as_deref(),
-        input.limit,
-        50,
-    )?;
     let groups: Vec<Value> = call
         .app
         .meta
@@ -312,7 +269,20 @@ fn describe_log_groups(call: &Call, input: DescribeLogGroupsInput) -> Result<Out
         })
         .map(|(_, g)| describe_group(call, &g))
         .collect();
-    Ok(Outcome::of(page.answer(call, "logGroups", groups)))
+    let query = format!(
+        "DescribeLogGroups\n{}\n{name_prefix}\n{pattern}",
+        prefix(call)
+    );
+    let out = paged(
+        call,
+        query,
+        input.next_token.as_deref(),
+        input.limit,
+        50,
+        "logGroups",
+        groups,
+    )?;
+    Ok(Outcome::of(out))
 }
 
 fn describe_group(call: &Call, group: &Value) -> Value {
@@ -551,7 +521,6 @@ fn put_metric_filter(call: &Call, input: PutMetricFilterInput) -> Result<Outcome
         "metricTransformations": [transformation],
         "creationTime": call.now * 1000,
         "logGroupName": group_name,
-        "usesRegex": pattern.uses_regex(),
     });
     change_group(call, group_name, |group| {
         let filters = group
@@ -566,7 +535,12 @@ fn put_metric_filter(call: &Call, input: PutMetricFilterInput) -> Result<Outcome
                 "Resource limit exceeded.",
             ));
         }
-        let regex_filters = filters.iter().filter(|f| f["usesRegex"] == true).count();
+        // Stored patterns parsed before, so they parse again.
+        let regex_filters = filters
+            .iter()
+            .filter_map(|f| f["filterPattern"].as_str())
+            .filter(|p| Pattern::parse(p).is_ok_and(|p| p.uses_regex()))
+            .count();
         if pattern.uses_regex() && regex_filters >= MAX_REGEX_FILTERS_PER_GROUP {
             return Err(ApiError::client(
                 "LimitExceededException",
@@ -620,19 +594,13 @@ fn describe_metric_filters(
             .collect(),
     };
     let name_prefix = input.filter_name_prefix.clone().unwrap_or_default();
-    let page = Page::new(
-        call,
-        format!(
-            "DescribeMetricFilters\n{}\n{:?}\n{name_prefix}\n{:?}\n{:?}",
-            prefix(call),
-            input.log_group_name,
-            input.metric_name,
-            input.metric_namespace
-        ),
-        input.next_token.as_deref(),
-        input.limit,
-        50,
-    )?;
+    let query = format!(
+        "DescribeMetricFilters\n{}\n{:?}\n{name_prefix}\n{:?}\n{:?}",
+        prefix(call),
+        input.log_group_name,
+        input.metric_name,
+        input.metric_namespace
+    );
     let metric = input.metric_name.zip(input.metric_namespace);
     let filters: Vec<Value> = groups
         .iter()
@@ -650,13 +618,22 @@ fn describe_metric_filters(
         })
         .map(|mut f| {
             if let Some(map) = f.as_object_mut() {
-                map.remove("usesRegex");
                 map.insert("applyOnTransformedLogs".into(), json!(false));
             }
             f
         })
         .collect();
-    Ok(Outcome::of(page.answer(call, "metricFilters", filters)))
+    let token = input.next_token.as_deref();
+    let out = paged(
+        call,
+        query,
+        token,
+        input.limit,
+        50,
+        "metricFilters",
+        filters,
+    )?;
+    Ok(Outcome::of(out))
 }
 
 #[derive(Deserialize)]

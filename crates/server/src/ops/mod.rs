@@ -51,6 +51,60 @@ impl Outcome {
     }
 }
 
+/// A listing paged by position. The request's token gives where this page starts; the
+/// answer's token, when more items follow, where the next one does. Tokens are bound to the
+/// query's `fingerprint`, so a token from another listing is refused.
+pub struct Listing {
+    start: usize,
+    limit: usize,
+    fingerprint: Vec<u8>,
+}
+
+impl Listing {
+    pub fn open(
+        call: &Call,
+        fingerprint: String,
+        token: Option<&str>,
+        limit: usize,
+        bad_token: impl FnOnce() -> ApiError,
+    ) -> Result<Listing, ApiError> {
+        let fingerprint = fingerprint.into_bytes();
+        let start = match token {
+            None => 0,
+            Some(token) => call
+                .app
+                .tokens
+                .open(token, &fingerprint)
+                .and_then(|c| usize::try_from(c.seq).ok())
+                .ok_or_else(bad_token)?,
+        };
+        Ok(Listing {
+            start,
+            limit,
+            fingerprint,
+        })
+    }
+
+    /// This page of `items`, and the token for the next page if there is one.
+    pub fn page<T>(&self, call: &Call, items: Vec<T>) -> (Vec<T>, Option<String>) {
+        let total = items.len();
+        let page = items
+            .into_iter()
+            .skip(self.start)
+            .take(self.limit)
+            .collect();
+        let next = self.start + self.limit;
+        let token = (next < total).then(|| {
+            let position = cairn_store::Cursor {
+                time: 0,
+                seq: next as u64,
+            };
+            call.app.tokens.issue(position, &self.fingerprint)
+        });
+        (page, token)
+    }
+}
+
 /// Deserializes an operation's input, mapping type errors to `SerializationException`.
 pub fn input<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
     T::deserialize(body).map_err(|e| ApiError::serialization(e.to_string()))
