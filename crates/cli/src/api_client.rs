@@ -24,9 +24,11 @@ impl Credentials {
     }
 }
 
-/// `(X-Amz-Date, Authorization)` for a POST of `body` to `host` + `path`, signed now.
+/// `(X-Amz-Date, Authorization)` for a POST of `body` to `host` + `path`, signed now for
+/// `service` (`cloudtrail`, `logs`).
 pub fn authorization(
     credentials: &Credentials,
+    service: &str,
     region: &str,
     host: &str,
     path: &str,
@@ -37,7 +39,7 @@ pub fn authorization(
         access_key_id: credentials.access_key_id.clone(),
         date: amz_date[..8].into(),
         region: region.into(),
-        service: "cloudtrail".into(),
+        service: service.into(),
         signed_headers: vec!["host".into(), "x-amz-date".into()],
         signature: String::new(),
     };
@@ -50,7 +52,7 @@ pub fn authorization(
     };
     let signature = sigv4::signature(&request, &auth, &credentials.secret_access_key, &amz_date);
     let header = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{}/{region}/cloudtrail/aws4_request, SignedHeaders=host;x-amz-date, Signature={signature}",
+        "AWS4-HMAC-SHA256 Credential={}/{}/{region}/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature={signature}",
         credentials.access_key_id, auth.date
     );
     (amz_date, header)
@@ -72,7 +74,8 @@ pub async fn call(
         None => url.host_str().unwrap_or_default().to_owned(),
     };
     let body = serde_json::to_vec(input)?;
-    let (amz_date, authorization) = authorization(credentials, region, &host, "/", &body);
+    let (amz_date, authorization) =
+        authorization(credentials, "cloudtrail", region, &host, "/", &body);
     let response = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/x-amz-json-1.1")

@@ -74,9 +74,11 @@ pub const CLOUDTRAIL_OPERATIONS: &[&str] = &[
 
 /// Read-only operations: recorded with `readOnly: true` and no `responseElements`.
 pub fn is_read_only(operation: &str) -> bool {
-    ["Describe", "Get", "List", "Lookup", "Search", "Test"]
-        .iter()
-        .any(|p| operation.starts_with(p))
+    [
+        "Describe", "Filter", "Get", "List", "Lookup", "Search", "Test",
+    ]
+    .iter()
+    .any(|p| operation.starts_with(p))
 }
 
 /// Splits `X-Amz-Target` into (service prefix, operation). Both the full

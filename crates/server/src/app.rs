@@ -26,6 +26,8 @@ pub struct App {
     pub ingestion: crate::ops::channels::IngestionTracker,
     pub buckets: crate::buckets::Buckets,
     pub delivery: crate::delivery::Delivery,
+    /// Trails' events in log groups, and the metrics their filters make.
+    pub log_groups: crate::loggroups::LogGroups,
     /// Digest signing keys.
     pub keys: crate::keys::Keys,
     /// The HTTP client for delivery notifications.
@@ -33,6 +35,13 @@ pub struct App {
 }
 
 impl App {
+    /// Tells the store how far every consumer of the journal (delivery, log groups) has
+    /// durably come, so that segments below may go.
+    pub fn release_journal(&self) {
+        self.store
+            .retain_from(self.delivery.cursor().min(self.log_groups.saved_cursor()));
+    }
+
     fn credential(&self, access_key_id: &str) -> Option<&Credential> {
         self.settings
             .credentials
@@ -187,6 +196,17 @@ fn respond(result: Result<Value, ApiError>, request_id: &str) -> Response {
     }
 }
 
+/// `/metrics` for Prometheus: unauthenticated, as exporters are; it shows metric names,
+/// log group names and counts, never events.
+fn metrics_response(app: &App) -> Response {
+    let mut response = Response::new(Body::from(app.log_groups.metrics.encode()));
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
 fn content_length(headers: &HeaderMap) -> Option<usize> {
     headers.get("content-length")?.to_str().ok()?.parse().ok()
 }
@@ -198,6 +218,9 @@ pub async fn handle(
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
+    if parts.uri.path() == "/metrics" && parts.method == axum::http::Method::GET {
+        return metrics_response(&app);
+    }
     let limit = app.settings.max_body_bytes;
     let too_large = || ApiError {
         status: StatusCode::PAYLOAD_TOO_LARGE,

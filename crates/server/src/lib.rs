@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod config;
 pub mod delivery;
 pub mod keys;
+pub mod loggroups;
 pub mod ops;
 pub mod records;
 pub mod sigv4;
@@ -124,8 +125,9 @@ impl Server {
             &settings.data_dir,
             i64::from(settings.digests.key_rotation_days) * 86_400,
         );
-        // The journal stays until delivery is past it.
-        store.retain_from(delivery.cursor());
+        let log_groups = loggroups::LogGroups::open(&settings.data_dir, store.committed_seq())?;
+        // The journal stays until delivery and log groups are past it.
+        store.retain_from(delivery.cursor().min(log_groups.saved_cursor()));
         let app = Arc::new(app::App {
             settings,
             store: Arc::new(store),
@@ -134,6 +136,7 @@ impl Server {
             ingestion: Default::default(),
             buckets,
             delivery,
+            log_groups,
             keys,
             webhooks: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
@@ -156,7 +159,8 @@ impl Server {
         let Server { app, listener } = self;
         let retention = tokio::spawn(expire_history(app.clone()));
         let (stop_delivery, stopped) = tokio::sync::watch::channel(false);
-        let delivery = tokio::spawn(delivery::Delivery::run(app.clone(), stopped));
+        let delivery = tokio::spawn(delivery::Delivery::run(app.clone(), stopped.clone()));
+        let log_groups = tokio::spawn(loggroups::LogGroups::run(app.clone(), stopped));
         let router = axum::Router::new()
             .fallback(app::handle)
             .with_state(app.clone());
@@ -170,6 +174,7 @@ impl Server {
         // A last delivery writes what was recorded before shutdown.
         let _ = stop_delivery.send(true);
         let _ = delivery.await;
+        let _ = log_groups.await;
         let store = app.store.clone();
         tokio::task::spawn_blocking(move || store.close())
             .await
@@ -178,7 +183,8 @@ impl Server {
     }
 }
 
-/// Drops history days older than the retention window, at start and then hourly.
+/// Drops history days older than the retention window, and log events older than their
+/// group's, at start and then hourly.
 async fn expire_history(app: Arc<app::App>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -192,5 +198,8 @@ async fn expire_history(app: Arc<app::App>) {
             Ok(Err(error)) => tracing::error!(%error, "expiring history failed; will retry"),
             Err(_) => {}
         }
+        let logs = app.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || logs.log_groups.expire(&logs, app::now())).await;
     }
 }

@@ -10,9 +10,10 @@
 //! crash analysis are in `ARCHITECTURE.md` at the repository root.
 
 mod error;
-mod fsutil;
+pub mod fsutil;
 pub mod history;
 pub mod journal;
+pub mod logs;
 pub mod meta;
 mod store;
 mod varint;

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,8 @@ struct Document {
 pub struct MetaStore {
     path: PathBuf,
     document: Mutex<Document>,
+    /// Counts committed updates, so readers can tell whether anything changed.
+    generation: AtomicU64,
 }
 
 /// One change inside a [`MetaStore::update`].
@@ -60,7 +63,13 @@ impl MetaStore {
         Ok(MetaStore {
             path,
             document: Mutex::new(document),
+            generation: AtomicU64::new(0),
         })
+    }
+
+    /// Changes with every committed update (and not otherwise) while the store is open.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn get(&self, key: &str) -> Option<Value> {
@@ -117,6 +126,7 @@ impl MetaStore {
         let bytes = serde_json::to_vec_pretty(&next).expect("metadata serializes");
         fsutil::write_atomic(&self.path, &bytes)?;
         *document = next;
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(outcome)
     }
 }

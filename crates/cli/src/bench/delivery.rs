@@ -61,7 +61,8 @@ fn s3_settings(endpoint: &str) -> cairn_server::config::S3Settings {
     }
 }
 
-async fn call(host: &str, target: &str, body: serde_json::Value) -> anyhow::Result<()> {
+/// Calls an operation (`CloudTrail_20131101.CreateTrail`, `Logs_20140328.CreateLogGroup`).
+pub(super) async fn call(host: &str, target: &str, body: serde_json::Value) -> anyhow::Result<()> {
     let mut stream = AsyncBufReader::new(TcpStream::connect(host).await?);
     let (status, response) =
         exchange(&mut stream, host, Some(target), body.to_string().as_bytes()).await?;
@@ -129,12 +130,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for t in 0..args.trails {
             let name = format!("bench-trail-{t}");
             let multi = t % 2 == 1;
-            call(&host, "CreateTrail", serde_json::json!({"Name": name, "S3BucketName": BUCKET, "S3KeyPrefix": name, "IsMultiRegionTrail": multi})).await?;
+            call(&host, "CloudTrail_20131101.CreateTrail", serde_json::json!({"Name": name, "S3BucketName": BUCKET, "S3KeyPrefix": name, "IsMultiRegionTrail": multi})).await?;
             if t >= 2 {
                 let selectors = serde_json::json!([{"ReadWriteType": if t % 2 == 0 { "WriteOnly" } else { "All" }}]);
-                call(&host, "PutEventSelectors", serde_json::json!({"TrailName": name, "EventSelectors": selectors})).await?;
+                call(&host, "CloudTrail_20131101.PutEventSelectors", serde_json::json!({"TrailName": name, "EventSelectors": selectors})).await?;
             }
-            call(&host, "StartLogging", serde_json::json!({"Name": name})).await?;
+            call(&host, "CloudTrail_20131101.StartLogging", serde_json::json!({"Name": name})).await?;
         }
         // The watcher: lists the first trail's folder and reads every new file.
         let watching = Arc::new(AtomicBool::new(true));

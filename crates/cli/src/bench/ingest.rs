@@ -76,16 +76,17 @@ pub(super) fn body(templates: &[Template], connection: u64, first: u64, count: u
     out.into_bytes()
 }
 
-fn sign(host: &str, path: &str, body: &[u8]) -> (String, String) {
+fn sign(service: &str, host: &str, path: &str, body: &[u8]) -> (String, String) {
     let credentials = crate::api_client::Credentials {
         access_key_id: KEY.into(),
         secret_access_key: SECRET.into(),
     };
-    crate::api_client::authorization(&credentials, REGION, host, path, body)
+    crate::api_client::authorization(&credentials, service, REGION, host, path, body)
 }
 
 /// Sends one request on a keep-alive connection and returns (status, body): to the bulk
-/// endpoint, or, with `target`, to a CloudTrail operation.
+/// endpoint, or, with `target` (`CloudTrail_20131101.CreateTrail`,
+/// `Logs_20140328.CreateLogGroup`), to an operation.
 pub(super) async fn exchange(
     stream: &mut AsyncBufReader<TcpStream>,
     host: &str,
@@ -93,9 +94,13 @@ pub(super) async fn exchange(
     body: &[u8],
 ) -> anyhow::Result<(u16, Vec<u8>)> {
     let path = if target.is_some() { "/" } else { "/records" };
-    let (amz_date, authorization) = sign(host, path, body);
+    let service = match target {
+        Some(t) if t.starts_with("Logs_") => "logs",
+        _ => "cloudtrail",
+    };
+    let (amz_date, authorization) = sign(service, host, path, body);
     let target = target
-        .map(|t| format!("X-Amz-Target: CloudTrail_20131101.{t}\r\n"))
+        .map(|t| format!("X-Amz-Target: {t}\r\n"))
         .unwrap_or_default();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n{target}X-Amz-Date: {amz_date}\r\nAuthorization: {authorization}\r\nContent-Length: {}\r\n\r\n",

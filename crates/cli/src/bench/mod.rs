@@ -1,6 +1,7 @@
 //! `cairn bench`: measurements that print figures. They report; they do not gate.
 
 mod delivery;
+mod freshness;
 mod gen;
 mod import;
 mod ingest;
@@ -15,6 +16,8 @@ pub enum Bench {
     Ingest(ingest::Args),
     /// Trail delivery: acknowledgement-to-readable latency and whether delivery keeps up.
     Delivery(delivery::Args),
+    /// Log groups: acknowledgement to counted in `/metrics`, through a trail and the CIS filters.
+    Freshness(freshness::Args),
     /// `cairn import` of AWS-layout gzip log files into a fresh store.
     Import(import::Args),
     /// `cairn validate-logs` on a local copy of a bucket of signed digest chains.
@@ -27,6 +30,7 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::Ingest(args) => ingest::run(args),
         Bench::Import(args) => import::run(args),
         Bench::Delivery(args) => delivery::run(args),
+        Bench::Freshness(args) => freshness::run(args),
         Bench::Validate(args) => validate::run(args),
     }
 }

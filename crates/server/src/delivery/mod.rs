@@ -338,7 +338,7 @@ impl Delivery {
         for name in sent {
             state::remove_spool_file(&self.dir, name);
         }
-        app.store.retain_from(self.cursor());
+        app.release_journal();
         Ok(())
     }
 
@@ -531,7 +531,8 @@ impl Delivery {
     /// Forgets deleted trails once everything they received has been delivered, spooled
     /// files and final digests included.
     fn retire_trails(&self, app: &App) {
-        let cursor = self.cursor();
+        // Log groups read the trail too.
+        let cursor = self.cursor().min(app.log_groups.saved_cursor());
         let busy: std::collections::HashSet<String> = {
             let state = self.state.lock().expect("delivery lock");
             let spooled = state.spool.iter().map(|e| e.trail_arn.clone());
@@ -573,7 +574,7 @@ fn retired(entries: &BTreeMap<String, Value>) -> Vec<(String, Trail)> {
 }
 
 /// Every trail that may receive events (live and retired), as a plan records them.
-fn planned_trails(
+pub(crate) fn planned_trails(
     entries: &BTreeMap<String, Value>,
     settings: &crate::config::Settings,
 ) -> Vec<PlannedTrail> {

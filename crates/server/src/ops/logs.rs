@@ -10,8 +10,9 @@ use cairn_store::meta::Change;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{input, Call, Listing, Outcome};
+use super::{input, log_events, Call, Listing, Outcome};
 use crate::api::ApiError;
+use crate::loggroups::GroupInfo;
 
 /// The `X-Amz-Target` prefix of CloudWatch Logs.
 pub const TARGET: &str = "Logs_20140328";
@@ -27,6 +28,9 @@ pub const OPERATIONS: &[&str] = &[
     "DescribeMetricFilters",
     "DeleteMetricFilter",
     "TestMetricFilter",
+    "DescribeLogStreams",
+    "GetLogEvents",
+    "FilterLogEvents",
 ];
 
 const MAX_FILTERS_PER_GROUP: usize = 100;
@@ -82,6 +86,9 @@ pub async fn dispatch(call: Call<'_>, operation: &str, body: &Value) -> Result<O
         "DeleteMetricFilter" => delete_metric_filter(&call, input(body)?),
         // Up to 50 messages of up to 1 MiB: CPU work, kept off the async threads.
         "TestMetricFilter" => tokio::task::block_in_place(|| test_metric_filter(input(body)?)),
+        "DescribeLogStreams" => log_events::describe_log_streams(&call, input(body)?),
+        "GetLogEvents" => log_events::get_log_events(&call, input(body)?),
+        "FilterLogEvents" => log_events::filter_log_events(&call, input(body)?),
         other => Err(ApiError::unknown_operation(other)),
     }
 }
@@ -90,25 +97,25 @@ fn prefix(call: &Call) -> String {
     format!("loggroups/{}/{}/", call.identity.account_id, call.region)
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
+pub(super) fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::client("InvalidParameterException", message)
 }
 
 /// AWS's wording for a member that breaks its model constraint.
-fn constraint(member: &str, value: impl std::fmt::Display, rule: &str) -> ApiError {
+pub(super) fn constraint(member: &str, value: impl std::fmt::Display, rule: &str) -> ApiError {
     invalid(format!(
         "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {rule}"
     ))
 }
 
-fn group_not_found() -> ApiError {
+pub(super) fn group_not_found() -> ApiError {
     ApiError::client(
         "ResourceNotFoundException",
         "The specified log group does not exist.",
     )
 }
 
-fn check_group_name(name: Option<&str>) -> Result<&str, ApiError> {
+pub(super) fn check_group_name(name: Option<&str>) -> Result<&str, ApiError> {
     let name = name.ok_or_else(|| invalid("logGroupName is required."))?;
     if name.is_empty() || name.len() > 512 {
         return Err(constraint(
@@ -199,13 +206,16 @@ fn delete_log_group(call: &Call, input: LogGroupInput) -> Result<Outcome, ApiErr
     let name = check_group_name(input.log_group_name.as_deref())?;
     let key = format!("{}{name}", prefix(call));
     tokio::task::block_in_place(|| {
-        call.app.meta.update(|entries| {
-            if !entries.contains_key(&key) {
-                return Err(group_not_found());
-            }
+        let group = call.app.meta.update(|entries| {
+            let group = entries
+                .get(&key)
+                .and_then(|g| GroupInfo::from_entry(&key, g))
+                .ok_or_else(group_not_found)?;
             call.recorder.record_blocking(&Value::Null, Vec::new())?;
-            Ok((vec![Change::Delete(key.clone())], ()))
-        })
+            Ok::<_, ApiError>((vec![Change::Delete(key.clone())], group))
+        })?;
+        call.app.log_groups.remove_group(&group);
+        Ok::<_, ApiError>(())
     })?;
     Ok(Outcome::recorded(json!({})))
 }
@@ -221,7 +231,7 @@ pub struct DescribeLogGroupsInput {
 
 /// A listing's page under `name`, with `nextToken` when more follow. `limit` is checked
 /// against the operation's maximum as the model gives it.
-fn paged(
+pub(super) fn paged(
     call: &Call,
     query: String,
     token: Option<&str>,
@@ -267,7 +277,7 @@ fn describe_log_groups(call: &Call, input: DescribeLogGroupsInput) -> Result<Out
                 .as_str()
                 .is_some_and(|n| n.contains(pattern.as_str()))
         })
-        .map(|(_, g)| describe_group(call, &g))
+        .map(|(key, g)| describe_group(call, &key, &g))
         .collect();
     let query = format!(
         "DescribeLogGroups\n{}\n{name_prefix}\n{pattern}",
@@ -285,7 +295,10 @@ fn describe_log_groups(call: &Call, input: DescribeLogGroupsInput) -> Result<Out
     Ok(Outcome::of(out))
 }
 
-fn describe_group(call: &Call, group: &Value) -> Value {
+fn describe_group(call: &Call, key: &str, group: &Value) -> Value {
+    let stored_bytes = GroupInfo::from_entry(key, group)
+        .and_then(|g| call.app.log_groups.store.stored_bytes(&g.id).ok())
+        .unwrap_or(0);
     let name = group["logGroupName"].as_str().unwrap_or_default();
     let arn = format!(
         "arn:aws:logs:{}:{}:log-group:{name}",
@@ -297,7 +310,7 @@ fn describe_group(call: &Call, group: &Value) -> Value {
         "metricFilterCount": group["metricFilters"].as_array().map_or(0, Vec::len),
         "arn": format!("{arn}:*"),
         "logGroupArn": arn,
-        "storedBytes": 0,
+        "storedBytes": stored_bytes,
         "logGroupClass": "STANDARD",
         "deletionProtectionEnabled": false,
     });

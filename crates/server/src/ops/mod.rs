@@ -2,6 +2,7 @@
 
 pub mod channels;
 pub mod keys;
+pub mod log_events;
 pub mod logs;
 pub mod lookup_events;
 pub mod selectors;

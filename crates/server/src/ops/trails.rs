@@ -201,11 +201,35 @@ pub async fn create(call: &Call<'_>, input: TrailSettings) -> Result<Outcome, Ap
     tokio::task::block_in_place(|| {
         call.app.meta.update(|entries| {
             trails::check_new(entries, &trail)?;
+            check_log_group(entries, &trail)?;
             call.recorder.record_blocking(&response, resource(&trail))?;
             Ok::<_, ApiError>((vec![Change::Put(trail.key(), trail.to_value())], ()))
         })
     })?;
     Ok(Outcome::recorded(response))
+}
+
+/// A trail's log group must exist, in the trail's account and home region.
+fn check_log_group(entries: &BTreeMap<String, Value>, trail: &Trail) -> Result<(), ApiError> {
+    let Some(arn) = &trail.log_group_arn else {
+        return Ok(());
+    };
+    let exists = crate::loggroups::parse_group_arn(arn)
+        .filter(|(region, account, _)| *region == trail.home_region && *account == trail.account)
+        .and_then(|(region, account, name)| {
+            crate::loggroups::GroupInfo::find(entries, account, region, name)
+        })
+        .is_some();
+    if exists {
+        return Ok(());
+    }
+    Err(ApiError::client(
+        "InvalidCloudWatchLogsLogGroupArnException",
+        format!(
+            "The log group {arn} does not exist in account {} and region {}; create it with CreateLogGroup first.",
+            trail.account, trail.home_region
+        ),
+    ))
 }
 
 /// The trail, as its calls' audit records name it.
@@ -235,7 +259,12 @@ pub fn change_trail(
 ) -> Result<Outcome, ApiError> {
     let viewer = viewer(call);
     let now = call.now;
-    let delivered = call.app.delivery.cursor();
+    // Where delivery and log groups have both finished with a period.
+    let delivered = call
+        .app
+        .delivery
+        .cursor()
+        .min(call.app.log_groups.saved_cursor());
     let response = tokio::task::block_in_place(|| {
         call.app.meta.update(|entries| {
             let mut trail = viewer.find_to_change(entries, name)?;
@@ -300,6 +329,13 @@ pub async fn update(call: &Call<'_>, input: TrailSettings) -> Result<Outcome, Ap
         apply(trail, &input, call)?;
         if trail.multi_region && !was_multi {
             trails::check_room(entries, trail)?;
+        }
+        if input
+            .cloud_watch_logs_log_group_arn
+            .as_ref()
+            .is_some_and(|g| !g.is_empty())
+        {
+            check_log_group(entries, trail)?;
         }
         Ok(trail.summary())
     })
@@ -431,8 +467,11 @@ pub async fn status(call: &Call<'_>, input: NameInput) -> Result<Outcome, ApiErr
         out["StopLoggingTime"] = json!(t);
     }
     let region_status = call.app.delivery.status(&trail.arn(), call.region);
-    if let (Value::Object(out), Value::Object(more)) = (&mut out, region_status.to_json()) {
-        out.extend(more);
+    let logs_status = call.app.log_groups.status(&trail.arn());
+    for more in [region_status.to_json(), logs_status.to_json()] {
+        if let (Value::Object(out), Value::Object(more)) = (&mut out, more) {
+            out.extend(more);
+        }
     }
     Ok(Outcome::of(out))
 }

@@ -1,0 +1,486 @@
+//! Trails → log groups. A trail with `CloudWatchLogsLogGroupArn` sends every event it
+//! receives, as one JSON message, to the stream `<account>_CloudTrail_<region>` of its
+//! log group (`<organization id>_<account>_CloudTrail_<region>` for an organization
+//! trail), and the group's metric filters count it.
+//!
+//! This is its own consumer of the journal, with its own cursor, a few times a second, so
+//! an event reaches its group and `/metrics` well within a second of being acknowledged,
+//! whatever the trails' file delivery interval. The group files carry the journal position
+//! of each event, so replaying a range after a crash writes nothing twice (see
+//! `cairn_store::logs`). An event goes to a group once, however many trails send it there.
+
+pub mod metrics;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cairn_core::route::RouteFields;
+use cairn_store::journal::JournalReader;
+use cairn_store::logs::{LogStore, NewLogEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::delivery::build::PlannedTrail;
+
+/// How often the journal is checked for new events.
+const POLL: Duration = Duration::from_millis(100);
+/// The most record bytes one pass reads.
+const PASS_BUDGET: usize = 32 << 20;
+/// CloudTrail drops events larger than this instead of sending them to CloudWatch Logs.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+/// The cursor is saved at least this often while it moves with nothing delivered.
+const IDLE_SAVE: Duration = Duration::from_secs(2);
+
+/// A log group as its metadata entry describes it.
+#[derive(Clone, Debug)]
+pub struct GroupInfo {
+    /// Names the group's files; a group created again after a delete gets a new one.
+    pub id: String,
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    pub retention_days: Option<i64>,
+    /// The stored metric filters.
+    pub filters: Value,
+}
+
+pub fn group_key(account: &str, region: &str, name: &str) -> String {
+    format!("loggroups/{account}/{region}/{name}")
+}
+
+impl GroupInfo {
+    pub fn from_entry(key: &str, value: &Value) -> Option<GroupInfo> {
+        let mut parts = key.strip_prefix("loggroups/")?.splitn(3, '/');
+        let (account, region, name) = (parts.next()?, parts.next()?, parts.next()?);
+        let created = value["creationTime"].as_i64().unwrap_or(0);
+        let digest = Sha256::digest(format!("{account}\n{region}\n{name}\n{created}"));
+        Some(GroupInfo {
+            id: hex::encode(&digest[..16]),
+            account: account.to_owned(),
+            region: region.to_owned(),
+            name: name.to_owned(),
+            retention_days: value["retentionInDays"].as_i64(),
+            filters: value["metricFilters"].clone(),
+        })
+    }
+
+    pub fn find(
+        entries: &BTreeMap<String, Value>,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Option<GroupInfo> {
+        let key = group_key(account, region, name);
+        GroupInfo::from_entry(&key, entries.get(&key)?)
+    }
+
+    fn all(entries: &BTreeMap<String, Value>) -> Vec<GroupInfo> {
+        entries
+            .range("loggroups/".to_owned()..)
+            .take_while(|(k, _)| k.starts_with("loggroups/"))
+            .filter_map(|(k, v)| GroupInfo::from_entry(k, v))
+            .collect()
+    }
+}
+
+/// `arn:aws:logs:<region>:<account>:log-group:<name>[:*]` → (region, account, name).
+pub fn parse_group_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "logs", region, account, "log-group", name]
+        | ["arn", _, "logs", region, account, "log-group", name, "*"]
+            if !name.is_empty() =>
+        {
+            Some((region, account, name))
+        }
+        _ => None,
+    }
+}
+
+/// GetTrailStatus's CloudWatch Logs fields for one trail.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrailStatus {
+    /// Epoch seconds of the latest delivery to the trail's group.
+    pub latest_time: Option<f64>,
+    /// The error of the latest failed delivery, until one succeeds.
+    pub latest_error: Option<String>,
+    /// Events not sent because they were larger than 256 KB.
+    pub dropped: u64,
+}
+
+impl TrailStatus {
+    pub fn to_json(&self) -> Value {
+        let mut out = json!({});
+        if let Some(t) = self.latest_time {
+            out["LatestCloudWatchLogsDeliveryTime"] = json!(t);
+        }
+        if let Some(e) = &self.latest_error {
+            out["LatestCloudWatchLogsDeliveryError"] = json!(e);
+        }
+        out
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    /// Every event below this journal position has been sent to its groups.
+    cursor: u64,
+    status: BTreeMap<String, TrailStatus>,
+}
+
+const STATE_FILE: &str = "state.json";
+
+pub struct LogGroups {
+    pub store: LogStore,
+    dir: PathBuf,
+    state: Mutex<State>,
+    /// The cursor as last saved: the journal must be kept from here.
+    saved: Mutex<(u64, std::time::Instant)>,
+    reader: Mutex<Option<JournalReader>>,
+    pub metrics: metrics::Metrics,
+    /// The metadata generation the metrics were last synced with.
+    synced: AtomicU64,
+}
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64 / 1000.0)
+        .unwrap_or(0.0)
+}
+
+/// The events of one pass bound for one group.
+struct Batch<'a> {
+    group: GroupInfo,
+    events: Vec<NewLogEvent<'a>>,
+    trails: Vec<String>,
+}
+
+impl LogGroups {
+    /// Opens `<data_dir>/logs`; a new one starts at journal position `start`.
+    pub fn open(data_dir: &Path, start: u64) -> std::io::Result<LogGroups> {
+        let dir = data_dir.join("logs");
+        let store = LogStore::open(&dir.join("groups")).map_err(std::io::Error::other)?;
+        let state = match std::fs::read(dir.join(STATE_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::other(format!("{}: {e}", dir.join(STATE_FILE).display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State {
+                cursor: start,
+                ..State::default()
+            },
+            Err(e) => return Err(e),
+        };
+        Ok(LogGroups {
+            store,
+            saved: Mutex::new((state.cursor, std::time::Instant::now())),
+            state: Mutex::new(state),
+            dir,
+            reader: Mutex::new(None),
+            metrics: metrics::Metrics::default(),
+            synced: AtomicU64::new(u64::MAX),
+        })
+    }
+
+    /// The journal position below which nothing is needed any more.
+    pub fn saved_cursor(&self) -> u64 {
+        self.saved.lock().expect("saved lock").0
+    }
+
+    pub fn status(&self, trail_arn: &str) -> TrailStatus {
+        self.state
+            .lock()
+            .expect("log groups lock")
+            .status
+            .get(trail_arn)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn save(&self, state: &State) -> Result<(), String> {
+        let bytes = serde_json::to_vec(state).expect("state serializes");
+        cairn_store::fsutil::write_atomic(&self.dir.join(STATE_FILE), &bytes)
+            .map_err(|e| format!("saving the log group cursor: {e}"))?;
+        *self.saved.lock().expect("saved lock") = (state.cursor, std::time::Instant::now());
+        Ok(())
+    }
+
+    /// Sends new events to their groups until `stop` fires, then once more.
+    pub async fn run(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => break,
+            }
+            Self::catch_up(&app).await;
+        }
+        Self::catch_up(&app).await;
+    }
+
+    async fn catch_up(app: &Arc<App>) {
+        let app = app.clone();
+        let result = tokio::task::spawn_blocking(move || loop {
+            match app.log_groups.pass(&app) {
+                Ok(true) => continue,
+                Ok(false) => return Ok(()),
+                Err(error) => return Err(error),
+            }
+        })
+        .await;
+        if let Ok(Err(error)) = result {
+            tracing::error!(%error, "sending events to log groups failed; will retry");
+        }
+    }
+
+    /// One pass over what the journal holds beyond the cursor (up to the budget). Returns
+    /// whether more waits.
+    pub fn pass(&self, app: &App) -> Result<bool, String> {
+        let cursor = self.state.lock().expect("log groups lock").cursor;
+        // Trail changes record their event inside the metadata lock, so no change below
+        // `until` is missing from this snapshot.
+        let generation = app.meta.generation();
+        let (trails, groups, until) = app.meta.read(|entries| {
+            let trails: Vec<PlannedTrail> = crate::delivery::planned_trails(entries, &app.settings)
+                .into_iter()
+                .filter(|t| t.trail.log_group_arn.is_some())
+                .filter(|t| {
+                    t.trail
+                        .logging
+                        .iter()
+                        .any(|p| p.stop_seq.is_none_or(|s| s >= cursor))
+                })
+                .collect();
+            (trails, GroupInfo::all(entries), app.store.committed_seq())
+        });
+        if self.synced.swap(generation, Ordering::AcqRel) != generation {
+            self.metrics.sync(&groups);
+        }
+        if until <= cursor {
+            return Ok(false);
+        }
+        if trails.is_empty() {
+            self.advance(app, cursor, until, false, Vec::new())?;
+            return Ok(false);
+        }
+        let mut reader = self.reader.lock().expect("reader lock");
+        if reader.as_ref().is_none_or(|r| r.next_seq() != cursor) {
+            *reader = Some(app.store.journal_reader(cursor));
+        }
+        let reader = reader.as_mut().expect("opened above");
+        let mut records = Vec::new();
+        let to = reader
+            .read(until, PASS_BUDGET, |seq, record| {
+                records.push((seq, record.to_vec()))
+            })
+            .map_err(|e| e.to_string())?;
+        let ingestion = (now_secs() * 1000.0) as i64;
+        let mut outcomes: Vec<(String, Option<String>)> = Vec::new();
+        let batches = self.route(&records, &trails, &groups, &mut outcomes);
+        for batch in &batches {
+            match self.store.append(&batch.group.id, ingestion, &batch.events) {
+                Ok(written) => {
+                    let fresh = &batch.events[batch.events.len() - written..];
+                    let messages = fresh
+                        .iter()
+                        .map(|e| std::str::from_utf8(e.message).unwrap_or_default());
+                    self.metrics.observe(&batch.group, messages);
+                    outcomes.extend(batch.trails.iter().map(|t| (t.clone(), None)));
+                }
+                Err(error) => {
+                    let code = if error.kind == cairn_store::StoreErrorKind::DiskFull {
+                        "ServiceUnavailableException"
+                    } else {
+                        "InternalFailure"
+                    };
+                    self.note(
+                        batch
+                            .trails
+                            .iter()
+                            .map(|t| (t.clone(), Some(code.to_owned()))),
+                    );
+                    return Err(format!("log group {}: {error}", batch.group.name));
+                }
+            }
+        }
+        let delivered = !outcomes.is_empty();
+        self.advance(app, cursor, to, delivered, outcomes)?;
+        Ok(to < until)
+    }
+
+    /// Which group receives which of `records`: for every trail that receives an event
+    /// and sends to a group that exists. Notes trails whose group is missing, and counts
+    /// events too large to send.
+    fn route<'a>(
+        &self,
+        records: &'a [(u64, Vec<u8>)],
+        trails: &[PlannedTrail],
+        groups: &[GroupInfo],
+        outcomes: &mut Vec<(String, Option<String>)>,
+    ) -> Vec<Batch<'a>> {
+        // Per trail: the index of its batch, or None when its group does not exist.
+        let mut batches: Vec<Batch> = Vec::new();
+        let mut target: Vec<Option<usize>> = Vec::new();
+        for planned in trails {
+            let trail = &planned.trail;
+            let group = trail
+                .log_group_arn
+                .as_deref()
+                .and_then(parse_group_arn)
+                .filter(|(region, account, _)| {
+                    *region == trail.home_region && *account == trail.account
+                })
+                .and_then(|(region, account, name)| {
+                    groups
+                        .iter()
+                        .find(|g| g.account == account && g.region == region && g.name == name)
+                });
+            target.push(
+                group.map(|g| match batches.iter().position(|b| b.group.id == g.id) {
+                    Some(index) => index,
+                    None => {
+                        batches.push(Batch {
+                            group: g.clone(),
+                            events: Vec::new(),
+                            trails: Vec::new(),
+                        });
+                        batches.len() - 1
+                    }
+                }),
+            );
+        }
+        let mut seen: HashMap<usize, u64> = HashMap::new();
+        let mut missing = vec![false; trails.len()];
+        for (seq, record) in records {
+            if !trails.iter().any(|t| t.trail.logging_at(*seq)) {
+                continue;
+            }
+            let Ok(event) = RouteFields::extract(record) else {
+                continue;
+            };
+            for (t, planned) in trails.iter().enumerate() {
+                if !planned.receives(*seq, &event) {
+                    continue;
+                }
+                let Some(b) = target[t] else {
+                    missing[t] = true;
+                    continue;
+                };
+                if record.len() > MAX_EVENT_BYTES {
+                    self.metrics.dropped(&planned.trail.arn());
+                    self.state
+                        .lock()
+                        .expect("log groups lock")
+                        .status
+                        .entry(planned.trail.arn())
+                        .or_default()
+                        .dropped += 1;
+                    continue;
+                }
+                let batch = &mut batches[b];
+                if !batch.trails.contains(&planned.trail.arn()) {
+                    batch.trails.push(planned.trail.arn());
+                }
+                // Once per group, however many trails send the event there.
+                if seen.get(&b) == Some(seq) {
+                    continue;
+                }
+                seen.insert(b, *seq);
+                let stream = match &planned.organization_id {
+                    Some(org) => format!("{org}_{}_CloudTrail_{}", event.account, event.region),
+                    None => format!("{}_CloudTrail_{}", event.account, event.region),
+                };
+                batch.events.push(NewLogEvent {
+                    seq: *seq,
+                    timestamp: event.event_time * 1000,
+                    stream,
+                    message: record,
+                });
+            }
+        }
+        for (t, planned) in trails.iter().enumerate() {
+            if missing[t] {
+                outcomes.push((
+                    planned.trail.arn(),
+                    Some("ResourceNotFoundException".into()),
+                ));
+            }
+        }
+        batches.retain(|b| !b.events.is_empty());
+        batches
+    }
+
+    /// Removes a deleted group's events and metrics.
+    pub fn remove_group(&self, group: &GroupInfo) {
+        if let Err(error) = self.store.remove(&group.id) {
+            tracing::warn!(%error, group = %group.name, "could not remove a deleted log group's files; the hourly sweep will");
+        }
+        self.metrics.forget_group(&group.id);
+    }
+
+    /// Drops events past their group's retention, and the files and metrics of groups
+    /// that no longer exist.
+    pub fn expire(&self, app: &App, now: i64) {
+        let groups = app.meta.read(GroupInfo::all);
+        for group in &groups {
+            if let Some(days) = group.retention_days {
+                let first_day = cairn_core::timefmt::day_of(now - days * 86_400);
+                if let Err(error) = self.store.expire(&group.id, first_day) {
+                    tracing::warn!(%error, group = %group.name, "expiring log events failed; will retry");
+                }
+            }
+        }
+        let live: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        if let Err(error) = self.store.keep_only(&live) {
+            tracing::warn!(%error, "removing deleted log groups' files failed; will retry");
+        }
+        let live: Vec<&str> = live.iter().map(String::as_str).collect();
+        self.metrics.retain_groups(&live);
+    }
+
+    fn note(&self, outcomes: impl IntoIterator<Item = (String, Option<String>)>) {
+        let mut state = self.state.lock().expect("log groups lock");
+        let now = now_secs();
+        for (trail, error) in outcomes {
+            let status = state.status.entry(trail).or_default();
+            match error {
+                None => {
+                    status.latest_time = Some(now);
+                    status.latest_error = None;
+                }
+                Some(code) => status.latest_error = Some(code),
+            }
+        }
+    }
+
+    /// Moves the cursor to `to`, saving it when something was delivered or a while has
+    /// passed, and lets the journal go below what is saved.
+    fn advance(
+        &self,
+        app: &App,
+        from: u64,
+        to: u64,
+        delivered: bool,
+        outcomes: Vec<(String, Option<String>)>,
+    ) -> Result<(), String> {
+        self.note(outcomes);
+        let mut state = self.state.lock().expect("log groups lock");
+        if state.cursor == from {
+            state.cursor = to;
+        }
+        let idle_for = self.saved.lock().expect("saved lock").1.elapsed();
+        if delivered || idle_for >= IDLE_SAVE {
+            self.save(&state)?;
+            drop(state);
+            app.release_journal();
+        }
+        Ok(())
+    }
+}
