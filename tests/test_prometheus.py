@@ -1,0 +1,78 @@
+"""A real Prometheus server scrapes /metrics: metric filters' counters arrive with their
+labels (dimension values escaped), and the scrape itself is healthy."""
+
+import json
+import shutil
+import subprocess
+import urllib.parse
+import urllib.request
+
+from conftest import ACCOUNT_A, free_port, wait_for
+from test_bulk import record
+from test_delivery import marked, send
+from test_log_delivery import ROLE, ROOT_USAGE, group_arn
+
+
+def query(port, expr):
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = json.load(response)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def test_prometheus_scrapes_metric_filter_counters(trails_cairn, workdir):
+    binary = shutil.which("prometheus")
+    assert binary, "the test command installs Debian's prometheus package"
+    ct, logs = trails_cairn.client(), trails_cairn.client(service="logs")
+    logs.create_log_group(logGroupName="CloudTrail/metrics")
+    logs.put_metric_filter(logGroupName="CloudTrail/metrics", filterName="root", filterPattern=ROOT_USAGE,
+                           metricTransformations=[{"metricName": "RootAccountUsage", "metricNamespace": "CISBenchmark",
+                                                   "metricValue": "1", "defaultValue": 0}])
+    logs.put_metric_filter(logGroupName="CloudTrail/metrics", filterName="agents", filterPattern='{ $.eventSource = "ec2.amazonaws.com" }',
+                           metricTransformations=[{"metricName": "CallsByAgent", "metricNamespace": "Audit", "metricValue": "1",
+                                                   "dimensions": {"UserAgent": "$.userAgent"}}])
+    ct.create_trail(Name="scraped", S3BucketName="trail-bucket", CloudWatchLogsLogGroupArn=group_arn("CloudTrail/metrics"),
+                    CloudWatchLogsRoleArn=ROLE)
+    ct.start_logging(Name="scraped")
+
+    port = free_port()
+    target = trails_cairn.endpoint.removeprefix("http://")
+    config = workdir / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n"
+        f"scrape_configs:\n  - job_name: cairn\n    static_configs:\n      - targets: ['{target}']\n"
+    )
+    prometheus = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        def up():
+            try:
+                result = query(port, 'up{job="cairn"}')
+            except OSError:
+                return None
+            return result and result[0]["value"][1] == "1"
+        wait_for(up, timeout=60, interval=0.5)
+
+        root = {"type": "Root", "principalId": ACCOUNT_A, "arn": f"arn:aws:iam::{ACCOUNT_A}:root", "accountId": ACCOUNT_A}
+        odd_agent = 'agent "quoted" \\ slash'
+        send(trails_cairn, "alice", [marked(userIdentity=root, source="s3.amazonaws.com") for _ in range(2)])
+        send(trails_cairn, "alice", [record(ACCOUNT_A, userAgent=odd_agent) for _ in range(3)])
+
+        def scraped(expr, value):
+            result = query(port, expr)
+            return result if result and float(result[0]["value"][1]) == value else None
+
+        root_series = wait_for(lambda: scraped('cairn_log_metric_total{metric_name="RootAccountUsage"}', 2), timeout=30)
+        labels = root_series[0]["metric"]
+        assert labels["account"] == ACCOUNT_A and labels["region"] == "us-east-1"
+        assert labels["log_group"] == "CloudTrail/metrics" and labels["namespace"] == "CISBenchmark"
+        agent = wait_for(lambda: scraped('cairn_log_metric_total{metric_name="CallsByAgent"}', 3), timeout=30)
+        assert agent[0]["metric"]["UserAgent"] == odd_agent
+        assert float(query(port, 'up{job="cairn"}')[0]["value"][1]) == 1
+    finally:
+        prometheus.terminate()
+        prometheus.wait(timeout=30)
