@@ -75,6 +75,12 @@ pub struct Config {
     /// Webhooks receiving delivery notifications, by the trail's `SnsTopicName` (a
     /// topic name or ARN): `[notifications] "my-topic" = "http://127.0.0.1:8080/hook"`.
     pub notifications: std::collections::BTreeMap<String, String>,
+    /// Where alarm notifications go by default.
+    pub alerting: crate::loggroups::alarms::AlertingConfig,
+    /// Threshold alarms over metric filters' metrics.
+    pub alarms: Vec<crate::loggroups::alarms::AlarmConfig>,
+    /// The CIS AWS Foundations monitoring pack: `[cis] enabled = true`.
+    pub cis: crate::loggroups::alarms::CisConfig,
 }
 
 /// An S3-compatible endpoint holding every trail bucket.
@@ -228,6 +234,9 @@ impl Default for Config {
             digests: DigestConfig::default(),
             organizations: Vec::new(),
             notifications: Default::default(),
+            alerting: Default::default(),
+            alarms: Vec::new(),
+            cis: Default::default(),
         }
     }
 }
@@ -261,6 +270,8 @@ pub struct Settings {
     pub digests: DigestConfig,
     pub organizations: Vec<Organization>,
     pub notifications: std::collections::BTreeMap<String, String>,
+    pub alarms: Vec<crate::loggroups::alarms::AlarmRule>,
+    pub cis: crate::loggroups::alarms::CisConfig,
 }
 
 impl Settings {
@@ -419,6 +430,7 @@ impl Config {
         }
         let s3 = self.s3.map(resolve_s3).transpose()?;
         let organizations = resolve_organizations(&self.organizations)?;
+        let alarms = crate::loggroups::alarms::resolve(&self.alerting, &self.alarms, &self.cis)?;
         Ok(Settings {
             listen,
             data_dir: self.data_dir,
@@ -433,6 +445,8 @@ impl Config {
             digests: self.digests,
             organizations,
             notifications: self.notifications,
+            alarms,
+            cis: self.cis,
         })
     }
 }

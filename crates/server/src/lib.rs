@@ -106,6 +106,12 @@ impl Server {
                     source,
                 }
             })?;
+        loggroups::install_cis_pack(&meta, &settings.cis, app::now() * 1000).map_err(|source| {
+            ServeError::Store {
+                dir: settings.data_dir.display().to_string(),
+                source,
+            }
+        })?;
         let buckets = match &settings.s3 {
             Some(s3) => buckets::Buckets::s3(s3.clone()),
             None => buckets::Buckets::local(settings.data_dir.join("buckets")),
@@ -125,7 +131,12 @@ impl Server {
             &settings.data_dir,
             i64::from(settings.digests.key_rotation_days) * 86_400,
         );
-        let log_groups = loggroups::LogGroups::open(&settings.data_dir, store.committed_seq())?;
+        let alarms = loggroups::alarms::Alarms::new(
+            settings.alarms.clone(),
+            format!("http://{}", settings.listen),
+        );
+        let log_groups =
+            loggroups::LogGroups::open(&settings.data_dir, store.committed_seq(), alarms)?;
         // The journal stays until delivery and log groups are past it.
         store.retain_from(delivery.cursor().min(log_groups.saved_cursor()));
         let app = Arc::new(app::App {
@@ -160,6 +171,7 @@ impl Server {
         let retention = tokio::spawn(expire_history(app.clone()));
         let (stop_delivery, stopped) = tokio::sync::watch::channel(false);
         let delivery = tokio::spawn(delivery::Delivery::run(app.clone(), stopped.clone()));
+        let alarms = tokio::spawn(loggroups::alarms::Alarms::run(app.clone(), stopped.clone()));
         let log_groups = tokio::spawn(loggroups::LogGroups::run(app.clone(), stopped));
         let router = axum::Router::new()
             .fallback(app::handle)
@@ -175,6 +187,7 @@ impl Server {
         let _ = stop_delivery.send(true);
         let _ = delivery.await;
         let _ = log_groups.await;
+        let _ = alarms.await;
         let store = app.store.clone();
         tokio::task::spawn_blocking(move || store.close())
             .await

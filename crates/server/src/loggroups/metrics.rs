@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
+use super::alarms::Alarms;
 use super::GroupInfo;
 use cairn_filter::{Field, Filter, FilterSet, Pattern, Scratch};
 use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
@@ -55,7 +56,7 @@ const RESERVED: [&str; 6] = [
 ];
 
 /// A dimension name as a Prometheus label name.
-fn label_name(dimension: &str) -> String {
+pub fn label_name(dimension: &str) -> String {
     let mut name: String = dimension
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -100,10 +101,12 @@ pub struct Metrics {
     delivered: Family<Labels, Counter>,
     dropped: Family<Labels, Counter>,
     compiled: Mutex<HashMap<String, Arc<Compiled>>>,
+    /// The alarms watching these metrics.
+    pub alarms: Alarms,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    pub fn new(alarms: Alarms) -> Self {
         let mut registry = Registry::default();
         let values = Family::<Labels, Counter<f64, AtomicU64>>::default();
         let delivered = Family::<Labels, Counter>::default();
@@ -129,6 +132,7 @@ impl Default for Metrics {
             delivered,
             dropped,
             compiled: Mutex::new(HashMap::new()),
+            alarms,
         }
     }
 }
@@ -338,6 +342,7 @@ impl Metrics {
             }
         }
         self.values.get_or_create(&labels).inc_by(value);
+        self.alarms.observe(&labels, value, crate::app::now());
     }
 
     /// Counts an event too large for a trail's log group.
@@ -378,7 +383,7 @@ mod tests {
 
     #[test]
     fn matches_add_values_under_their_labels() {
-        let metrics = Metrics::default();
+        let metrics = Metrics::new(Alarms::new(Vec::new(), String::new()));
         let g = group(json!([
             filter(
                 r#"{ $.errorCode = "AccessDenied" }"#,
@@ -416,7 +421,7 @@ mod tests {
 
     #[test]
     fn default_values_show_zero_and_deleted_filters_disappear() {
-        let metrics = Metrics::default();
+        let metrics = Metrics::new(Alarms::new(Vec::new(), String::new()));
         let with_default = json!([filter(
             "ERROR",
             json!({"metricName": "Errors", "metricNamespace": "App", "metricValue": "1", "defaultValue": 0})

@@ -9,6 +9,7 @@
 //! of each event, so replaying a range after a crash writes nothing twice (see
 //! `cairn_store::logs`). An event goes to a group once, however many trails send it there.
 
+pub mod alarms;
 pub mod metrics;
 
 use std::collections::{BTreeMap, HashMap};
@@ -88,6 +89,66 @@ impl GroupInfo {
     }
 }
 
+/// Adds the CIS pack's metric filters (named after their metrics) that a group's entry
+/// lacks, as PutMetricFilter would store them. Returns whether it added any.
+pub fn add_cis_filters(group: &mut Value, now_ms: i64) -> bool {
+    let name = group["logGroupName"].clone();
+    let Some(filters) = group
+        .as_object_mut()
+        .map(|g| g.entry("metricFilters").or_insert_with(|| json!([])))
+        .and_then(Value::as_array_mut)
+    else {
+        return false;
+    };
+    let before = filters.len();
+    for control in cairn_filter::cis::CONTROLS {
+        if filters.iter().any(|f| f["filterName"] == control.metric) {
+            continue;
+        }
+        filters.push(json!({
+            "filterName": control.metric,
+            "filterPattern": control.pattern,
+            "metricTransformations": [{
+                "metricName": control.metric,
+                "metricNamespace": cairn_filter::cis::NAMESPACE,
+                "metricValue": "1",
+                "defaultValue": 0.0,
+            }],
+            "creationTime": now_ms,
+            "logGroupName": name,
+        }));
+    }
+    filters.sort_by(|a, b| a["filterName"].as_str().cmp(&b["filterName"].as_str()));
+    filters.len() > before
+}
+
+/// With the CIS pack on, gives existing groups of its name the filters they lack.
+pub fn install_cis_pack(
+    meta: &cairn_store::MetaStore,
+    cis: &alarms::CisConfig,
+    now_ms: i64,
+) -> Result<(), cairn_store::StoreError> {
+    if !cis.enabled {
+        return Ok(());
+    }
+    meta.update(|entries| {
+        let mut changes = Vec::new();
+        for (key, value) in entries.range("loggroups/".to_owned()..) {
+            if !key.starts_with("loggroups/") {
+                break;
+            }
+            if value["logGroupName"] != cis.log_group.as_str() {
+                continue;
+            }
+            let mut group = value.clone();
+            if add_cis_filters(&mut group, now_ms) {
+                changes.push(cairn_store::Change::Put(key.clone(), group));
+            }
+        }
+        Ok::<_, cairn_store::StoreError>((changes, ()))
+    })
+}
+
 /// `arn:aws:logs:<region>:<account>:log-group:<name>[:*]` → (region, account, name).
 pub fn parse_group_arn(arn: &str) -> Option<(&str, &str, &str)> {
     let parts: Vec<&str> = arn.split(':').collect();
@@ -164,7 +225,7 @@ struct Batch<'a> {
 
 impl LogGroups {
     /// Opens `<data_dir>/logs`; a new one starts at journal position `start`.
-    pub fn open(data_dir: &Path, start: u64) -> std::io::Result<LogGroups> {
+    pub fn open(data_dir: &Path, start: u64, alarms: alarms::Alarms) -> std::io::Result<LogGroups> {
         let dir = data_dir.join("logs");
         let store = LogStore::open(&dir.join("groups")).map_err(std::io::Error::other)?;
         let state = match std::fs::read(dir.join(STATE_FILE)) {
@@ -183,7 +244,7 @@ impl LogGroups {
             state: Mutex::new(state),
             dir,
             reader: Mutex::new(None),
-            metrics: metrics::Metrics::default(),
+            metrics: metrics::Metrics::new(alarms),
             synced: AtomicU64::new(u64::MAX),
         })
     }

@@ -181,6 +181,10 @@ fn create_log_group(call: &Call, input: CreateLogGroupInput) -> Result<Outcome, 
     if let Some(kms) = input.kms_key_id {
         group["kmsKeyId"] = json!(kms);
     }
+    let cis = &call.app.settings.cis;
+    if cis.enabled && name == cis.log_group {
+        crate::loggroups::add_cis_filters(&mut group, call.now * 1000);
+    }
     tokio::task::block_in_place(|| {
         call.app.meta.update(|entries| {
             if entries.contains_key(&key) {
