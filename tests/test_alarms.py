@@ -75,7 +75,8 @@ def test_cis_pack_and_alarms_notify_alertmanager_receivers(workdir):
         send(cairn, "alice", [marked(userIdentity=root, source="s3.amazonaws.com"), denied, quiet])
         send(cairn, "alice", [marked(region="eu-west-1") for _ in range(3)] + [marked(region="us-east-1") for _ in range(3)])
 
-        wanted = ["Ec2BurstEuWest1", "RootAccountUsage", "UnauthorizedAPICalls"]
+        # The trail's own StartLogging is a CloudTrail configuration change (CIS 4.5).
+        wanted = ["CloudTrailConfigurationChanges", "Ec2BurstEuWest1", "RootAccountUsage", "UnauthorizedAPICalls"]
         wait_for(lambda: hook.names("firing") == wanted, timeout=30, interval=0.2)
         assert hook.refused == 1, "the first notification was refused and sent again"
         alert = next(a for a in hook.alerts("firing") if a["labels"]["alertname"] == "RootAccountUsage")

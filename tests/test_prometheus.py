@@ -1,13 +1,17 @@
-"""A real Prometheus server scrapes /metrics: metric filters' counters arrive with their
-labels (dimension values escaped), and the scrape itself is healthy."""
+"""A real Prometheus server scrapes /metrics with a bearer token: metric filters' counters
+arrive with their labels (dimension values escaped), and the scrape itself is healthy."""
 
 import json
+import os
 import shutil
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 
-from conftest import ACCOUNT_A, free_port, wait_for
+import pytest
+
+from conftest import ACCOUNT_A, free_port, serve, trails_config, wait_for
 from test_bulk import record
 from test_delivery import marked, send
 from test_log_delivery import ROLE, ROOT_USAGE, group_arn
@@ -21,9 +25,24 @@ def query(port, expr):
     return body["data"]["result"]
 
 
-def test_prometheus_scrapes_metric_filter_counters(trails_cairn, workdir):
+@pytest.fixture
+def token_cairn(workdir):
+    """A server whose /metrics requires a bearer token (in `workdir/metrics.token`)."""
+    token = workdir / "metrics.token"
+    token.write_text("s3cret-scrape-token\n")
+    os.chmod(token, 0o600)
+    server = serve(workdir, lambda d: trails_config(d, tail=f'[metrics]\nbearer_token_file = "{token}"\n'))
+    yield server
+    server.stop()
+
+
+def test_prometheus_scrapes_metric_filter_counters(token_cairn, workdir):
     binary = shutil.which("prometheus")
     assert binary, "the test command installs Debian's prometheus package"
+    trails_cairn = token_cairn
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(trails_cairn.endpoint + "/metrics", timeout=10)
+    assert refused.value.code == 401
     ct, logs = trails_cairn.client(), trails_cairn.client(service="logs")
     logs.create_log_group(logGroupName="CloudTrail/metrics")
     logs.put_metric_filter(logGroupName="CloudTrail/metrics", filterName="root", filterPattern=ROOT_USAGE,
@@ -41,7 +60,8 @@ def test_prometheus_scrapes_metric_filter_counters(trails_cairn, workdir):
     config = workdir / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: cairn\n    static_configs:\n      - targets: ['{target}']\n"
+        f"scrape_configs:\n  - job_name: cairn\n    authorization:\n      credentials_file: {workdir / 'metrics.token'}\n"
+        f"    static_configs:\n      - targets: ['{target}']\n"
     )
     prometheus = subprocess.Popen(
         [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",

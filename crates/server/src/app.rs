@@ -196,9 +196,27 @@ fn respond(result: Result<Value, ApiError>, request_id: &str) -> Response {
     }
 }
 
-/// `/metrics` for Prometheus: unauthenticated, as exporters are; it shows metric names,
-/// log group names and counts, never events.
-fn metrics_response(app: &App) -> Response {
+/// `/metrics` for Prometheus. Prometheus does not sign requests, so it is open unless a
+/// bearer token is configured: it shows accounts, log group names, metric names, counts,
+/// and dimension values, which come from events.
+fn metrics_response(app: &App, headers: &HeaderMap) -> Response {
+    if let Some(token) = &app.settings.metrics_token {
+        use subtle::ConstantTimeEq;
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+            let mut response = Response::new(Body::from("a bearer token is required\n"));
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            response.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Bearer realm=\"cairn\""),
+            );
+            return response;
+        }
+    }
     let mut response = Response::new(Body::from(app.log_groups.metrics.encode()));
     response.headers_mut().insert(
         "content-type",
@@ -219,7 +237,7 @@ pub async fn handle(
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     if parts.uri.path() == "/metrics" && parts.method == axum::http::Method::GET {
-        return metrics_response(&app);
+        return metrics_response(&app, &parts.headers);
     }
     let limit = app.settings.max_body_bytes;
     let too_large = || ApiError {

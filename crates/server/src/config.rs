@@ -81,6 +81,17 @@ pub struct Config {
     pub alarms: Vec<crate::loggroups::alarms::AlarmConfig>,
     /// The CIS AWS Foundations monitoring pack: `[cis] enabled = true`.
     pub cis: crate::loggroups::alarms::CisConfig,
+    /// `/metrics`, for Prometheus.
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A file holding a token that `/metrics` then requires as `Authorization: Bearer
+    /// <token>` (Prometheus: `authorization: { credentials_file: … }`). Mode 0600.
+    /// Default: none, `/metrics` is open to whoever reaches the listener.
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 /// An S3-compatible endpoint holding every trail bucket.
@@ -237,6 +248,7 @@ impl Default for Config {
             alerting: Default::default(),
             alarms: Vec::new(),
             cis: Default::default(),
+            metrics: Default::default(),
         }
     }
 }
@@ -272,6 +284,8 @@ pub struct Settings {
     pub notifications: std::collections::BTreeMap<String, String>,
     pub alarms: Vec<crate::loggroups::alarms::AlarmRule>,
     pub cis: crate::loggroups::alarms::CisConfig,
+    /// The token `/metrics` requires, if any.
+    pub metrics_token: Option<String>,
 }
 
 impl Settings {
@@ -431,6 +445,22 @@ impl Config {
         let s3 = self.s3.map(resolve_s3).transpose()?;
         let organizations = resolve_organizations(&self.organizations)?;
         let alarms = crate::loggroups::alarms::resolve(&self.alerting, &self.alarms, &self.cis)?;
+        let metrics_token = self
+            .metrics
+            .bearer_token_file
+            .as_deref()
+            .map(|path| {
+                read_secret_file(path)
+                    .and_then(|t| {
+                        if t.is_empty() {
+                            Err(format!("{} is empty", path.display()))
+                        } else {
+                            Ok(t)
+                        }
+                    })
+                    .map_err(|m| invalid("metrics.bearer_token_file", m))
+            })
+            .transpose()?;
         Ok(Settings {
             listen,
             data_dir: self.data_dir,
@@ -447,6 +477,7 @@ impl Config {
             notifications: self.notifications,
             alarms,
             cis: self.cis,
+            metrics_token,
         })
     }
 }

@@ -10,7 +10,8 @@
 //! The files are their own cursor: every frame carries the journal position of its event,
 //! and a group takes events in journal order, so after a crash an event already in the
 //! group (its position is at or below the group's last one) is not written again. A torn
-//! frame at the end of the newest file is cut off when the group is first opened.
+//! frame at the end of the newest file is cut off when the group is first opened; a whole
+//! frame that does not decode is skipped.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -86,8 +87,15 @@ fn days(dir: &Path) -> Result<Vec<(i64, PathBuf)>> {
     Ok(days)
 }
 
+/// CloudWatch Logs' longest stream name.
+const MAX_STREAM_BYTES: usize = 512;
+
 fn encode(out: &mut Vec<u8>, event: &NewLogEvent, ingestion_time: i64) {
-    let stream = &event.stream.as_bytes()[..event.stream.len().min(u16::MAX as usize)];
+    let mut cut = event.stream.len().min(MAX_STREAM_BYTES);
+    while !event.stream.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let stream = &event.stream.as_bytes()[..cut];
     let payload_len = FIXED_PAYLOAD + stream.len() + event.message.len();
     let start = out.len();
     out.extend_from_slice(&(payload_len as u32).to_le_bytes());
@@ -142,10 +150,12 @@ fn read_frames(reader: impl Read, mut visit: impl FnMut(LogEvent) -> bool) -> u6
         if reader.read_exact(&mut payload).is_err() || crc32fast::hash(&payload) != crc {
             return good;
         }
-        let Some(event) = decode(&payload) else {
-            return good;
-        };
         good += (FRAME_HEADER + len) as u64;
+        // A whole frame that does not decode is skipped: what follows it is intact.
+        let Some(event) = decode(&payload) else {
+            tracing::error!(at = good, "skipping an undecodable log event frame");
+            continue;
+        };
         if !visit(event) {
             return good;
         }
@@ -247,6 +257,12 @@ impl LogStore {
             if last.is_some_and(|l| event.seq <= l) {
                 continue;
             }
+            if FIXED_PAYLOAD + MAX_STREAM_BYTES + event.message.len() > MAX_PAYLOAD {
+                return Err(StoreError::corrupt(format!(
+                    "a log event of {} bytes is larger than a group takes",
+                    event.message.len()
+                )));
+            }
             encode(&mut buffer, event, ingestion_time);
             last = Some(event.seq);
             written += 1;
@@ -319,7 +335,8 @@ impl LogStore {
     /// Removes a group's files (a deleted log group).
     pub fn remove(&self, group: &str) -> Result<()> {
         let dir = self.group_dir(group)?;
-        self.writers.lock().expect("log writers lock").remove(group);
+        let mut writers = self.writers.lock().expect("log writers lock");
+        writers.remove(group);
         match fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(StoreError::io(dir.display(), e))
@@ -328,7 +345,8 @@ impl LogStore {
         }
     }
 
-    /// Removes every group not in `live` (deleted log groups).
+    /// Removes every group not in `live` (deleted log groups), except groups written to
+    /// since the store opened: `live` may be older than a group created meanwhile.
     pub fn keep_only(&self, live: &[String]) -> Result<usize> {
         let entries = fs::read_dir(&self.dir).map_err(|e| StoreError::io(self.dir.display(), e))?;
         let mut writers = self.writers.lock().expect("log writers lock");
@@ -338,7 +356,7 @@ impl LogStore {
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            if !entry.path().is_dir() || live.contains(&name) {
+            if !entry.path().is_dir() || live.contains(&name) || writers.contains_key(&name) {
                 continue;
             }
             writers.remove(&name);
@@ -441,6 +459,34 @@ mod tests {
     }
 
     #[test]
+    fn long_stream_names_are_cut_at_a_character_and_bad_frames_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path()).unwrap();
+        let long = "é".repeat(600);
+        store
+            .append("g", NOW, &[event(1, &long, "one"), event(2, "s", "two")])
+            .unwrap();
+        let read = all(&store, "g");
+        assert_eq!(read.len(), 2);
+        assert!(read[0].stream.len() <= MAX_STREAM_BYTES && long.starts_with(&read[0].stream));
+        // A frame whose checksum holds but whose content does not decode (a stream name
+        // that is not UTF-8) is skipped; the frames after it are read.
+        let mut bytes = Vec::new();
+        encode(&mut bytes, &event(3, "s", "three"), NOW);
+        let bad = FRAME_HEADER + FIXED_PAYLOAD;
+        bytes[bad] = 0xff;
+        let crc = crc32fast::hash(&bytes[FRAME_HEADER..]);
+        bytes[4..8].copy_from_slice(&crc.to_le_bytes());
+        encode(&mut bytes, &event(4, "s", "four"), NOW);
+        let mut seen = Vec::new();
+        read_frames(bytes.as_slice(), |e| {
+            seen.push(e.seq);
+            true
+        });
+        assert_eq!(seen, [4]);
+    }
+
+    #[test]
     fn a_new_day_starts_a_new_file_and_expiry_drops_old_days() {
         let dir = tempfile::tempdir().unwrap();
         let store = LogStore::open(dir.path()).unwrap();
@@ -466,6 +512,13 @@ mod tests {
         let store = LogStore::open(dir.path()).unwrap();
         store.append("keep", NOW, &[event(1, "s", "x")]).unwrap();
         store.append("gone", NOW, &[event(1, "s", "y")]).unwrap();
+        assert_eq!(
+            store.keep_only(&["keep".to_owned()]).unwrap(),
+            0,
+            "groups being written are kept"
+        );
+        drop(store);
+        let store = LogStore::open(dir.path()).unwrap();
         assert_eq!(store.keep_only(&["keep".to_owned()]).unwrap(), 1);
         assert!(all(&store, "gone").is_empty());
         assert_eq!(all(&store, "keep").len(), 1);

@@ -6,7 +6,8 @@
 //! of the last `evaluation_periods` periods (ending now); the alarm fires when every one
 //! of them breaches the threshold and resolves when one does not. A metric with dimensions
 //! has one alarm instance per combination of dimension values, as Prometheus alerts have
-//! one per label set. A period without data sums to 0.
+//! one per label set, from the series' first value on; after that, a period without data
+//! sums to 0. Every change of state is owed to the webhook, in order, until it takes it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -140,6 +141,8 @@ pub struct AlarmRule {
     pub dimensions: Vec<(String, String)>,
     pub account: Option<String>,
     pub region: Option<String>,
+    /// Only this log group's metric (the CIS pack's alarms watch the pack's group).
+    pub log_group: Option<String>,
     pub period: i64,
     pub evaluation_periods: i64,
     pub threshold: f64,
@@ -168,10 +171,10 @@ pub fn resolve(
             ));
         }
     }
-    let mut all: Vec<(String, AlarmConfig)> = alarms
+    let mut all: Vec<(String, AlarmConfig, Option<String>)> = alarms
         .iter()
         .enumerate()
-        .map(|(i, a)| (format!("alarms[{i}]"), a.clone()))
+        .map(|(i, a)| (format!("alarms[{i}]"), a.clone(), None))
         .collect();
     if cis.enabled {
         if !(1..=86_400).contains(&cis.period_secs) {
@@ -194,12 +197,12 @@ pub fn resolve(
                 comparison: default_comparison(),
                 webhook: None,
             };
-            all.push(("cis".into(), alarm));
+            all.push(("cis".into(), alarm, Some(cis.log_group.clone())));
         }
     }
     let mut names = std::collections::HashSet::new();
     let mut rules = Vec::new();
-    for (setting, a) in all {
+    for (setting, a, log_group) in all {
         if a.name.is_empty() || !names.insert(a.name.clone()) {
             return Err(invalid(
                 format!("{setting}.name"),
@@ -254,6 +257,7 @@ pub fn resolve(
                 .collect(),
             account: a.account,
             region: a.region,
+            log_group,
             period: a.period_secs,
             evaluation_periods: a.evaluation_periods,
             threshold: a.threshold,
@@ -284,6 +288,10 @@ impl AlarmRule {
                 .as_deref()
                 .is_none_or(|r| label(labels, "region") == Some(r))
             && self
+                .log_group
+                .as_deref()
+                .is_none_or(|g| label(labels, "log_group") == Some(g))
+            && self
                 .dimensions
                 .iter()
                 .all(|(n, v)| label(labels, n) == Some(v))
@@ -301,8 +309,8 @@ struct Instance {
     /// (second, sum of the values in it), oldest first.
     points: VecDeque<(i64, f64)>,
     state: State,
-    /// The state the webhook was last told.
-    notified: State,
+    /// Notifications of state changes the webhook has not taken yet, oldest first.
+    owed: VecDeque<(State, Value)>,
     /// When the alarm last fired.
     fired_at: i64,
     resolved_at: i64,
@@ -352,7 +360,7 @@ impl Alarms {
                 .or_insert_with(|| Instance {
                     points: VecDeque::new(),
                     state: State::Ok,
-                    notified: State::Ok,
+                    owed: VecDeque::new(),
                     fired_at: 0,
                     resolved_at: 0,
                     value: 0.0,
@@ -397,28 +405,32 @@ impl Alarms {
                     State::Alarm => instance.fired_at = now,
                     State::Ok => instance.resolved_at = now,
                 }
+                let body = self.payload(rule, labels, instance);
+                instance.owed.push_back((state, body));
             }
-            if instance.state != instance.notified {
+            if let Some((state, body)) = instance.owed.front() {
                 out.push(Notification {
                     webhook: rule.webhook.clone(),
-                    body: self.payload(rule, labels, instance),
+                    body: body.clone(),
                     key: (*index, labels.clone()),
-                    state: instance.state,
+                    state: *state,
                 });
             }
         }
         out
     }
 
-    /// Records that a webhook took a notification.
+    /// Records that a webhook took a notification: the next one owed goes next.
     pub fn sent(&self, notification: &Notification) {
-        if let Some(instance) = self
-            .instances
-            .lock()
-            .expect("alarms lock")
-            .get_mut(&notification.key)
-        {
-            instance.notified = notification.state;
+        let mut instances = self.instances.lock().expect("alarms lock");
+        if let Some(instance) = instances.get_mut(&notification.key) {
+            if instance
+                .owed
+                .front()
+                .is_some_and(|(s, _)| *s == notification.state)
+            {
+                instance.owed.pop_front();
+            }
         }
     }
 
@@ -520,6 +532,7 @@ mod tests {
             dimensions: vec![],
             account: Some("111122223333".into()),
             region: None,
+            log_group: None,
             period,
             evaluation_periods,
             threshold: 1.0,
@@ -561,6 +574,24 @@ mod tests {
         assert_eq!(resolved[0].body["status"], "resolved");
         assert_eq!(resolved[0].body["alerts"][0]["startsAt"], time_text(1001));
         assert_eq!(resolved[0].body["alerts"][0]["endsAt"], time_text(1060));
+    }
+
+    #[test]
+    fn a_change_the_webhook_missed_is_still_sent_in_order() {
+        let alarms = Alarms::new(
+            vec![rule(10, 1, Comparison::GreaterOrEqual)],
+            "http://x".into(),
+        );
+        alarms.observe(&labels("111122223333"), 1.0, 1000);
+        assert_eq!(alarms.evaluate(1001)[0].body["status"], "firing");
+        // The webhook is down while the alarm fires and resolves.
+        let owed = alarms.evaluate(1020);
+        assert_eq!(owed[0].body["status"], "firing");
+        alarms.sent(&owed[0]);
+        let next = alarms.evaluate(1021);
+        assert_eq!(next[0].body["status"], "resolved");
+        alarms.sent(&next[0]);
+        assert!(alarms.evaluate(1022).is_empty());
     }
 
     #[test]
@@ -606,7 +637,8 @@ mod tests {
             comparison: "Bigger".into(),
             webhook: None,
         };
-        let error = resolve(&alerting, std::slice::from_ref(&bad), &CisConfig::default()).unwrap_err();
+        let error =
+            resolve(&alerting, std::slice::from_ref(&bad), &CisConfig::default()).unwrap_err();
         assert!(
             error.to_string().contains("alarms[0].comparison"),
             "{error}"

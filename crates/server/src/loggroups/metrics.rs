@@ -91,6 +91,8 @@ struct Rule {
 /// A group's filters, compiled; `source` is what they were compiled from.
 struct Compiled {
     source: String,
+    /// The group's own labels, for its event count.
+    group_labels: Labels,
     set: FilterSet,
     rules: Vec<Rule>,
 }
@@ -179,6 +181,15 @@ fn compile(group: &GroupInfo, source: String) -> Compiled {
             }
         }
         dimensions.sort();
+        // Two dimensions may map to one label name ("a.b", "a_b"); a scrape with a label
+        // twice in a series is refused whole, so later ones get a suffix.
+        let mut taken: Vec<String> = RESERVED.iter().map(|r| r.to_string()).collect();
+        for (name, _) in &mut dimensions {
+            while taken.contains(name) {
+                name.push('_');
+            }
+            taken.push(name.clone());
+        }
         let mut base = group_labels(group);
         base.push((
             "namespace".into(),
@@ -202,14 +213,15 @@ fn compile(group: &GroupInfo, source: String) -> Compiled {
     }
     Compiled {
         source,
+        group_labels: group_labels(group),
         set: FilterSet::new(filters),
         rules,
     }
 }
 
 impl Metrics {
-    /// The group's compiled filters, compiled again when they changed. Series of filters
-    /// that were deleted are removed.
+    /// The group's compiled filters, compiled again when they changed. A filter that is
+    /// still there keeps its series; series of filters that were deleted are removed.
     fn compiled(&self, group: &GroupInfo) -> Arc<Compiled> {
         let source = group.filters.to_string();
         let mut cache = self.compiled.lock().expect("metrics lock");
@@ -225,13 +237,23 @@ impl Metrics {
                 .insert(rule.base.clone());
         }
         if let Some(old) = cache.insert(group.id.clone(), compiled.clone()) {
+            for rule in &compiled.rules {
+                if let Some(same) = old.rules.iter().find(|r| r.base == rule.base) {
+                    let carried = std::mem::take(&mut *same.series.lock().expect("series lock"));
+                    rule.series.lock().expect("series lock").extend(carried);
+                }
+            }
             self.forget(&old, Some(&compiled));
         }
         compiled
     }
 
-    /// Removes the series of `old`'s rules that `new` does not have.
+    /// Removes the series of `old`'s rules that `new` does not have (all of them, and the
+    /// group's event count, when the group is gone).
     fn forget(&self, old: &Compiled, new: Option<&Compiled>) {
+        if new.is_none() {
+            self.delivered.remove(&old.group_labels);
+        }
         for rule in &old.rules {
             let kept = new.is_some_and(|n| n.rules.iter().any(|r| r.base == rule.base));
             if !kept {
@@ -444,5 +466,24 @@ mod tests {
         assert_eq!(label_name("event.name"), "event_name");
         assert_eq!(label_name("region"), "dimension_region");
         assert_eq!(label_name("1st"), "dimension_1st");
+        let metrics = Metrics::new(Alarms::new(Vec::new(), String::new()));
+        let g = group(json!([filter(
+            "{ $.a = * }",
+            json!({"metricName": "M", "metricNamespace": "N", "metricValue": "1",
+                   "dimensions": {"a.b": "$.a", "a_b": "$.a", "region": "$.a", "dimension_region": "$.a"}})
+        )]));
+        metrics.observe(&g, [r#"{"a":"x"}"#].into_iter());
+        let text = metrics.encode();
+        let line = text
+            .lines()
+            .find(|l| l.contains("metric_name=\"M\""))
+            .unwrap();
+        for label in ["a_b=", "a_b_=", "dimension_region=", "dimension_region_="] {
+            assert_eq!(
+                line.matches(&format!(",{label}")).count(),
+                1,
+                "{label} in {line}"
+            );
+        }
     }
 }

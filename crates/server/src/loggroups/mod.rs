@@ -80,6 +80,18 @@ impl GroupInfo {
         GroupInfo::from_entry(&key, entries.get(&key)?)
     }
 
+    /// The group a trail sends to, when it exists in the trail's account and home region.
+    pub fn of_trail(
+        entries: &BTreeMap<String, Value>,
+        trail: &crate::trails::Trail,
+    ) -> Option<GroupInfo> {
+        let (region, account, name) = parse_group_arn(trail.log_group_arn.as_deref()?)?;
+        if region != trail.home_region || account != trail.account {
+            return None;
+        }
+        GroupInfo::find(entries, account, region, name)
+    }
+
     fn all(entries: &BTreeMap<String, Value>) -> Vec<GroupInfo> {
         entries
             .range("loggroups/".to_owned()..)
@@ -171,8 +183,6 @@ pub struct TrailStatus {
     pub latest_time: Option<f64>,
     /// The error of the latest failed delivery, until one succeeds.
     pub latest_error: Option<String>,
-    /// Events not sent because they were larger than 256 KB.
-    pub dropped: u64,
 }
 
 impl TrailStatus {
@@ -308,7 +318,7 @@ impl LogGroups {
         // Trail changes record their event inside the metadata lock, so no change below
         // `until` is missing from this snapshot.
         let generation = app.meta.generation();
-        let (trails, groups, until) = app.meta.read(|entries| {
+        let (trails, targets, groups, until) = app.meta.read(|entries| {
             let trails: Vec<PlannedTrail> = crate::delivery::planned_trails(entries, &app.settings)
                 .into_iter()
                 .filter(|t| t.trail.log_group_arn.is_some())
@@ -319,7 +329,12 @@ impl LogGroups {
                         .any(|p| p.stop_seq.is_none_or(|s| s >= cursor))
                 })
                 .collect();
-            (trails, GroupInfo::all(entries), app.store.committed_seq())
+            let targets: Vec<Option<GroupInfo>> = trails
+                .iter()
+                .map(|t| GroupInfo::of_trail(entries, &t.trail))
+                .collect();
+            let groups = GroupInfo::all(entries);
+            (trails, targets, groups, app.store.committed_seq())
         });
         if self.synced.swap(generation, Ordering::AcqRel) != generation {
             self.metrics.sync(&groups);
@@ -344,7 +359,7 @@ impl LogGroups {
             .map_err(|e| e.to_string())?;
         let ingestion = (now_secs() * 1000.0) as i64;
         let mut outcomes: Vec<(String, Option<String>)> = Vec::new();
-        let batches = self.route(&records, &trails, &groups, &mut outcomes);
+        let batches = self.route(&records, &trails, &targets, &mut outcomes);
         for batch in &batches {
             match self.store.append(&batch.group.id, ingestion, &batch.events) {
                 Ok(written) => {
@@ -383,28 +398,15 @@ impl LogGroups {
         &self,
         records: &'a [(u64, Vec<u8>)],
         trails: &[PlannedTrail],
-        groups: &[GroupInfo],
+        targets: &[Option<GroupInfo>],
         outcomes: &mut Vec<(String, Option<String>)>,
     ) -> Vec<Batch<'a>> {
         // Per trail: the index of its batch, or None when its group does not exist.
         let mut batches: Vec<Batch> = Vec::new();
         let mut target: Vec<Option<usize>> = Vec::new();
-        for planned in trails {
-            let trail = &planned.trail;
-            let group = trail
-                .log_group_arn
-                .as_deref()
-                .and_then(parse_group_arn)
-                .filter(|(region, account, _)| {
-                    *region == trail.home_region && *account == trail.account
-                })
-                .and_then(|(region, account, name)| {
-                    groups
-                        .iter()
-                        .find(|g| g.account == account && g.region == region && g.name == name)
-                });
-            target.push(
-                group.map(|g| match batches.iter().position(|b| b.group.id == g.id) {
+        for group in targets {
+            target.push(group.as_ref().map(
+                |g| match batches.iter().position(|b| b.group.id == g.id) {
                     Some(index) => index,
                     None => {
                         batches.push(Batch {
@@ -414,8 +416,8 @@ impl LogGroups {
                         });
                         batches.len() - 1
                     }
-                }),
-            );
+                },
+            ));
         }
         let mut seen: HashMap<usize, u64> = HashMap::new();
         let mut missing = vec![false; trails.len()];
@@ -436,13 +438,6 @@ impl LogGroups {
                 };
                 if record.len() > MAX_EVENT_BYTES {
                     self.metrics.dropped(&planned.trail.arn());
-                    self.state
-                        .lock()
-                        .expect("log groups lock")
-                        .status
-                        .entry(planned.trail.arn())
-                        .or_default()
-                        .dropped += 1;
                     continue;
                 }
                 let batch = &mut batches[b];

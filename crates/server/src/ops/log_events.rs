@@ -72,11 +72,20 @@ fn retained_from(call: &Call, group: &GroupInfo) -> i64 {
         .map_or(i64::MIN, |days| (call.now - days * 86_400) * 1000)
 }
 
-/// The `limit` events nearest to a position, in one direction.
+/// The `limit` events nearest to a position, in one direction, holding no more than a
+/// page's bytes (plus one event).
 struct Nearest {
     limit: usize,
     backward: bool,
     heap: BinaryHeap<Ranked>,
+    /// Bytes of the held events, counted as AWS counts a page.
+    bytes: usize,
+    /// Whether an event was left out for the limit or the byte budget.
+    overflow: bool,
+}
+
+fn page_bytes(event: &LogEvent) -> usize {
+    event.message.len() + 26
 }
 
 struct Ranked {
@@ -106,7 +115,9 @@ impl Nearest {
         Nearest {
             limit,
             backward,
-            heap: BinaryHeap::with_capacity(limit + 1),
+            heap: BinaryHeap::with_capacity(limit.min(1024) + 1),
+            bytes: 0,
+            overflow: false,
         }
     }
 
@@ -118,17 +129,31 @@ impl Nearest {
         } else {
             (time, seq)
         };
-        if self.heap.len() == self.limit && self.heap.peek().is_some_and(|top| rank >= top.rank) {
+        if self.full() && self.heap.peek().is_some_and(|top| rank >= top.rank) {
+            self.overflow = true;
             return;
         }
+        self.bytes += page_bytes(&event);
         self.heap.push(Ranked { rank, event });
-        if self.heap.len() > self.limit {
-            self.heap.pop();
+        // Drop the farthest while the rest still fill the page.
+        while self.heap.len() > self.limit
+            || (self.heap.len() > 1
+                && self.bytes - self.heap.peek().map_or(0, |t| page_bytes(&t.event))
+                    >= MAX_PAGE_BYTES)
+        {
+            let farthest = self.heap.pop().expect("not empty");
+            self.bytes -= page_bytes(&farthest.event);
+            self.overflow = true;
         }
     }
 
+    /// Whether the held events fill a page.
+    fn full(&self) -> bool {
+        self.heap.len() >= self.limit || self.bytes >= MAX_PAGE_BYTES
+    }
+
     /// The events nearest first, cut at the page's byte budget (at least one), and
-    /// whether the budget cut any off.
+    /// whether any event was left out.
     fn into_nearest(self) -> (Vec<LogEvent>, bool) {
         let held = self.heap.len();
         let mut bytes = 0;
@@ -139,13 +164,13 @@ impl Nearest {
             .map(|r| r.event)
             .enumerate()
             .take_while(|(i, e)| {
-                bytes += e.message.len() + 26;
+                bytes += page_bytes(e);
                 *i == 0 || bytes <= MAX_PAGE_BYTES
             })
             .map(|(_, e)| e)
             .collect();
-        let cut = events.len() < held;
-        (events, cut)
+        let left_out = self.overflow || events.len() < held;
+        (events, left_out)
     }
 }
 
@@ -157,6 +182,20 @@ fn scan(
 ) -> Result<(), ApiError> {
     tokio::task::block_in_place(|| call.app.log_groups.store.scan(&group.id, visit))
         .map_err(|e| ApiError::internal(format!("reading log group {}: {e}", group.name)))
+}
+
+/// `startTime`/`endTime`: milliseconds, not negative (the model's minimum).
+fn check_times(start: Option<i64>, end: Option<i64>) -> Result<(i64, i64), ApiError> {
+    for (member, value) in [("startTime", start), ("endTime", end)] {
+        if let Some(v) = value.filter(|v| *v < 0) {
+            return Err(constraint(
+                member,
+                v,
+                "Member must have value greater than or equal to 0",
+            ));
+        }
+    }
+    Ok((start.unwrap_or(0), end.unwrap_or(i64::MAX)))
 }
 
 fn check_limit(limit: Option<i64>, max: i64) -> Result<usize, ApiError> {
@@ -303,6 +342,13 @@ pub fn get_log_events(call: &Call, input: GetLogEventsInput) -> Result<Outcome, 
         .log_stream_name
         .clone()
         .ok_or_else(|| invalid("logStreamName is required."))?;
+    if stream.is_empty() || stream.len() > 512 {
+        return Err(constraint(
+            "logStreamName",
+            &stream,
+            "Member must have length between 1 and 512",
+        ));
+    }
     let limit = check_limit(input.limit, MAX_EVENTS)?;
     let fingerprint = format!("GetLogEvents\n{}\n{stream}", group.id);
     let bad_token = || invalid("The specified nextToken is invalid.");
@@ -324,11 +370,8 @@ pub fn get_log_events(call: &Call, input: GetLogEventsInput) -> Result<Outcome, 
         None if input.start_from_head.unwrap_or(false) => (HEAD, false),
         None => (TAIL, true),
     };
-    let start = input
-        .start_time
-        .unwrap_or(i64::MIN)
-        .max(retained_from(call, &group));
-    let end = input.end_time.unwrap_or(i64::MAX);
+    let (start, end) = check_times(input.start_time, input.end_time)?;
+    let start = start.max(retained_from(call, &group));
     let from_key = (from.time, from.seq);
     let mut nearest = Nearest::new(limit, backward);
     let mut stream_exists = false;
@@ -364,11 +407,12 @@ pub fn get_log_events(call: &Call, input: GetLogEventsInput) -> Result<Outcome, 
         time: e.timestamp,
         seq: e.seq,
     };
-    // With nothing new, the tokens stay where the request was.
-    let forward = events.last().map_or(if backward { HEAD } else { from }, at);
-    let back = events
-        .first()
-        .map_or(if backward { from } else { TAIL }, at);
+    // With nothing found, the tokens stay where the request was; a first read from the
+    // tail of an empty stream gives a forward token from its head, for what comes later.
+    let forward = events
+        .last()
+        .map_or(if from == TAIL { HEAD } else { from }, at);
+    let back = events.first().map_or(from, at);
     let out: Vec<Value> = events
         .iter()
         .map(|e| {
@@ -400,6 +444,13 @@ pub struct FilterLogEventsInput {
 
 pub fn filter_log_events(call: &Call, input: FilterLogEventsInput) -> Result<Outcome, ApiError> {
     let _ = (input.interleaved, input.unmask);
+    if input.log_stream_name_prefix.as_deref() == Some("") {
+        return Err(constraint(
+            "logStreamNamePrefix",
+            "",
+            "Member must have length greater than or equal to 1",
+        ));
+    }
     if input.log_stream_names.is_some() && input.log_stream_name_prefix.is_some() {
         return Err(invalid(
             "Cannot specify both logStreamNames and logStreamNamePrefix.",
@@ -421,6 +472,13 @@ pub fn filter_log_events(call: &Call, input: FilterLogEventsInput) -> Result<Out
     )?;
     let limit = check_limit(input.limit, MAX_EVENTS)?;
     let pattern_text = input.filter_pattern.clone().unwrap_or_default();
+    if pattern_text.chars().count() > 1024 {
+        return Err(constraint(
+            "filterPattern",
+            &pattern_text,
+            "Member must have length less than or equal to 1024",
+        ));
+    }
     let pattern = Pattern::parse(&pattern_text)
         .map_err(|e| invalid(format!("Invalid filter pattern: {e}")))?;
     let set = FilterSet::new(vec![Filter::new(pattern)]);
@@ -441,19 +499,15 @@ pub fn filter_log_events(call: &Call, input: FilterLogEventsInput) -> Result<Out
         None => HEAD,
     };
     let after = (after.time, after.seq);
-    let start = input
-        .start_time
-        .unwrap_or(i64::MIN)
-        .max(retained_from(call, &group));
-    let end = input.end_time.unwrap_or(i64::MAX);
+    let (start, end) = check_times(input.start_time, input.end_time)?;
+    let start = start.max(retained_from(call, &group));
     let wanted_stream =
         |stream: &str| match (&input.log_stream_names, &input.log_stream_name_prefix) {
             (Some(names), _) => names.iter().any(|n| n == stream),
             (None, Some(prefix)) => stream.starts_with(prefix.as_str()),
             (None, None) => true,
         };
-    // One more than the page, to know whether another follows.
-    let mut nearest = Nearest::new(limit + 1, false);
+    let mut nearest = Nearest::new(limit, false);
     let mut scratch = Scratch::default();
     scan(call, &group, |event| {
         let in_window = key(&event) > after && event.timestamp >= start && event.timestamp <= end;
@@ -465,10 +519,8 @@ pub fn filter_log_events(call: &Call, input: FilterLogEventsInput) -> Result<Out
         }
         true
     })?;
-    let (mut events, cut) = nearest.into_nearest();
-    // A page cut by its byte budget is followed by the rest.
-    let more = cut || events.len() > limit;
-    events.truncate(limit);
+    // A page that left events out is followed by the rest.
+    let (events, more) = nearest.into_nearest();
     let out: Vec<Value> = events
         .iter()
         .map(|e| {

@@ -214,13 +214,7 @@ fn check_log_group(entries: &BTreeMap<String, Value>, trail: &Trail) -> Result<(
     let Some(arn) = &trail.log_group_arn else {
         return Ok(());
     };
-    let exists = crate::loggroups::parse_group_arn(arn)
-        .filter(|(region, account, _)| *region == trail.home_region && *account == trail.account)
-        .and_then(|(region, account, name)| {
-            crate::loggroups::GroupInfo::find(entries, account, region, name)
-        })
-        .is_some();
-    if exists {
+    if crate::loggroups::GroupInfo::of_trail(entries, trail).is_some() {
         return Ok(());
     }
     Err(ApiError::client(
