@@ -157,12 +157,12 @@ def test_stop_logging_and_delete_deliver_what_came_before(trails_cairn):
     assert "StopLogging" in names and "DeleteTrail" in names
 
 
-def test_delivery_survives_repeated_crashes_exactly_once(trails_cairn):
-    ct = trails_cairn.client()
-    ct.create_trail(Name="crash-proof", S3BucketName="trail-bucket", S3KeyPrefix="crash-proof", IsMultiRegionTrail=True)
-    ct.start_logging(Name="crash-proof")
+def write_through_crashes(cairn, rounds, seconds):
+    """Three writers send marked batches (us-east-1 and eu-west-1) while the server is
+    SIGKILLed and restarted `rounds` times, after `seconds(round)` each: (acknowledged,
+    attempted) eventIDs."""
     acknowledged, attempted = [], []
-    for round_ in range(4):
+    for round_ in range(rounds):
         stop = threading.Event()
 
         def writer():
@@ -170,7 +170,7 @@ def test_delivery_survives_repeated_crashes_exactly_once(trails_cairn):
                 batch = [marked(region=("us-east-1", "eu-west-1")[i % 2]) for i in range(50)]
                 attempted.extend(r["eventID"] for r in batch)
                 try:
-                    status, body = put(trails_cairn, "alice", {"Records": batch})
+                    status, _ = put(cairn, "alice", {"Records": batch})
                 except OSError:
                     return
                 if status == 200:
@@ -179,12 +179,21 @@ def test_delivery_survives_repeated_crashes_exactly_once(trails_cairn):
         threads = [threading.Thread(target=writer) for _ in range(3)]
         for t in threads:
             t.start()
-        time.sleep(1.2 + 0.4 * round_)  # a delivery or two happens meanwhile
-        trails_cairn.kill()
+        time.sleep(seconds(round_))
+        cairn.kill()
         stop.set()
         for t in threads:
             t.join()
-        trails_cairn.start()
+        cairn.start()
+    return acknowledged, attempted
+
+
+def test_delivery_survives_repeated_crashes_exactly_once(trails_cairn):
+    ct = trails_cairn.client()
+    ct.create_trail(Name="crash-proof", S3BucketName="trail-bucket", S3KeyPrefix="crash-proof", IsMultiRegionTrail=True)
+    ct.start_logging(Name="crash-proof")
+    # A delivery or two happens in each round.
+    acknowledged, attempted = write_through_crashes(trails_cairn, 4, lambda r: 1.2 + 0.4 * r)
     assert len(acknowledged) > 500
 
     # Every acknowledged event arrives; a batch killed before its answer may arrive too

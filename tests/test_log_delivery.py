@@ -3,7 +3,6 @@ with GetLogEvents, FilterLogEvents and DescribeLogStreams (boto3 and the AWS CLI
 filters counted at /metrics, group deletion, and exactly-once across crashes."""
 
 import json
-import threading
 import time
 import urllib.request
 
@@ -11,8 +10,7 @@ import botocore.exceptions
 import pytest
 
 from conftest import ACCOUNT_A, ACCOUNT_B, ORG_ID, wait_for
-from test_bulk import put
-from test_delivery import marked, send
+from test_delivery import marked, send, write_through_crashes
 
 ROLE = f"arn:aws:iam::{ACCOUNT_A}:role/CloudTrail_CloudWatchLogs_Role"
 ROOT_USAGE = '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS && $.eventType != "AwsServiceEvent" }'
@@ -197,30 +195,7 @@ def test_log_groups_get_each_event_exactly_once_across_crashes(trails_cairn):
     ct.create_trail(Name="crash-proof", S3BucketName="trail-bucket", IsMultiRegionTrail=True,
                     CloudWatchLogsLogGroupArn=group_arn("crash-proof"), CloudWatchLogsRoleArn=ROLE)
     ct.start_logging(Name="crash-proof")
-    acknowledged, attempted = [], []
-    for round_ in range(3):
-        stop = threading.Event()
-
-        def writer():
-            while not stop.is_set():
-                batch = [marked(region=("us-east-1", "eu-west-1")[i % 2]) for i in range(50)]
-                attempted.extend(r["eventID"] for r in batch)
-                try:
-                    status, _ = put(trails_cairn, "alice", {"Records": batch})
-                except OSError:
-                    return
-                if status == 200:
-                    acknowledged.extend(r["eventID"] for r in batch)
-
-        threads = [threading.Thread(target=writer) for _ in range(3)]
-        for t in threads:
-            t.start()
-        time.sleep(0.7 + 0.3 * round_)
-        trails_cairn.kill()
-        stop.set()
-        for t in threads:
-            t.join()
-        trails_cairn.start()
+    acknowledged, attempted = write_through_crashes(trails_cairn, 3, lambda r: 0.7 + 0.3 * r)
     assert len(acknowledged) > 300
     logs = trails_cairn.client(service="logs")
 

@@ -13,7 +13,7 @@ use cairn_store::Cursor;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::logs::{check_group_name, constraint, group_not_found, invalid, paged};
+use super::logs::{check_group_name, check_limit, constraint, group_not_found, invalid, paged};
 use super::{Call, Outcome};
 use crate::api::ApiError;
 use crate::loggroups::GroupInfo;
@@ -196,18 +196,6 @@ fn check_times(start: Option<i64>, end: Option<i64>) -> Result<(i64, i64), ApiEr
         }
     }
     Ok((start.unwrap_or(0), end.unwrap_or(i64::MAX)))
-}
-
-fn check_limit(limit: Option<i64>, max: i64) -> Result<usize, ApiError> {
-    let limit = limit.unwrap_or(max);
-    if !(1..=max).contains(&limit) {
-        return Err(constraint(
-            "limit",
-            limit,
-            &format!("Member must have value between 1 and {max}"),
-        ));
-    }
-    Ok(limit as usize)
 }
 
 #[derive(Deserialize)]

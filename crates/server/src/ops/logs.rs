@@ -233,6 +233,19 @@ pub struct DescribeLogGroupsInput {
     limit: Option<i64>,
 }
 
+/// `limit` checked against an operation's maximum, as the model gives it.
+pub(super) fn check_limit(limit: Option<i64>, max: i64) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(max);
+    if !(1..=max).contains(&limit) {
+        return Err(constraint(
+            "limit",
+            limit,
+            &format!("Member must have value between 1 and {max}"),
+        ));
+    }
+    Ok(limit as usize)
+}
+
 /// A listing's page under `name`, with `nextToken` when more follow. `limit` is checked
 /// against the operation's maximum as the model gives it.
 pub(super) fn paged(
@@ -244,15 +257,8 @@ pub(super) fn paged(
     name: &str,
     items: Vec<Value>,
 ) -> Result<Value, ApiError> {
-    let limit = limit.unwrap_or(max);
-    if !(1..=max).contains(&limit) {
-        return Err(constraint(
-            "limit",
-            limit,
-            &format!("Member must have value between 1 and {max}"),
-        ));
-    }
-    let listing = Listing::open(call, query, token, limit as usize, || {
+    let limit = check_limit(limit, max)?;
+    let listing = Listing::open(call, query, token, limit, || {
         invalid("The specified nextToken is invalid.")
     })?;
     let (page, next) = listing.page(call, items);
