@@ -13,6 +13,7 @@ from pathlib import Path
 
 import boto3
 import botocore.config
+import botocore.exceptions
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,6 +147,13 @@ class Cairn:
             aws_secret_access_key=u["secret"],
             config=botocore.config.Config(retries={"max_attempts": 0}, **config),
         )
+
+
+def error_of(call, **kw):
+    """The AWS error (`{"Code", "Message"}`) a client call is answered with."""
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        call(**kw)
+    return e.value.response["Error"]
 
 
 def lookup_all(client, **kw):

@@ -9,7 +9,7 @@ import threading
 
 from conftest import ACCOUNT_A, BIN, free_port, serve, trails_config, wait_for
 from test_bulk import record
-from test_delivery import marked, send
+from test_delivery import ROOT_IDENTITY, marked, send
 from test_log_delivery import ROLE, group_arn
 
 CIS_GROUP = "CloudTrail/CISMonitoring"
@@ -69,10 +69,9 @@ def test_cis_pack_and_alarms_notify_alertmanager_receivers(workdir):
                         CloudWatchLogsLogGroupArn=group_arn(CIS_GROUP), CloudWatchLogsRoleArn=ROLE)
         ct.start_logging(Name="cis")
 
-        root = {"type": "Root", "principalId": ACCOUNT_A, "arn": f"arn:aws:iam::{ACCOUNT_A}:root", "accountId": ACCOUNT_A}
         denied = record(ACCOUNT_A, errorCode="AccessDenied", errorMessage="User is not authorized", eventSource="s3.amazonaws.com")
         quiet = record(ACCOUNT_A, eventSource="s3.amazonaws.com", eventName="GetBucketAcl", readOnly=True)
-        send(cairn, "alice", [marked(userIdentity=root, source="s3.amazonaws.com"), denied, quiet])
+        send(cairn, "alice", [marked(userIdentity=ROOT_IDENTITY, source="s3.amazonaws.com"), denied, quiet])
         send(cairn, "alice", [marked(region="eu-west-1") for _ in range(3)] + [marked(region="us-east-1") for _ in range(3)])
 
         # The trail's own StartLogging is a CloudTrail configuration change (CIS 4.5).

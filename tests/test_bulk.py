@@ -1,6 +1,5 @@
 """The bulk endpoint: full CloudTrail records from other producers, over SigV4."""
 
-import copy
 import json
 import urllib.request
 import uuid

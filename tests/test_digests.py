@@ -323,10 +323,10 @@ def test_chains_restart_and_end_as_on_aws(workdir):
         assert len(local_digests(server)) == count_off
 
         # On again: a new chain; deleting the trail ends it with a final digest.
+        before = ct.get_trail_status(Name="chain")["LatestDigestDeliveryTime"]
         ct.update_trail(Name="chain", EnableLogFileValidation=True)
         send(server, "alice", [marked() for _ in range(5)])
-        time.sleep(2)
-        assert ct.get_trail_status(Name="chain")["LatestDigestDeliveryTime"]
+        wait_for(lambda: ct.get_trail_status(Name="chain")["LatestDigestDeliveryTime"] > before, timeout=20)
         ct.delete_trail(Name="chain")
         settle()
         digests = local_digests(server)

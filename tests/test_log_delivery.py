@@ -6,11 +6,8 @@ import json
 import time
 import urllib.request
 
-import botocore.exceptions
-import pytest
-
-from conftest import ACCOUNT_A, ACCOUNT_B, ORG_ID, wait_for
-from test_delivery import marked, send, write_through_crashes
+from conftest import ACCOUNT_A, ACCOUNT_B, ORG_ID, error_of, wait_for
+from test_delivery import MARK, ROOT_IDENTITY, arrived, marked, send, write_through_crashes
 
 ROLE = f"arn:aws:iam::{ACCOUNT_A}:role/CloudTrail_CloudWatchLogs_Role"
 ROOT_USAGE = '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS && $.eventType != "AwsServiceEvent" }'
@@ -30,7 +27,7 @@ def marked_ids(events):
     out = []
     for e in events:
         r = json.loads(e["message"])
-        if r.get("userAgent") == "delivery-test/1.0":
+        if r.get("userAgent") == MARK:
             out.append(r["eventID"])
     return out
 
@@ -50,12 +47,6 @@ def sample(text, **labels):
         if all(f'{k}="{v}"' in body for k, v in labels.items()):
             return float(value)
     return None
-
-
-def error_of(call, **kw):
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        call(**kw)
-    return e.value.response["Error"]
 
 
 def test_trail_events_reach_log_group_streams_and_metrics(trails_cairn):
@@ -79,8 +70,7 @@ def test_trail_events_reach_log_group_streams_and_metrics(trails_cairn):
 
     east = [marked() for _ in range(5)]
     west = [marked(region="eu-west-1") for _ in range(7)]
-    root = marked(userIdentity={"type": "Root", "principalId": ACCOUNT_A, "arn": f"arn:aws:iam::{ACCOUNT_A}:root",
-                                "accountId": ACCOUNT_A}, source="s3.amazonaws.com")
+    root = marked(userIdentity=ROOT_IDENTITY, source="s3.amazonaws.com")
     send(trails_cairn, "alice", east + west + [root])
     sent = [r["eventID"] for r in east + west + [root]]
 
@@ -198,11 +188,6 @@ def test_log_groups_get_each_event_exactly_once_across_crashes(trails_cairn):
     acknowledged, attempted = write_through_crashes(trails_cairn, 3, lambda r: 0.7 + 0.3 * r)
     assert len(acknowledged) > 300
     logs = trails_cairn.client(service="logs")
-
-    def arrived():
-        got = marked_ids(filtered(logs, "crash-proof"))
-        return set(acknowledged) <= set(got) and got
-
-    got = wait_for(arrived, timeout=60, interval=0.5)
+    got = arrived(lambda: marked_ids(filtered(logs, "crash-proof")), acknowledged)
     assert len(got) == len(set(got)), "an event reached the log group twice"
     assert set(got) <= set(attempted)

@@ -3,22 +3,12 @@ through boto3 and the AWS CLI, checked against the logs model shipped with botoc
 
 import json
 
-import botocore.exceptions
 import botocore.session
-import pytest
 
-from conftest import USERS, all_records
+from conftest import USERS, all_records, error_of
+from test_log_delivery import ROOT_USAGE as CIS_ROOT
 
 MODEL = botocore.session.get_session().get_service_model("logs")
-
-CIS_ROOT = '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS && $.eventType != "AwsServiceEvent" }'
-
-
-def error_of(call, **kw):
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        call(**kw)
-    return e.value.response["Error"]
-
 
 def modeled(operation, error):
     names = {s.name for s in MODEL.operation_model(operation).error_shapes}

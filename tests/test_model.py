@@ -6,6 +6,8 @@ import botocore.exceptions
 import botocore.session
 import pytest
 
+from test_bulk import put, record
+
 MODEL = botocore.session.get_session().get_service_model("cloudtrail")
 
 
@@ -26,8 +28,9 @@ def test_lookup_events_errors_are_modeled(cairn):
 
 
 def test_lookup_events_output_fits_the_model(cairn):
+    status, _ = put(cairn, "alice", {"Records": [record()]})  # one with resources
+    assert status == 200
     client = cairn.client("alice")
-    client.lookup_events(MaxResults=1)
     raw = client.lookup_events(MaxResults=5)
     event_shape = MODEL.shape_for("Event")
     resource_shape = MODEL.shape_for("Resource")
@@ -38,6 +41,7 @@ def test_lookup_events_output_fits_the_model(cairn):
         for resource in event["Resources"]:
             assert set(resource) <= set(resource_shape.members)
         json.loads(event["CloudTrailEvent"])
+    assert any(event["Resources"] for event in raw["Events"]), "a Resource was checked"
 
 
 def test_trail_operations_fit_the_model(trails_cairn):

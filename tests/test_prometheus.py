@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ACCOUNT_A, free_port, serve, trails_config, wait_for
 from test_bulk import record
-from test_delivery import marked, send
+from test_delivery import ROOT_IDENTITY, marked, send
 from test_log_delivery import ROLE, ROOT_USAGE, group_arn
 
 
@@ -77,9 +77,8 @@ def test_prometheus_scrapes_metric_filter_counters(token_cairn, workdir):
             return result and result[0]["value"][1] == "1"
         wait_for(up, timeout=60, interval=0.5)
 
-        root = {"type": "Root", "principalId": ACCOUNT_A, "arn": f"arn:aws:iam::{ACCOUNT_A}:root", "accountId": ACCOUNT_A}
         odd_agent = 'agent "quoted" \\ slash'
-        send(trails_cairn, "alice", [marked(userIdentity=root, source="s3.amazonaws.com") for _ in range(2)])
+        send(trails_cairn, "alice", [marked(userIdentity=ROOT_IDENTITY, source="s3.amazonaws.com") for _ in range(2)])
         send(trails_cairn, "alice", [record(ACCOUNT_A, userAgent=odd_agent) for _ in range(3)])
 
         def scraped(expr, value):

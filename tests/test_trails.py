@@ -5,7 +5,7 @@ import json
 import botocore.exceptions
 import pytest
 
-from conftest import ACCOUNT_A, ACCOUNT_B, all_records
+from conftest import ACCOUNT_A, all_records
 
 ARN = "arn:aws:cloudtrail:{region}:{account}:trail/{name}"
 

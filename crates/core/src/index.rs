@@ -458,7 +458,9 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/data/stratus-red-team-detonation-logs");
         let Ok(entries) = std::fs::read_dir(&dir) else {
-            return; // the shared data set sits beside the repository, not inside it
+            // The shared data set sits beside the repository, not inside it.
+            eprintln!("skipped: no shared records at {}", dir.display());
+            return;
         };
         let mut count = 0;
         for entry in entries.flatten() {

@@ -194,9 +194,11 @@ mod tests {
             .args(["-c", "import botocore.session as s; print('\\n'.join(s.get_session().get_service_model('cloudtrail').operation_names))"])
             .output()
         else {
+            eprintln!("skipped: no python3");
             return;
         };
         if !out.status.success() {
+            eprintln!("skipped: no botocore");
             return;
         }
         let model: Vec<String> = String::from_utf8_lossy(&out.stdout)

@@ -35,11 +35,15 @@ pub struct App {
 }
 
 impl App {
-    /// Tells the store how far every consumer of the journal (delivery, log groups) has
-    /// durably come, so that segments below may go.
+    /// How far every consumer of the journal (delivery, log groups) has durably come:
+    /// trails' logging periods and journal segments below it are no longer needed.
+    pub fn journal_floor(&self) -> u64 {
+        self.delivery.cursor().min(self.log_groups.saved_cursor())
+    }
+
+    /// Lets the store remove journal segments below the floor.
     pub fn release_journal(&self) {
-        self.store
-            .retain_from(self.delivery.cursor().min(self.log_groups.saved_cursor()));
+        self.store.retain_from(self.journal_floor());
     }
 
     fn credential(&self, access_key_id: &str) -> Option<&Credential> {
@@ -48,6 +52,14 @@ impl App {
             .iter()
             .find(|c| c.access_key_id == access_key_id)
     }
+}
+
+/// Epoch seconds with millisecond precision, for statuses.
+pub fn now_precise() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64 / 1000.0)
+        .unwrap_or(0.0)
 }
 
 pub fn now() -> i64 {

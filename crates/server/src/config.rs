@@ -34,7 +34,12 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(setting: impl Into<String>, message: impl Into<String>) -> ConfigError {
+/// Whether a URL setting names an http:// or https:// endpoint.
+pub(crate) fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+pub(crate) fn invalid(setting: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         setting: setting.into(),
         message: message.into(),
@@ -571,8 +576,7 @@ fn resolve_credentials(accounts: &[AccountConfig]) -> Result<Vec<Credential>, Co
 }
 
 fn resolve_s3(s3: S3Config) -> Result<S3Settings, ConfigError> {
-    let scheme_ok = s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://");
-    if !scheme_ok {
+    if !is_http_url(&s3.endpoint) {
         return Err(invalid(
             "s3.endpoint",
             format!("{:?} is not an http:// or https:// URL", s3.endpoint),

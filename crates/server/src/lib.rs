@@ -137,8 +137,6 @@ impl Server {
         );
         let log_groups =
             loggroups::LogGroups::open(&settings.data_dir, store.committed_seq(), alarms)?;
-        // The journal stays until delivery and log groups are past it.
-        store.retain_from(delivery.cursor().min(log_groups.saved_cursor()));
         let app = Arc::new(app::App {
             settings,
             store: Arc::new(store),
@@ -154,6 +152,8 @@ impl Server {
                 .build()
                 .map_err(|e| std::io::Error::other(format!("HTTP client: {e}")))?,
         });
+        // The journal stays until delivery and log groups are past it.
+        app.release_journal();
         Ok(Server { app, listener })
     }
 

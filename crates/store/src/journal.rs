@@ -191,13 +191,7 @@ impl Journal {
                 let torn = last.path.with_extension(format!("torn-{valid_len}"));
                 fs::write(&torn, &bytes[valid_len..])
                     .map_err(|e| StoreError::io(torn.display(), e))?;
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(&last.path)
-                    .map_err(|e| StoreError::io(last.path.display(), e))?;
-                file.set_len(valid_len as u64)
-                    .and_then(|_| file.sync_all())
-                    .map_err(|e| StoreError::io(last.path.display(), e))?;
+                fsutil::cut(&last.path, valid_len as u64)?;
                 tracing::warn!(
                     segment = %last.path.display(),
                     offset = valid_len,

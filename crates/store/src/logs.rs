@@ -27,7 +27,7 @@ const FIXED_PAYLOAD: usize = 8 + 8 + 8 + 2;
 /// Larger than any event a trail sends (CloudWatch Logs' own limit is 1 MiB); a frame
 /// claiming more is damage.
 const MAX_PAYLOAD: usize = 2 << 20;
-const DAY_MILLIS: i64 = 86_400_000;
+const DAY_MILLIS: i64 = cairn_core::timefmt::SECONDS_PER_DAY * 1000;
 
 /// An event on its way into a group.
 pub struct NewLogEvent<'a> {
@@ -181,12 +181,10 @@ impl LogStore {
         Ok(self.dir.join(group))
     }
 
-    /// Opens a group's newest file for appending, cutting off a torn tail, and finds the
-    /// last journal position the group holds.
-    fn open_writer(&self, group: &str, day: i64) -> Result<Writer> {
-        let dir = self.group_dir(group)?;
-        fsutil::create_dir(&dir)?;
-        let files = days(&dir)?;
+    /// Finds the last journal position a group holds, cutting off a torn tail of its
+    /// newest file.
+    fn recover(&self, dir: &Path) -> Result<Option<u64>> {
+        let files = days(dir)?;
         let mut last_seq = None;
         for (index, (_, path)) in files.iter().enumerate().rev() {
             let file = File::open(path).map_err(|e| StoreError::io(path.display(), e))?;
@@ -201,18 +199,24 @@ impl LogStore {
                 .len();
             if newest && good < len {
                 tracing::warn!(file = %path.display(), at = good, "cutting off a torn log event frame");
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .map_err(|e| StoreError::io(path.display(), e))?;
-                file.set_len(good)
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| StoreError::io(path.display(), e))?;
+                fsutil::cut(path, good)?;
             }
             if last_seq.is_some() {
                 break;
             }
         }
+        Ok(last_seq)
+    }
+
+    /// Opens a group's file of `day` for appending. `last_seq` is the group's last journal
+    /// position, if the caller knows it (a day rolling over); otherwise it is recovered.
+    fn open_writer(&self, group: &str, day: i64, last_seq: Option<Option<u64>>) -> Result<Writer> {
+        let dir = self.group_dir(group)?;
+        fsutil::create_dir(&dir)?;
+        let last_seq = match last_seq {
+            Some(known) => known,
+            None => self.recover(&dir)?,
+        };
         let path = dir.join(day_file(day));
         let created = !path.exists();
         let file = OpenOptions::new()
@@ -241,12 +245,10 @@ impl LogStore {
     ) -> Result<usize> {
         let day = ingestion_time.div_euclid(DAY_MILLIS);
         let mut writers = self.writers.lock().expect("log writers lock");
-        let stale = writers.get(group).is_some_and(|w| w.day != day);
-        if stale {
-            writers.remove(group);
-        }
-        if !writers.contains_key(group) {
-            let writer = self.open_writer(group, day)?;
+        if writers.get(group).is_none_or(|w| w.day != day) {
+            // A new day keeps what the old day's writer knew.
+            let known = writers.remove(group).map(|w| w.last_seq);
+            let writer = self.open_writer(group, day, known)?;
             writers.insert(group.to_owned(), writer);
         }
         let writer = writers.get_mut(group).expect("opened above");
@@ -349,7 +351,7 @@ impl LogStore {
     /// since the store opened: `live` may be older than a group created meanwhile.
     pub fn keep_only(&self, live: &[String]) -> Result<usize> {
         let entries = fs::read_dir(&self.dir).map_err(|e| StoreError::io(self.dir.display(), e))?;
-        let mut writers = self.writers.lock().expect("log writers lock");
+        let writers = self.writers.lock().expect("log writers lock");
         let mut removed = 0;
         for entry in entries {
             let entry = entry.map_err(|e| StoreError::io(self.dir.display(), e))?;
@@ -359,7 +361,6 @@ impl LogStore {
             if !entry.path().is_dir() || live.contains(&name) || writers.contains_key(&name) {
                 continue;
             }
-            writers.remove(&name);
             fs::remove_dir_all(entry.path())
                 .map_err(|e| StoreError::io(entry.path().display(), e))?;
             removed += 1;

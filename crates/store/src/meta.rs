@@ -31,6 +31,16 @@ pub struct MetaStore {
     generation: AtomicU64,
 }
 
+/// The entries whose keys start with `prefix`, in key order.
+pub fn under<'a>(
+    entries: &'a BTreeMap<String, Value>,
+    prefix: &'a str,
+) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    entries
+        .range(prefix.to_owned()..)
+        .take_while(move |(k, _)| k.starts_with(prefix))
+}
+
 /// One change inside a [`MetaStore::update`].
 pub enum Change {
     Put(String, Value),
@@ -90,10 +100,7 @@ impl MetaStore {
     /// Every (key, value) whose key starts with `prefix`, in key order.
     pub fn scan(&self, prefix: &str) -> Vec<(String, Value)> {
         let document = self.document.lock().expect("meta lock");
-        document
-            .entries
-            .range(prefix.to_owned()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
+        under(&document.entries, prefix)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }

@@ -29,7 +29,7 @@ use crate::app::App;
 use crate::trails::{self, Trail};
 use build::{LogFile, PlannedTrail, Range};
 use digests::{Chain, DigestEntry, Fate, Generation};
-pub use state::RegionStatus;
+pub use state::{Attempts, RegionStatus};
 use state::{Plan, SpoolEntry, State};
 
 /// A log file in its bucket, with what it adds to its trail's digest.
@@ -60,13 +60,6 @@ pub struct Delivery {
     built: Mutex<Option<(u64, Vec<LogFile>)>>,
     pub interval: Duration,
     max_file_bytes: usize,
-}
-
-fn now_millis() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as f64 / 1000.0)
-        .unwrap_or(0.0)
 }
 
 impl Delivery {
@@ -196,12 +189,7 @@ impl Delivery {
         if until <= cursor {
             return Ok(None);
         }
-        let wanted = trails.iter().any(|t| {
-            t.trail
-                .logging
-                .iter()
-                .any(|p| p.stop_seq.is_none_or(|stop| stop >= cursor))
-        });
+        let wanted = trails.iter().any(|t| t.trail.logging_since(cursor));
         if !wanted {
             // No trail is logging: nothing in the range is delivered anywhere.
             self.commit(app, cursor, until, &[], Vec::new(), Vec::new())?;
@@ -230,7 +218,7 @@ impl Delivery {
     /// moves past the plan's range.
     async fn upload(&self, app: &Arc<App>, plan: &Plan, files: Vec<LogFile>) -> Result<(), String> {
         let results = put_all(app, &files).await;
-        let attempt = now_millis();
+        let attempt = crate::app::now_precise();
         let mut spooled = Vec::new();
         let mut outcomes = Vec::new();
         let mut digested = Vec::new();
@@ -351,7 +339,7 @@ impl Delivery {
         let mut sent = Vec::new();
         let mut report = Vec::new();
         let mut digested = Vec::new();
-        let attempt = now_millis();
+        let attempt = crate::app::now_precise();
         // One failure per bucket per pass is enough: an unreachable endpoint must not be
         // asked once per spooled file.
         let mut failing: Vec<&str> = Vec::new();
@@ -467,7 +455,7 @@ impl Delivery {
                         .entry(state::status_key(&trail.arn(), &region))
                         .or_default()
                         .digest
-                        .record(now_millis(), Some("InternalError"));
+                        .record(crate::app::now_precise(), Some("InternalError"));
                     result = Err(error);
                 }
             }
@@ -532,7 +520,7 @@ impl Delivery {
     /// files and final digests included.
     fn retire_trails(&self, app: &App) {
         // Log groups read the trail too.
-        let cursor = self.cursor().min(app.log_groups.saved_cursor());
+        let cursor = app.journal_floor();
         let busy: std::collections::HashSet<String> = {
             let state = self.state.lock().expect("delivery lock");
             let spooled = state.spool.iter().map(|e| e.trail_arn.clone());
@@ -566,9 +554,7 @@ impl Delivery {
 
 /// Deleted trails that delivery is still working on, with their metadata keys.
 fn retired(entries: &BTreeMap<String, Value>) -> Vec<(String, Trail)> {
-    entries
-        .range("retired/".to_owned()..)
-        .take_while(|(k, _)| k.starts_with("retired/"))
+    cairn_store::meta::under(entries, "retired/")
         .filter_map(|(k, v)| Some((k.clone(), Trail::from_value(v).ok()?)))
         .collect()
 }
@@ -674,7 +660,7 @@ async fn notify(app: &Arc<App>, outcomes: &[(&LogFile, Option<&str>)]) {
     }
     for ((arn, region), (url, bucket, keys)) in messages {
         let body = serde_json::json!({ "s3Bucket": bucket, "s3ObjectKey": keys });
-        let attempt = now_millis();
+        let attempt = crate::app::now_precise();
         let sent = app
             .webhooks
             .post(&url)

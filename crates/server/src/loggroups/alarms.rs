@@ -13,12 +13,13 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cairn_core::timefmt::format_event_time;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::metrics::{label_name, LabelText, Labels};
 use crate::app::App;
-use crate::config::ConfigError;
+use crate::config::{invalid, is_http_url, ConfigError};
 
 /// `[alerting]`: where alarms send their notifications unless an alarm says otherwise.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -150,13 +151,6 @@ pub struct AlarmRule {
     pub webhook: String,
 }
 
-fn invalid(setting: String, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        setting,
-        message: message.into(),
-    }
-}
-
 /// Checks the configured alarms (and the CIS pack's, when enabled).
 pub fn resolve(
     alerting: &AlertingConfig,
@@ -164,9 +158,9 @@ pub fn resolve(
     cis: &CisConfig,
 ) -> Result<Vec<AlarmRule>, ConfigError> {
     if let Some(url) = &alerting.webhook {
-        if !url.starts_with("http://") && !url.starts_with("https://") {
+        if !is_http_url(url) {
             return Err(invalid(
-                "alerting.webhook".into(),
+                "alerting.webhook",
                 "must be an http:// or https:// URL",
             ));
         }
@@ -177,12 +171,7 @@ pub fn resolve(
         .map(|(i, a)| (format!("alarms[{i}]"), a.clone(), None))
         .collect();
     if cis.enabled {
-        if !(1..=86_400).contains(&cis.period_secs) {
-            return Err(invalid(
-                "cis.period_secs".into(),
-                "must be between 1 and 86400",
-            ));
-        }
+        // Their period is checked with every alarm's, as `cis.period_secs`.
         for control in cairn_filter::cis::CONTROLS {
             let alarm = AlarmConfig {
                 name: control.metric.into(),
@@ -240,7 +229,7 @@ pub fn resolve(
                     "no webhook: set it here or in [alerting] webhook",
                 )
             })?;
-        if !webhook.starts_with("http://") && !webhook.starts_with("https://") {
+        if !is_http_url(&webhook) {
             return Err(invalid(
                 format!("{setting}.webhook"),
                 "must be an http:// or https:// URL",
@@ -330,10 +319,6 @@ pub struct Alarms {
     rules: Vec<AlarmRule>,
     instances: Mutex<HashMap<(usize, Labels), Instance>>,
     external_url: String,
-}
-
-fn time_text(t: i64) -> String {
-    cairn_core::timefmt::format_event_time(t)
 }
 
 impl Alarms {
@@ -467,8 +452,8 @@ impl Alarms {
             "status": status,
             "labels": alert_labels,
             "annotations": annotations,
-            "startsAt": time_text(instance.fired_at),
-            "endsAt": if firing { "0001-01-01T00:00:00Z".to_owned() } else { time_text(instance.resolved_at) },
+            "startsAt": format_event_time(instance.fired_at),
+            "endsAt": if firing { "0001-01-01T00:00:00Z".to_owned() } else { format_event_time(instance.resolved_at) },
             "generatorURL": format!("{}/metrics", self.external_url),
             "fingerprint": fingerprint,
         });
@@ -572,8 +557,14 @@ mod tests {
         let resolved = alarms.evaluate(1060);
         assert_eq!(resolved.len(), 1);
         assert_eq!(resolved[0].body["status"], "resolved");
-        assert_eq!(resolved[0].body["alerts"][0]["startsAt"], time_text(1001));
-        assert_eq!(resolved[0].body["alerts"][0]["endsAt"], time_text(1060));
+        assert_eq!(
+            resolved[0].body["alerts"][0]["startsAt"],
+            format_event_time(1001)
+        );
+        assert_eq!(
+            resolved[0].body["alerts"][0]["endsAt"],
+            format_event_time(1060)
+        );
     }
 
     #[test]

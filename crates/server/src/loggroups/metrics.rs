@@ -11,13 +11,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use super::alarms::Alarms;
-use super::GroupInfo;
 use cairn_filter::{Field, Filter, FilterSet, Pattern, Scratch};
 use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use serde_json::Value;
+
+use super::alarms::Alarms;
+use super::GroupInfo;
 
 /// A label value, escaped as the text format requires (the crate writes values as
 /// given, and dimension values come from events).
@@ -90,7 +92,7 @@ struct Rule {
 
 /// A group's filters, compiled; `source` is what they were compiled from.
 struct Compiled {
-    source: String,
+    source: Value,
     /// The group's own labels, for its event count.
     group_labels: Labels,
     set: FilterSet,
@@ -153,7 +155,7 @@ fn group_labels(group: &GroupInfo) -> Labels {
 
 /// Compiles a group's stored metric filters. Stored filters were checked when they were
 /// put, so one that no longer parses is skipped.
-fn compile(group: &GroupInfo, source: String) -> Compiled {
+fn compile(group: &GroupInfo) -> Compiled {
     let mut filters = Vec::new();
     let mut rules = Vec::new();
     for stored in group.filters.as_array().into_iter().flatten() {
@@ -212,7 +214,7 @@ fn compile(group: &GroupInfo, source: String) -> Compiled {
         });
     }
     Compiled {
-        source,
+        source: group.filters.clone(),
         group_labels: group_labels(group),
         set: FilterSet::new(filters),
         rules,
@@ -223,12 +225,11 @@ impl Metrics {
     /// The group's compiled filters, compiled again when they changed. A filter that is
     /// still there keeps its series; series of filters that were deleted are removed.
     fn compiled(&self, group: &GroupInfo) -> Arc<Compiled> {
-        let source = group.filters.to_string();
         let mut cache = self.compiled.lock().expect("metrics lock");
-        if let Some(compiled) = cache.get(&group.id).filter(|c| c.source == source) {
+        if let Some(compiled) = cache.get(&group.id).filter(|c| c.source == group.filters) {
             return compiled.clone();
         }
-        let compiled = Arc::new(compile(group, source));
+        let compiled = Arc::new(compile(group));
         for rule in compiled.rules.iter().filter(|r| r.zero_at_start) {
             drop(self.values.get_or_create(&rule.base));
             rule.series
@@ -299,20 +300,21 @@ impl Metrics {
 
     /// Counts `messages`, delivered to `group`, into its metric filters' metrics.
     pub fn observe<'m>(&self, group: &GroupInfo, messages: impl ExactSizeIterator<Item = &'m str>) {
-        self.delivered
-            .get_or_create(&group_labels(group))
-            .inc_by(messages.len() as u64);
         let compiled = self.compiled(group);
+        self.delivered
+            .get_or_create(&compiled.group_labels)
+            .inc_by(messages.len() as u64);
         if compiled.rules.is_empty() {
             return;
         }
         let set = &compiled.set;
         let mut scratch = Scratch::default();
+        let now = crate::app::now();
         for message in messages {
             set.evaluate(message, &mut scratch);
             for (index, rule) in compiled.rules.iter().enumerate() {
                 if set.is_match(&scratch, index) {
-                    self.emit(set, index, rule, message, &mut scratch);
+                    self.emit(set, index, rule, message, &mut scratch, now);
                 }
             }
         }
@@ -328,6 +330,7 @@ impl Metrics {
         rule: &Rule,
         message: &str,
         scratch: &mut Scratch,
+        now: i64,
     ) {
         let value = match rule.value {
             MetricValue::Number(v) => v,
@@ -364,7 +367,7 @@ impl Metrics {
             }
         }
         self.values.get_or_create(&labels).inc_by(value);
-        self.alarms.observe(&labels, value, crate::app::now());
+        self.alarms.observe(&labels, value, now);
     }
 
     /// Counts an event too large for a trail's log group.
@@ -386,7 +389,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     fn group(filters: Value) -> GroupInfo {
         GroupInfo {

@@ -12,7 +12,7 @@
 pub mod alarms;
 pub mod metrics;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,12 +21,14 @@ use std::time::Duration;
 use cairn_core::route::RouteFields;
 use cairn_store::journal::JournalReader;
 use cairn_store::logs::{LogStore, NewLogEvent};
+use cairn_store::meta::under;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::delivery::build::PlannedTrail;
+use crate::delivery::Attempts;
 
 /// How often the journal is checked for new events.
 const POLL: Duration = Duration::from_millis(100);
@@ -80,6 +82,15 @@ impl GroupInfo {
         GroupInfo::from_entry(&key, entries.get(&key)?)
     }
 
+    /// `arn:aws:logs:<region>:<account>:log-group:<name>` (what `parse_group_arn` reads,
+    /// without its `:*`).
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:logs:{}:{}:log-group:{}",
+            self.region, self.account, self.name
+        )
+    }
+
     /// The group a trail sends to, when it exists in the trail's account and home region.
     pub fn of_trail(
         entries: &BTreeMap<String, Value>,
@@ -93,9 +104,7 @@ impl GroupInfo {
     }
 
     fn all(entries: &BTreeMap<String, Value>) -> Vec<GroupInfo> {
-        entries
-            .range("loggroups/".to_owned()..)
-            .take_while(|(k, _)| k.starts_with("loggroups/"))
+        under(entries, "loggroups/")
             .filter_map(|(k, v)| GroupInfo::from_entry(k, v))
             .collect()
     }
@@ -145,10 +154,7 @@ pub fn install_cis_pack(
     }
     meta.update(|entries| {
         let mut changes = Vec::new();
-        for (key, value) in entries.range("loggroups/".to_owned()..) {
-            if !key.starts_with("loggroups/") {
-                break;
-            }
+        for (key, value) in under(entries, "loggroups/") {
             if value["logGroupName"] != cis.log_group.as_str() {
                 continue;
             }
@@ -175,34 +181,24 @@ pub fn parse_group_arn(arn: &str) -> Option<(&str, &str, &str)> {
     }
 }
 
-/// GetTrailStatus's CloudWatch Logs fields for one trail.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TrailStatus {
-    /// Epoch seconds of the latest delivery to the trail's group.
-    pub latest_time: Option<f64>,
-    /// The error of the latest failed delivery, until one succeeds.
-    pub latest_error: Option<String>,
-}
-
-impl TrailStatus {
-    pub fn to_json(&self) -> Value {
-        let mut out = json!({});
-        if let Some(t) = self.latest_time {
-            out["LatestCloudWatchLogsDeliveryTime"] = json!(t);
-        }
-        if let Some(e) = &self.latest_error {
-            out["LatestCloudWatchLogsDeliveryError"] = json!(e);
-        }
-        out
+/// GetTrailStatus's CloudWatch Logs fields for one trail's delivery attempts.
+pub fn status_json(attempts: &Attempts) -> Value {
+    let mut out = json!({});
+    if let Some(t) = attempts.latest_time {
+        out["LatestCloudWatchLogsDeliveryTime"] = json!(t);
     }
+    if let Some(e) = &attempts.latest_error {
+        out["LatestCloudWatchLogsDeliveryError"] = json!(e);
+    }
+    out
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     /// Every event below this journal position has been sent to its groups.
     cursor: u64,
-    status: BTreeMap<String, TrailStatus>,
+    /// Per trail ARN.
+    status: BTreeMap<String, Attempts>,
 }
 
 const STATE_FILE: &str = "state.json";
@@ -217,13 +213,6 @@ pub struct LogGroups {
     pub metrics: metrics::Metrics,
     /// The metadata generation the metrics were last synced with.
     synced: AtomicU64,
-}
-
-fn now_secs() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as f64 / 1000.0)
-        .unwrap_or(0.0)
 }
 
 /// The events of one pass bound for one group.
@@ -264,7 +253,7 @@ impl LogGroups {
         self.saved.lock().expect("saved lock").0
     }
 
-    pub fn status(&self, trail_arn: &str) -> TrailStatus {
+    pub fn status(&self, trail_arn: &str) -> Attempts {
         self.state
             .lock()
             .expect("log groups lock")
@@ -317,33 +306,31 @@ impl LogGroups {
         let cursor = self.state.lock().expect("log groups lock").cursor;
         // Trail changes record their event inside the metadata lock, so no change below
         // `until` is missing from this snapshot.
-        let generation = app.meta.generation();
-        let (trails, targets, groups, until) = app.meta.read(|entries| {
+        let synced = self.synced.load(Ordering::Acquire);
+        let (trails, targets, changed, until) = app.meta.read(|entries| {
             let trails: Vec<PlannedTrail> = crate::delivery::planned_trails(entries, &app.settings)
                 .into_iter()
-                .filter(|t| t.trail.log_group_arn.is_some())
-                .filter(|t| {
-                    t.trail
-                        .logging
-                        .iter()
-                        .any(|p| p.stop_seq.is_none_or(|s| s >= cursor))
-                })
+                .filter(|t| t.trail.log_group_arn.is_some() && t.trail.logging_since(cursor))
                 .collect();
             let targets: Vec<Option<GroupInfo>> = trails
                 .iter()
                 .map(|t| GroupInfo::of_trail(entries, &t.trail))
                 .collect();
-            let groups = GroupInfo::all(entries);
-            (trails, targets, groups, app.store.committed_seq())
+            // Updates bump the generation under this lock: the groups are read again
+            // only when something changed.
+            let generation = app.meta.generation();
+            let changed = (generation != synced).then(|| (generation, GroupInfo::all(entries)));
+            (trails, targets, changed, app.store.committed_seq())
         });
-        if self.synced.swap(generation, Ordering::AcqRel) != generation {
+        if let Some((generation, groups)) = changed {
             self.metrics.sync(&groups);
+            self.synced.store(generation, Ordering::Release);
         }
         if until <= cursor {
             return Ok(false);
         }
         if trails.is_empty() {
-            self.advance(app, cursor, until, false, Vec::new())?;
+            self.advance(app, cursor, until, Vec::new())?;
             return Ok(false);
         }
         let mut reader = self.reader.lock().expect("reader lock");
@@ -357,7 +344,7 @@ impl LogGroups {
                 records.push((seq, record.to_vec()))
             })
             .map_err(|e| e.to_string())?;
-        let ingestion = (now_secs() * 1000.0) as i64;
+        let ingestion = (crate::app::now_precise() * 1000.0) as i64;
         let mut outcomes: Vec<(String, Option<String>)> = Vec::new();
         let batches = self.route(&records, &trails, &targets, &mut outcomes);
         for batch in &batches {
@@ -386,8 +373,7 @@ impl LogGroups {
                 }
             }
         }
-        let delivered = !outcomes.is_empty();
-        self.advance(app, cursor, to, delivered, outcomes)?;
+        self.advance(app, cursor, to, outcomes)?;
         Ok(to < until)
     }
 
@@ -419,7 +405,7 @@ impl LogGroups {
                 },
             ));
         }
-        let mut seen: HashMap<usize, u64> = HashMap::new();
+        let arns: Vec<String> = trails.iter().map(|t| t.trail.arn()).collect();
         let mut missing = vec![false; trails.len()];
         for (seq, record) in records {
             if !trails.iter().any(|t| t.trail.logging_at(*seq)) {
@@ -437,18 +423,18 @@ impl LogGroups {
                     continue;
                 };
                 if record.len() > MAX_EVENT_BYTES {
-                    self.metrics.dropped(&planned.trail.arn());
+                    self.metrics.dropped(&arns[t]);
                     continue;
                 }
                 let batch = &mut batches[b];
-                if !batch.trails.contains(&planned.trail.arn()) {
-                    batch.trails.push(planned.trail.arn());
+                if !batch.trails.contains(&arns[t]) {
+                    batch.trails.push(arns[t].clone());
                 }
-                // Once per group, however many trails send the event there.
-                if seen.get(&b) == Some(seq) {
+                // Once per group, however many trails send the event there: events come
+                // in journal order, so one already added is the batch's last.
+                if batch.events.last().is_some_and(|e| e.seq == *seq) {
                     continue;
                 }
-                seen.insert(b, *seq);
                 let stream = match &planned.organization_id {
                     Some(org) => format!("{org}_{}_CloudTrail_{}", event.account, event.region),
                     None => format!("{}_CloudTrail_{}", event.account, event.region),
@@ -461,12 +447,9 @@ impl LogGroups {
                 });
             }
         }
-        for (t, planned) in trails.iter().enumerate() {
-            if missing[t] {
-                outcomes.push((
-                    planned.trail.arn(),
-                    Some("ResourceNotFoundException".into()),
-                ));
+        for (arn, missing) in arns.into_iter().zip(missing) {
+            if missing {
+                outcomes.push((arn, Some("ResourceNotFoundException".into())));
             }
         }
         batches.retain(|b| !b.events.is_empty());
@@ -481,8 +464,8 @@ impl LogGroups {
         self.metrics.forget_group(&group.id);
     }
 
-    /// Drops events past their group's retention, and the files and metrics of groups
-    /// that no longer exist.
+    /// Drops events past their group's retention, and the files of groups that no longer
+    /// exist.
     pub fn expire(&self, app: &App, now: i64) {
         let groups = app.meta.read(GroupInfo::all);
         for group in &groups {
@@ -493,39 +476,35 @@ impl LogGroups {
                 }
             }
         }
+        // (Metrics forget deleted groups when a pass sees the metadata change.)
         let live: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
         if let Err(error) = self.store.keep_only(&live) {
             tracing::warn!(%error, "removing deleted log groups' files failed; will retry");
         }
-        let live: Vec<&str> = live.iter().map(String::as_str).collect();
-        self.metrics.retain_groups(&live);
     }
 
     fn note(&self, outcomes: impl IntoIterator<Item = (String, Option<String>)>) {
         let mut state = self.state.lock().expect("log groups lock");
-        let now = now_secs();
+        let now = crate::app::now_precise();
         for (trail, error) in outcomes {
-            let status = state.status.entry(trail).or_default();
-            match error {
-                None => {
-                    status.latest_time = Some(now);
-                    status.latest_error = None;
-                }
-                Some(code) => status.latest_error = Some(code),
-            }
+            state
+                .status
+                .entry(trail)
+                .or_default()
+                .record(now, error.as_deref());
         }
     }
 
-    /// Moves the cursor to `to`, saving it when something was delivered or a while has
-    /// passed, and lets the journal go below what is saved.
+    /// Notes the trails' `outcomes` and moves the cursor to `to`, saving it when there
+    /// were outcomes or a while has passed, and lets the journal go below what is saved.
     fn advance(
         &self,
         app: &App,
         from: u64,
         to: u64,
-        delivered: bool,
         outcomes: Vec<(String, Option<String>)>,
     ) -> Result<(), String> {
+        let delivered = !outcomes.is_empty();
         self.note(outcomes);
         let mut state = self.state.lock().expect("log groups lock");
         if state.cursor == from {

@@ -2,6 +2,7 @@
 //! `cloudtrail-data:PutAuditEvents`. Cairn records what a channel receives in its event
 //! history; the channel's destinations are kept as given.
 
+use cairn_store::meta::under;
 use cairn_store::Change;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -56,15 +57,6 @@ fn prefix(call: &Call<'_>) -> String {
 }
 
 /// The entries whose keys start with `prefix`: one account's channels in one region.
-fn under<'a>(
-    entries: &'a std::collections::BTreeMap<String, Value>,
-    prefix: &'a str,
-) -> impl Iterator<Item = (&'a String, &'a Value)> {
-    entries
-        .range(prefix.to_owned()..)
-        .take_while(move |(k, _)| k.starts_with(prefix))
-}
-
 fn validate_name(name: Option<&str>) -> Result<&str, ApiError> {
     let name =
         name.ok_or_else(|| ApiError::client("InvalidParameterException", "Name is required."))?;

@@ -7,13 +7,15 @@
 
 use std::collections::{BTreeMap, BinaryHeap};
 
-use cairn_filter::{Filter, FilterSet, Pattern, Scratch};
+use cairn_filter::{Filter, FilterSet, Scratch};
 use cairn_store::logs::LogEvent;
 use cairn_store::Cursor;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::logs::{check_group_name, check_limit, constraint, group_not_found, invalid, paged};
+use super::logs::{
+    check_group_name, check_limit, constraint, group_not_found, invalid, paged, parse_pattern,
+};
 use super::{Call, Outcome};
 use crate::api::ApiError;
 use crate::loggroups::GroupInfo;
@@ -271,10 +273,7 @@ pub fn describe_log_streams(
     if input.descending.unwrap_or(false) {
         listed.reverse();
     }
-    let arn = format!(
-        "arn:aws:logs:{}:{}:log-group:{}",
-        group.region, group.account, group.name
-    );
+    let arn = group.arn();
     let items: Vec<Value> = listed
         .into_iter()
         .map(|(name, s)| {
@@ -298,9 +297,9 @@ pub fn describe_log_streams(
         query,
         input.next_token.as_deref(),
         input.limit,
-        50,
         "logStreams",
         items,
+        std::convert::identity,
     )?;
     Ok(Outcome::of(out))
 }
@@ -460,16 +459,7 @@ pub fn filter_log_events(call: &Call, input: FilterLogEventsInput) -> Result<Out
     )?;
     let limit = check_limit(input.limit, MAX_EVENTS)?;
     let pattern_text = input.filter_pattern.clone().unwrap_or_default();
-    if pattern_text.chars().count() > 1024 {
-        return Err(constraint(
-            "filterPattern",
-            &pattern_text,
-            "Member must have length less than or equal to 1024",
-        ));
-    }
-    let pattern = Pattern::parse(&pattern_text)
-        .map_err(|e| invalid(format!("Invalid filter pattern: {e}")))?;
-    let set = FilterSet::new(vec![Filter::new(pattern)]);
+    let set = FilterSet::new(vec![Filter::new(parse_pattern(&pattern_text, "filter")?)]);
     let fingerprint = format!(
         "FilterLogEvents\n{}\n{:?}\n{:?}\n{:?}\n{:?}\n{pattern_text}",
         group.id,

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::{input, log_events, Call, Listing, Outcome};
 use crate::api::ApiError;
-use crate::loggroups::GroupInfo;
+use crate::loggroups::{group_key, GroupInfo};
 
 /// The `X-Amz-Target` prefix of CloudWatch Logs.
 pub const TARGET: &str = "Logs_20140328";
@@ -93,8 +93,9 @@ pub async fn dispatch(call: Call<'_>, operation: &str, body: &Value) -> Result<O
     }
 }
 
-fn prefix(call: &Call) -> String {
-    format!("loggroups/{}/{}/", call.identity.account_id, call.region)
+/// The metadata key of the caller's group `name` (with `""`: the prefix of them all).
+fn entry_key(call: &Call, name: &str) -> String {
+    group_key(&call.identity.account_id, call.region, name)
 }
 
 pub(super) fn invalid(message: impl Into<String>) -> ApiError {
@@ -144,7 +145,7 @@ fn change_group(
     name: &str,
     change: impl FnOnce(&mut Map<String, Value>) -> Result<(), ApiError>,
 ) -> Result<Outcome, ApiError> {
-    let key = format!("{}{name}", prefix(call));
+    let key = entry_key(call, name);
     tokio::task::block_in_place(|| {
         call.app.meta.update(|entries| {
             let mut group = entries
@@ -170,7 +171,7 @@ pub struct CreateLogGroupInput {
 
 fn create_log_group(call: &Call, input: CreateLogGroupInput) -> Result<Outcome, ApiError> {
     let name = check_group_name(input.log_group_name.as_deref())?.to_owned();
-    let key = format!("{}{name}", prefix(call));
+    let key = entry_key(call, &name);
     let mut group = json!({
         "logGroupName": name,
         "creationTime": call.now * 1000,
@@ -208,7 +209,7 @@ pub struct LogGroupInput {
 
 fn delete_log_group(call: &Call, input: LogGroupInput) -> Result<Outcome, ApiError> {
     let name = check_group_name(input.log_group_name.as_deref())?;
-    let key = format!("{}{name}", prefix(call));
+    let key = entry_key(call, name);
     tokio::task::block_in_place(|| {
         let group = call.app.meta.update(|entries| {
             let group = entries
@@ -233,6 +234,9 @@ pub struct DescribeLogGroupsInput {
     limit: Option<i64>,
 }
 
+/// The most items a Logs describe operation lists per page (the model's maximum limit).
+const MAX_LISTED: i64 = 50;
+
 /// `limit` checked against an operation's maximum, as the model gives it.
 pub(super) fn check_limit(limit: Option<i64>, max: i64) -> Result<usize, ApiError> {
     let limit = limit.unwrap_or(max);
@@ -246,22 +250,23 @@ pub(super) fn check_limit(limit: Option<i64>, max: i64) -> Result<usize, ApiErro
     Ok(limit as usize)
 }
 
-/// A listing's page under `name`, with `nextToken` when more follow. `limit` is checked
-/// against the operation's maximum as the model gives it.
-pub(super) fn paged(
+/// A listing's page under `name`, each item described by `describe` (only the page's:
+/// describing may cost I/O), with `nextToken` when more follow.
+pub(super) fn paged<T>(
     call: &Call,
     query: String,
     token: Option<&str>,
     limit: Option<i64>,
-    max: i64,
     name: &str,
-    items: Vec<Value>,
+    items: Vec<T>,
+    describe: impl FnMut(T) -> Value,
 ) -> Result<Value, ApiError> {
-    let limit = check_limit(limit, max)?;
+    let limit = check_limit(limit, MAX_LISTED)?;
     let listing = Listing::open(call, query, token, limit, || {
         invalid("The specified nextToken is invalid.")
     })?;
     let (page, next) = listing.page(call, items);
+    let page: Vec<Value> = page.into_iter().map(describe).collect();
     let mut out = json!({ name: page });
     if let Some(token) = next {
         out["nextToken"] = json!(token);
@@ -277,43 +282,43 @@ fn describe_log_groups(call: &Call, input: DescribeLogGroupsInput) -> Result<Out
     }
     let name_prefix = input.log_group_name_prefix.unwrap_or_default();
     let pattern = input.log_group_name_pattern.unwrap_or_default();
-    let groups: Vec<Value> = call
+    let groups: Vec<(String, Value)> = call
         .app
         .meta
-        .scan(&format!("{}{name_prefix}", prefix(call)))
+        .scan(&entry_key(call, &name_prefix))
         .into_iter()
         .filter(|(_, g)| {
             g["logGroupName"]
                 .as_str()
                 .is_some_and(|n| n.contains(pattern.as_str()))
         })
-        .map(|(key, g)| describe_group(call, &key, &g))
         .collect();
     let query = format!(
         "DescribeLogGroups\n{}\n{name_prefix}\n{pattern}",
-        prefix(call)
+        entry_key(call, "")
     );
     let out = paged(
         call,
         query,
         input.next_token.as_deref(),
         input.limit,
-        50,
         "logGroups",
         groups,
+        |(key, group)| {
+            tokio::task::block_in_place(|| describe_group(&call.app.log_groups, &key, &group))
+        },
     )?;
     Ok(Outcome::of(out))
 }
 
-fn describe_group(call: &Call, key: &str, group: &Value) -> Value {
-    let stored_bytes = GroupInfo::from_entry(key, group)
-        .and_then(|g| call.app.log_groups.store.stored_bytes(&g.id).ok())
+fn describe_group(log_groups: &crate::loggroups::LogGroups, key: &str, group: &Value) -> Value {
+    let info = GroupInfo::from_entry(key, group);
+    let stored_bytes = info
+        .as_ref()
+        .and_then(|g| log_groups.store.stored_bytes(&g.id).ok())
         .unwrap_or(0);
     let name = group["logGroupName"].as_str().unwrap_or_default();
-    let arn = format!(
-        "arn:aws:logs:{}:{}:log-group:{name}",
-        call.region, call.identity.account_id
-    );
+    let arn = info.map(|g| g.arn()).unwrap_or_default();
     let mut out = json!({
         "logGroupName": name,
         "creationTime": group["creationTime"],
@@ -390,8 +395,8 @@ pub struct MetricTransformation {
     unit: Option<String>,
 }
 
-/// Parses a pattern as the metric-filter operations do, with AWS's message in front.
-fn parse_pattern(pattern: &str) -> Result<Pattern, ApiError> {
+/// Parses a pattern with the model's length limit; errors read "Invalid {what} pattern: …".
+pub(super) fn parse_pattern(pattern: &str, what: &str) -> Result<Pattern, ApiError> {
     if pattern.chars().count() > 1024 {
         return Err(constraint(
             "filterPattern",
@@ -399,7 +404,7 @@ fn parse_pattern(pattern: &str) -> Result<Pattern, ApiError> {
             "Member must have length less than or equal to 1024",
         ));
     }
-    Pattern::parse(pattern).map_err(|e| invalid(format!("Invalid metric filter pattern: {e}")))
+    Pattern::parse(pattern).map_err(|e| invalid(format!("Invalid {what} pattern: {e}")))
 }
 
 fn check_metric_name(member: &str, value: Option<&str>) -> Result<String, ApiError> {
@@ -528,7 +533,7 @@ fn put_metric_filter(call: &Call, input: PutMetricFilterInput) -> Result<Outcome
     let pattern_text = input
         .filter_pattern
         .ok_or_else(|| invalid("filterPattern is required."))?;
-    let pattern = parse_pattern(&pattern_text)?;
+    let pattern = parse_pattern(&pattern_text, "metric filter")?;
     let transformations = input.metric_transformations.unwrap_or_default();
     let [transformation] = transformations.as_slice() else {
         return Err(constraint(
@@ -605,13 +610,13 @@ fn describe_metric_filters(
             vec![call
                 .app
                 .meta
-                .get(&format!("{}{name}", prefix(call)))
+                .get(&entry_key(call, name))
                 .ok_or_else(group_not_found)?]
         }
         None => call
             .app
             .meta
-            .scan(&prefix(call))
+            .scan(&entry_key(call, ""))
             .into_iter()
             .map(|(_, g)| g)
             .collect(),
@@ -619,7 +624,7 @@ fn describe_metric_filters(
     let name_prefix = input.filter_name_prefix.clone().unwrap_or_default();
     let query = format!(
         "DescribeMetricFilters\n{}\n{:?}\n{name_prefix}\n{:?}\n{:?}",
-        prefix(call),
+        entry_key(call, ""),
         input.log_group_name,
         input.metric_name,
         input.metric_namespace
@@ -652,9 +657,9 @@ fn describe_metric_filters(
         query,
         token,
         input.limit,
-        50,
         "metricFilters",
         filters,
+        std::convert::identity,
     )?;
     Ok(Outcome::of(out))
 }
@@ -720,7 +725,10 @@ fn test_metric_filter(input: TestMetricFilterInput) -> Result<Outcome, ApiError>
             long.len()
         )));
     }
-    let set = FilterSet::new(vec![Filter::new(parse_pattern(&pattern_text)?)]);
+    let set = FilterSet::new(vec![Filter::new(parse_pattern(
+        &pattern_text,
+        "metric filter",
+    )?)]);
     let mut scratch = Scratch::default();
     let mut matches = Vec::new();
     for (i, message) in messages.iter().enumerate() {

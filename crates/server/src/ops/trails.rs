@@ -253,12 +253,7 @@ pub fn change_trail(
 ) -> Result<Outcome, ApiError> {
     let viewer = viewer(call);
     let now = call.now;
-    // Where delivery and log groups have both finished with a period.
-    let delivered = call
-        .app
-        .delivery
-        .cursor()
-        .min(call.app.log_groups.saved_cursor());
+    let delivered = call.app.journal_floor();
     let response = tokio::task::block_in_place(|| {
         call.app.meta.update(|entries| {
             let mut trail = viewer.find_to_change(entries, name)?;
@@ -462,7 +457,10 @@ pub async fn status(call: &Call<'_>, input: NameInput) -> Result<Outcome, ApiErr
     }
     let region_status = call.app.delivery.status(&trail.arn(), call.region);
     let logs_status = call.app.log_groups.status(&trail.arn());
-    for more in [region_status.to_json(), logs_status.to_json()] {
+    for more in [
+        region_status.to_json(),
+        crate::loggroups::status_json(&logs_status),
+    ] {
         if let (Value::Object(out), Value::Object(more)) = (&mut out, more) {
             out.extend(more);
         }

@@ -135,6 +135,14 @@ impl Trail {
         self.logging.last().is_some_and(|p| p.stop_seq.is_none())
     }
 
+    /// Whether the trail logs at or after journal position `seq` (a period not closed
+    /// before it).
+    pub fn logging_since(&self, seq: u64) -> bool {
+        self.logging
+            .iter()
+            .any(|p| p.stop_seq.is_none_or(|stop| stop >= seq))
+    }
+
     /// Whether the trail was logging at journal position `seq`.
     pub fn logging_at(&self, seq: u64) -> bool {
         self.logging
@@ -208,9 +216,7 @@ impl Trail {
 
 /// Every trail in the metadata, live ones only.
 pub fn all(entries: &BTreeMap<String, Value>) -> Vec<Trail> {
-    entries
-        .range("trails/".to_owned()..)
-        .take_while(|(k, _)| k.starts_with("trails/"))
+    cairn_store::meta::under(entries, "trails/")
         .filter_map(|(_, v)| Trail::deserialize(v).ok())
         .collect()
 }
