@@ -16,18 +16,12 @@ const CLASSES: &str = "dDsSwW";
 /// A compiled `%…%` value.
 #[derive(Debug, Clone)]
 pub struct Regex {
-    source: Box<str>,
     compiled: regex::bytes::Regex,
 }
 
 impl Regex {
     pub fn is_match(&self, text: &[u8]) -> bool {
         self.compiled.is_match(text)
-    }
-
-    /// The regex as the user wrote it, without the `%` delimiters.
-    pub fn source(&self) -> &str {
-        &self.source
     }
 }
 
@@ -114,10 +108,7 @@ pub(crate) fn parse(cursor: &mut Cursor) -> Result<Regex, PatternError> {
                 format!("invalid regex %{source}%: {}", first_line(&e)),
             )
         })?;
-    Ok(Regex {
-        source: source.into(),
-        compiled,
-    })
+    Ok(Regex { compiled })
 }
 
 fn first_line(error: &regex::Error) -> String {

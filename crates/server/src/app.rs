@@ -392,11 +392,7 @@ pub async fn handle(
     // durable. Changes record themselves inside their metadata update.
     let recorded = match &result {
         Ok(outcome) if outcome.recorded => Ok(()),
-        Ok(outcome) => {
-            recorder
-                .record(Ok(&outcome.response), outcome.resources.clone())
-                .await
-        }
+        Ok(outcome) => recorder.record(Ok(&outcome.response), Vec::new()).await,
         Err(error) => recorder.record(Err(error), Vec::new()).await,
     };
     if let Err(error) = recorded {

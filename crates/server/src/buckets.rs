@@ -87,14 +87,6 @@ impl Buckets {
         }
     }
 
-    /// A human description for the start-up banner.
-    pub fn describe(&self) -> String {
-        match &self.backend {
-            Backend::Local(root) => format!("directories under {}", root.display()),
-            Backend::S3 { settings, .. } => format!("S3 endpoint {}", settings.endpoint),
-        }
-    }
-
     /// Creates a local bucket (its directory). On S3, buckets are created there.
     pub fn create_local(&self, bucket: &str) -> Result<(), BucketError> {
         match &self.backend {

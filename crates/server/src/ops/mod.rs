@@ -25,11 +25,9 @@ pub struct Call<'a> {
     pub recorder: &'a crate::audit::Recorder<'a>,
 }
 
-/// What a handler gives back: the response body, and the resources to name in the
-/// call's audit record.
+/// What a handler gives back: the response body, and whether it recorded the call.
 pub struct Outcome {
     pub response: Value,
-    pub resources: Vec<cairn_core::RecordResource>,
     /// The handler already recorded the call (as part of the change it made).
     pub recorded: bool,
 }
@@ -38,7 +36,6 @@ impl Outcome {
     pub fn of(response: Value) -> Self {
         Outcome {
             response,
-            resources: Vec::new(),
             recorded: false,
         }
     }
@@ -46,7 +43,6 @@ impl Outcome {
     pub fn recorded(response: Value) -> Self {
         Outcome {
             response,
-            resources: Vec::new(),
             recorded: true,
         }
     }

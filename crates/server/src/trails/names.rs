@@ -158,13 +158,7 @@ pub fn kms_key_arn(key: &str, region: &str, account: &str) -> Result<String, Api
 
 /// `arn:aws:logs:<region>:<account>:log-group:<name>:*`.
 pub fn check_log_group_arn(arn: &str) -> Result<(), ApiError> {
-    let parts: Vec<&str> = arn.splitn(7, ':').collect();
-    let ok = parts.len() >= 7
-        && parts[0] == "arn"
-        && parts[2] == "logs"
-        && parts[5] == "log-group"
-        && !parts[6].is_empty();
-    if !ok {
+    if crate::loggroups::parse_group_arn(arn).is_none() {
         return Err(ApiError::client(
             "InvalidCloudWatchLogsLogGroupArnException",
             format!("{arn:?} is not a log group ARN such as arn:aws:logs:us-east-1:123456789012:log-group:my-group:*."),
