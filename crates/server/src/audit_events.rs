@@ -172,13 +172,9 @@ fn check_event_data(text: &str, owner: &str) -> Result<(i64, String), Failure> {
     Ok((time, minify(text)))
 }
 
-/// A stable eventID for (channel, UID), shaped like a UUID (version 8: custom).
+/// A stable eventID for (channel, UID).
 fn event_id(channel: &str, uid: &str) -> String {
-    let digest = Sha256::digest(format!("{channel}\n{uid}"));
-    let mut bytes: [u8; 16] = digest[..16].try_into().expect("16 of 32 bytes");
-    bytes[6] = (bytes[6] & 0x0f) | 0x80;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    uuid::Uuid::from_bytes(bytes).to_string()
+    cairn_core::record::stable_event_id(&format!("{channel}\n{uid}"))
 }
 
 pub async fn put_audit_events(

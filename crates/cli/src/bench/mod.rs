@@ -5,6 +5,7 @@ mod freshness;
 mod gen;
 mod import;
 mod ingest;
+mod insights;
 mod lookup;
 mod validate;
 
@@ -20,6 +21,9 @@ pub enum Bench {
     Freshness(freshness::Args),
     /// `cairn import` of AWS-layout gzip log files into a fresh store.
     Import(import::Args),
+    /// Insights: F1, detection delay and false Insights on labelled synthetic traffic, and
+    /// what detection costs.
+    Insights(insights::Args),
     /// `cairn validate-logs` on a local copy of a bucket of signed digest chains.
     Validate(validate::Args),
 }
@@ -32,5 +36,6 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::Delivery(args) => delivery::run(args),
         Bench::Freshness(args) => freshness::run(args),
         Bench::Validate(args) => validate::run(args),
+        Bench::Insights(args) => insights::run(args),
     }
 }

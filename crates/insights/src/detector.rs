@@ -1,0 +1,446 @@
+//! The detector: calls in, Insights events out. Calls are counted per minute (a minute
+//! stays open for late arrivals for `reorder_minutes`), then every series steps through
+//! each closed minute, active or not, so quiet minutes count as the zeros they are.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::attribution::{Attribute, Tally};
+use crate::history::MINUTES_PER_DAY;
+use crate::record::{Attribution, Insight, InsightKind, State};
+use crate::series::{Change, Open, Series, Thresholds};
+
+/// One API call, as much of it as Insights reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub event_source: &'a str,
+    pub event_name: &'a str,
+    /// Epoch seconds.
+    pub time: i64,
+    pub read_only: bool,
+    pub error_code: Option<&'a str>,
+    pub identity_arn: &'a str,
+    pub user_agent: &'a str,
+}
+
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub thresholds: Thresholds,
+    /// Minutes an account and region are observed before their first Insight can open.
+    pub learning_minutes: i64,
+    /// Minutes a minute stays open for calls that arrive out of order.
+    pub reorder_minutes: i64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            thresholds: Thresholds::default(),
+            learning_minutes: MINUTES_PER_DAY,
+            reorder_minutes: 2,
+        }
+    }
+}
+
+/// Entries shown per attribution list, as AWS does.
+const TOP: usize = 5;
+/// The errorCode attribution's value for calls that did not fail.
+const NO_ERROR: &str = "null";
+
+struct Api {
+    account: u32,
+    region: u32,
+    source: u32,
+    name: u32,
+    calls: Option<usize>,
+    errors: Vec<(u32, usize)>,
+}
+
+struct SeriesInfo {
+    api: usize,
+    /// The error code of an error-rate series.
+    error: Option<u32>,
+}
+
+#[derive(Default)]
+struct Minute {
+    counts: HashMap<usize, u32>,
+    callers: HashMap<(usize, Attribute, u32), u32>,
+}
+
+#[derive(Default)]
+pub struct Detector {
+    params: Params,
+    strings: Vec<Box<str>>,
+    string_ids: HashMap<Box<str>, u32>,
+    apis: Vec<Api>,
+    api_ids: HashMap<Box<str>, usize>,
+    key: String,
+    series: Vec<Series>,
+    info: Vec<SeriesInfo>,
+    /// The first minute observed per (account, region).
+    since: HashMap<(u32, u32), i64>,
+    closed: Option<i64>,
+    pending: BTreeMap<i64, Minute>,
+    out: Vec<Insight>,
+    late: u64,
+}
+
+impl Detector {
+    pub fn new(params: Params) -> Self {
+        Detector {
+            params,
+            ..Default::default()
+        }
+    }
+
+    /// Counts `weight` calls like `call`. A call for a minute already closed is counted as
+    /// late and otherwise ignored.
+    pub fn observe(&mut self, call: &Call, weight: u32) {
+        let minute = call.time.div_euclid(60);
+        match self.closed {
+            Some(closed) if minute <= closed => {
+                self.late += u64::from(weight);
+                return;
+            }
+            None => self.closed = Some(minute - 1),
+            Some(_) => {}
+        }
+        self.close_through(minute - self.params.reorder_minutes - 1);
+        let api = self.api(call);
+        let (account, region) = (self.apis[api].account, self.apis[api].region);
+        self.since.entry((account, region)).or_insert(minute);
+        let identity = self.intern(call.identity_arn);
+        let agent = self.intern(call.user_agent);
+        if !call.read_only {
+            let series = match self.apis[api].calls {
+                Some(series) => series,
+                None => {
+                    let series = self.add_series(api, None);
+                    self.apis[api].calls = Some(series);
+                    series
+                }
+            };
+            let error = self.intern(call.error_code.unwrap_or(NO_ERROR));
+            let slot = self.pending.entry(minute).or_default();
+            *slot.counts.entry(series).or_default() += weight;
+            for (attribute, value) in [
+                (Attribute::UserIdentityArn, identity),
+                (Attribute::UserAgent, agent),
+                (Attribute::ErrorCode, error),
+            ] {
+                *slot.callers.entry((series, attribute, value)).or_default() += weight;
+            }
+        }
+        if let Some(code) = call.error_code {
+            let code = self.intern(code);
+            let found = self.apis[api].errors.iter().find(|(c, _)| *c == code);
+            let series = match found {
+                Some(&(_, series)) => series,
+                None => {
+                    let series = self.add_series(api, Some(code));
+                    self.apis[api].errors.push((code, series));
+                    series
+                }
+            };
+            let slot = self.pending.entry(minute).or_default();
+            *slot.counts.entry(series).or_default() += weight;
+            for (attribute, value) in [
+                (Attribute::UserIdentityArn, identity),
+                (Attribute::UserAgent, agent),
+            ] {
+                *slot.callers.entry((series, attribute, value)).or_default() += weight;
+            }
+        }
+    }
+
+    /// Closes every minute up to and including `minute`.
+    pub fn close_through(&mut self, minute: i64) {
+        let Some(mut closed) = self.closed else {
+            return;
+        };
+        while closed < minute {
+            closed += 1;
+            self.close(closed);
+        }
+        self.closed = Some(closed);
+    }
+
+    /// Closes every minute that has calls waiting.
+    pub fn flush(&mut self) {
+        if let Some(&last) = self.pending.keys().next_back() {
+            self.close_through(last);
+        }
+    }
+
+    /// The Insights events decided so far, in order.
+    pub fn take(&mut self) -> Vec<Insight> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Calls that arrived after their minute had closed.
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Bytes held, roughly: every series' history and callers, and the names.
+    pub fn bytes(&self) -> usize {
+        let series: usize = self.series.iter().map(Series::bytes).sum();
+        let names: usize = self.strings.iter().map(|s| 2 * s.len() + 48).sum();
+        let apis = self.api_ids.keys().map(|k| k.len() + 64).sum::<usize>();
+        series + names + apis
+    }
+
+    fn intern(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.string_ids.get(text) {
+            return id;
+        }
+        let id = u32::try_from(self.strings.len()).expect("fewer than 2^32 names");
+        self.strings.push(text.into());
+        self.string_ids.insert(text.into(), id);
+        id
+    }
+
+    fn api(&mut self, call: &Call) -> usize {
+        self.key.clear();
+        for part in [
+            call.account,
+            call.region,
+            call.event_source,
+            call.event_name,
+        ] {
+            self.key.push_str(part);
+            self.key.push('\n');
+        }
+        if let Some(&api) = self.api_ids.get(self.key.as_str()) {
+            return api;
+        }
+        let api = Api {
+            account: self.intern(call.account),
+            region: self.intern(call.region),
+            source: self.intern(call.event_source),
+            name: self.intern(call.event_name),
+            calls: None,
+            errors: Vec::new(),
+        };
+        self.apis.push(api);
+        self.api_ids
+            .insert(self.key.as_str().into(), self.apis.len() - 1);
+        self.apis.len() - 1
+    }
+
+    fn add_series(&mut self, api: usize, error: Option<u32>) -> usize {
+        self.series.push(Series::default());
+        self.info.push(SeriesInfo { api, error });
+        self.series.len() - 1
+    }
+
+    fn close(&mut self, t: i64) {
+        let minute = self.pending.remove(&t).unwrap_or_default();
+        for ((series, attribute, value), n) in minute.callers {
+            self.series[series]
+                .minute_callers
+                .push((attribute, value, n));
+        }
+        for index in 0..self.series.len() {
+            let api = &self.apis[self.info[index].api];
+            let since = self.since[&(api.account, api.region)];
+            let eligible = t - since >= self.params.learning_minutes;
+            let count = minute.counts.get(&index).copied().unwrap_or(0);
+            let change =
+                self.series[index].step(t, count, since, eligible, &self.params.thresholds);
+            match change {
+                None => {}
+                Some(Change::Started) => {
+                    let series = &self.series[index];
+                    let open = series.open.as_ref().expect("just opened");
+                    let insight = self.insight(index, open, State::Start, t, 1, f64::from(count));
+                    self.out.push(insight);
+                }
+                Some(Change::Ended(open, end)) => {
+                    let duration = end - open.start;
+                    let average = open.total as f64 / duration as f64;
+                    let insight = self.insight(index, &open, State::End, end, duration, average);
+                    self.out.push(Insight {
+                        decided_at: t,
+                        ..insight
+                    });
+                }
+            }
+        }
+    }
+
+    fn insight(
+        &self,
+        index: usize,
+        open: &Open,
+        state: State,
+        time: i64,
+        duration: i64,
+        average: f64,
+    ) -> Insight {
+        let info = &self.info[index];
+        let api = &self.apis[info.api];
+        let series = &self.series[index];
+        let name = |id: u32| self.strings[id as usize].to_string();
+        let kind = match info.error {
+            None => InsightKind::ApiCallRate,
+            Some(code) => InsightKind::ApiErrorRate {
+                error_code: name(code),
+            },
+        };
+        let attributes: &[Attribute] = match info.error {
+            None => &Attribute::ALL,
+            Some(_) => &Attribute::ALL[..2],
+        };
+        let averaged = |tally: &Tally, minutes: f64| -> Vec<(String, f64)> {
+            if minutes <= 0.0 {
+                return Vec::new();
+            }
+            tally
+                .top(TOP)
+                .into_iter()
+                .map(|(value, count)| (name(value), count / minutes))
+                .collect()
+        };
+        let insight_minutes = match state {
+            State::Start => 1.0,
+            State::End => duration as f64,
+        };
+        let attributions = attributes
+            .iter()
+            .map(|&attribute| Attribution {
+                attribute: attribute.name(),
+                insight: averaged(&open.callers[attribute.index()], insight_minutes),
+                baseline: averaged(&series.usual[attribute.index()], series.usual_minutes),
+            })
+            .collect();
+        Insight {
+            account: name(api.account),
+            region: name(api.region),
+            event_source: name(api.source),
+            event_name: name(api.name),
+            kind,
+            state,
+            time: time * 60,
+            started: open.start * 60,
+            baseline_average: open.band.baseline_average(),
+            insight_average: average,
+            insight_duration: duration,
+            baseline_duration: open.band.baseline_minutes,
+            attributions,
+            decided_at: time,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(time: i64, error: Option<&str>) -> Call<'_> {
+        Call {
+            account: "111111111111",
+            region: "us-east-1",
+            event_source: "ec2.amazonaws.com",
+            event_name: "TerminateInstances",
+            time,
+            read_only: false,
+            error_code: error,
+            identity_arn: "arn:aws:iam::111111111111:role/app",
+            user_agent: "aws-cli/2.15",
+        }
+    }
+
+    /// Two days of 3 calls a minute, then a burst of 60 a minute for ten minutes.
+    fn burst_after_two_days(detector: &mut Detector) {
+        let day = MINUTES_PER_DAY;
+        for minute in 0..2 * day + 60 {
+            let burst = (2 * day + 20..2 * day + 30).contains(&minute);
+            detector.observe(&call(minute * 60, None), if burst { 60 } else { 3 });
+        }
+        detector.flush();
+    }
+
+    #[test]
+    fn a_burst_opens_and_closes_one_insight() {
+        let mut detector = Detector::new(Params::default());
+        burst_after_two_days(&mut detector);
+        let insights = detector.take();
+        assert_eq!(insights.len(), 2, "{insights:#?}");
+        let (start, end) = (&insights[0], &insights[1]);
+        assert_eq!(start.state, State::Start);
+        assert_eq!(start.time, (2 * MINUTES_PER_DAY + 20) * 60);
+        assert_eq!(start.insight_average, 60.0);
+        assert_eq!(start.kind, InsightKind::ApiCallRate);
+        assert_eq!(end.state, State::End);
+        assert_eq!(end.time, (2 * MINUTES_PER_DAY + 30) * 60);
+        assert_eq!(end.insight_duration, 10);
+        assert_eq!(end.insight_average, 60.0);
+        assert_eq!(start.shared_event_id(), end.shared_event_id());
+        assert!((start.baseline_average - 3.0).abs() < 0.01);
+        assert_eq!(start.baseline_duration, MINUTES_PER_DAY);
+        let identities = &end.attributions[0];
+        assert_eq!(identities.attribute, "userIdentityArn");
+        assert_eq!(identities.insight[0].1, 60.0);
+        let errors = &end.attributions[2];
+        assert_eq!(errors.insight[0].0, "null");
+    }
+
+    #[test]
+    fn nothing_opens_in_the_first_day() {
+        let mut detector = Detector::new(Params::default());
+        for minute in 0..MINUTES_PER_DAY - 1 {
+            let burst = (600..610).contains(&minute);
+            detector.observe(&call(minute * 60, None), if burst { 500 } else { 3 });
+        }
+        detector.flush();
+        assert!(detector.take().is_empty());
+    }
+
+    #[test]
+    fn a_wall_of_errors_opens_an_error_rate_insight() {
+        let mut detector = Detector::new(Params::default());
+        let day = MINUTES_PER_DAY;
+        for minute in 0..2 * day + 60 {
+            detector.observe(&call(minute * 60, None), 3);
+            if (2 * day..2 * day + 10).contains(&minute) {
+                // Failed reads: no call-rate series, only the error's.
+                let denied = Call {
+                    read_only: true,
+                    ..call(minute * 60 + 5, Some("AccessDenied"))
+                };
+                detector.observe(&denied, 30);
+            }
+        }
+        detector.flush();
+        let insights = detector.take();
+        assert_eq!(insights.len(), 2, "{insights:#?}");
+        let errors = &insights;
+        assert_eq!(
+            errors[0].kind,
+            InsightKind::ApiErrorRate {
+                error_code: "AccessDenied".into()
+            }
+        );
+        assert_eq!(errors[1].attributions.len(), 2, "no errorCode attribution");
+    }
+
+    #[test]
+    fn calls_out_of_order_within_the_reorder_window_count() {
+        let mut detector = Detector::new(Params::default());
+        detector.observe(&call(600, None), 1);
+        detector.observe(&call(720, None), 1);
+        detector.observe(&call(659, None), 1);
+        assert_eq!(detector.late(), 0);
+        detector.observe(&call(60 * 60, None), 1);
+        detector.observe(&call(720, None), 1);
+        detector.observe(&call(599, None), 1);
+        assert_eq!(detector.late(), 2);
+    }
+}

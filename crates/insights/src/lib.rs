@@ -1,0 +1,23 @@
+//! CloudTrail Insights for Cairn: unusual API call volume and error rates.
+//!
+//! The [`Detector`] counts each account's and region's calls per API and minute: write
+//! management calls make an `ApiCallRateInsight` series, failed calls one
+//! `ApiErrorRateInsight` series per error code. Each minute's counts are compared with a
+//! band learned from the same time of day on the days before (scaled by how busy the same
+//! weekday was a week ago), at four window lengths so that sharp spikes are seen in a
+//! minute and slow or thin ones within a quarter of an hour. A series leaves its band to
+//! open an Insight and must stay inside it for a quarter of an hour to close it, so one
+//! incident gives one Start/End pair.
+//!
+//! The crate does no I/O: the server feeds it the journal, `cairn insights scan` feeds it
+//! log files, and [`quality`] feeds it labelled synthetic traffic to score it.
+
+mod attribution;
+mod detector;
+mod history;
+pub mod quality;
+mod record;
+mod series;
+
+pub use detector::{Call, Detector, Params};
+pub use record::{Attribution, Insight, InsightKind, State};

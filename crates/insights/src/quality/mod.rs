@@ -1,0 +1,180 @@
+//! Measuring the detector: labelled synthetic traffic ([`traffic`]), a scorer ([`score`]),
+//! and [`run`], which drives the real [`Detector`] over a labelled scenario and over the
+//! same scenario without anomalies, one call at a time.
+
+pub mod score;
+pub mod traffic;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::detector::{Call, Detector, Params};
+use crate::history::MINUTES_PER_DAY;
+use crate::record::{Insight, InsightKind, State};
+use score::{Found, Score};
+use traffic::{Traffic, SCORED_FROM_DAY, START_MINUTE};
+
+/// What one run measured.
+#[derive(Debug)]
+pub struct Report {
+    pub apis: usize,
+    pub days: i64,
+    pub labelled: Score,
+    /// Insights on the traffic without anomalies, in the scored days and in the first week
+    /// (after the first day's learning), and how many of them were on bursty APIs.
+    pub clean_false: usize,
+    pub clean_first_week: usize,
+    pub clean_on_bursty: usize,
+    pub clean_found: Vec<Found>,
+    pub calls: u64,
+    pub detecting: Duration,
+    pub series: usize,
+    pub bytes: usize,
+}
+
+impl Report {
+    pub fn scored_days(&self) -> i64 {
+        self.days - SCORED_FROM_DAY
+    }
+
+    /// False Insights per API per scored day on the traffic without anomalies.
+    pub fn false_per_api_day(&self) -> f64 {
+        self.clean_false as f64 / (self.apis as f64 * self.scored_days() as f64)
+    }
+
+    pub fn first_week_false_per_api_day(&self) -> f64 {
+        let days = (SCORED_FROM_DAY - 1).min(self.days - 1).max(1);
+        self.clean_first_week as f64 / (self.apis as f64 * days as f64)
+    }
+
+    /// Calls the detector takes per second of one core.
+    pub fn calls_per_second(&self) -> f64 {
+        self.calls as f64 / self.detecting.as_secs_f64()
+    }
+}
+
+/// Runs the detector over `apis` APIs for `days` days (at least eight: a week of baseline,
+/// then the scored days), with and without anomalies.
+pub fn run(seed: u64, apis: usize, days: i64, params: &Params) -> Report {
+    let labelled = Traffic::new(seed, apis, days, true);
+    let (found, calls, detecting, series, bytes) = detect(&labelled, params);
+    let clean = Traffic::new(seed, apis, days, false);
+    let (clean_found, ..) = detect(&clean, params);
+    let scored_from = SCORED_FROM_DAY * MINUTES_PER_DAY;
+    Report {
+        apis,
+        days,
+        labelled: score::score(&labelled, &found),
+        clean_false: clean_found
+            .iter()
+            .filter(|f| f.start >= scored_from)
+            .count(),
+        clean_first_week: clean_found.iter().filter(|f| f.start < scored_from).count(),
+        clean_on_bursty: clean_found
+            .iter()
+            .filter(|f| clean.apis[f.api].bursty())
+            .count(),
+        clean_found,
+        calls,
+        detecting,
+        series,
+        bytes,
+    }
+}
+
+/// Feeds every call of the scenario to a fresh detector and returns the Insights opened.
+fn detect(traffic: &Traffic, params: &Params) -> (Vec<Found>, u64, Duration, usize, usize) {
+    let index: HashMap<(&str, &str), usize> = traffic
+        .apis
+        .iter()
+        .enumerate()
+        .map(|(i, api)| ((api.event_source.as_str(), api.event_name.as_str()), i))
+        .collect();
+    let mut detector = Detector::new(params.clone());
+    let mut found = Vec::new();
+    let mut calls = 0u64;
+    let mut detecting = Duration::ZERO;
+    let mut minute = Vec::new();
+    for m in 0..traffic.minutes() {
+        traffic.minute(m, &mut minute);
+        let began = Instant::now();
+        for batch in &minute {
+            let call = Call {
+                account: &batch.api.account,
+                region: &batch.api.region,
+                event_source: &batch.api.event_source,
+                event_name: &batch.api.event_name,
+                time: (START_MINUTE + m) * 60,
+                read_only: !batch.api.write,
+                error_code: batch.error_code,
+                identity_arn: batch.identity,
+                user_agent: batch.user_agent,
+            };
+            for _ in 0..batch.count {
+                detector.observe(&call, 1);
+            }
+            calls += u64::from(batch.count);
+        }
+        detecting += began.elapsed();
+        collect(&index, detector.take(), &mut found);
+    }
+    let began = Instant::now();
+    detector.flush();
+    detecting += began.elapsed();
+    collect(&index, detector.take(), &mut found);
+    (
+        found,
+        calls,
+        detecting,
+        detector.series_count(),
+        detector.bytes(),
+    )
+}
+
+fn collect(index: &HashMap<(&str, &str), usize>, insights: Vec<Insight>, found: &mut Vec<Found>) {
+    for insight in insights.into_iter().filter(|i| i.state == State::Start) {
+        let api = index[&(insight.event_source.as_str(), insight.event_name.as_str())];
+        let error_code = match insight.kind {
+            InsightKind::ApiCallRate => None,
+            InsightKind::ApiErrorRate { error_code } => Some(error_code),
+        };
+        let top_identity = insight
+            .attributions
+            .iter()
+            .find(|a| a.attribute == "userIdentityArn")
+            .and_then(|a| a.insight.first())
+            .map(|(value, _)| value.clone());
+        found.push(Found {
+            api,
+            error_code,
+            start: insight.time / 60 - START_MINUTE,
+            decided: insight.decided_at - START_MINUTE,
+            top_identity,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small version of `cairn bench insights`: two dozen APIs, a week of baseline and
+    /// three scored days.
+    #[test]
+    fn the_detector_finds_the_anomalies_and_little_else() {
+        let report = run(11, 24, 10, &Params::default());
+        let s = &report.labelled;
+        let summary = format!(
+            "F1 {:.3}, false/API/day {:.4}, clean {:?}, {s:?}",
+            s.f1(),
+            report.false_per_api_day(),
+            report.clean_found
+        );
+        assert!(s.anomalies >= 10, "{summary}");
+        assert!(s.f1() >= 0.95, "{summary}");
+        assert!(s.median_delay().is_some_and(|d| d <= 3), "{summary}");
+        assert_eq!(s.on_bursty + report.clean_on_bursty, 0, "{summary}");
+        assert!(report.false_per_api_day() <= 0.005, "{summary}");
+        assert_eq!(s.intruder_named, s.error_bursts_detected, "{summary}");
+    }
+}
