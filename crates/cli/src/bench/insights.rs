@@ -21,6 +21,9 @@ pub struct Args {
     /// List each false Insight.
     #[arg(long)]
     verbose: bool,
+    /// Also score two simple detectors on the same traffic, for context.
+    #[arg(long)]
+    references: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -72,6 +75,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         total.add(&report);
     }
     total.print();
+    if args.references {
+        use cairn_insights::quality::reference::Reference;
+        for (name, which) in [
+            ("flat 7-day average", Reference::FlatWeek),
+            ("same minute of the day, 7 days", Reference::SameTimeOfDay),
+        ] {
+            let mut runs = Vec::new();
+            for seed in args.seed..args.seed + args.runs {
+                runs.push(quality::run_reference(seed, args.apis, args.days, which));
+            }
+            let (mut tp, mut fp, mut detected, mut anomalies, mut on_bursty) = (0, 0, 0, 0, 0);
+            let mut false_rate = 0.0;
+            for (score, rate, bursty) in &runs {
+                tp += score.true_insights;
+                fp += score.false_insights;
+                detected += score.detected;
+                anomalies += score.anomalies;
+                on_bursty += bursty;
+                false_rate += rate / runs.len() as f64;
+            }
+            let precision = tp as f64 / (tp + fp).max(1) as f64;
+            let recall = detected as f64 / anomalies.max(1) as f64;
+            let f1 = 2.0 * precision * recall / (precision + recall).max(f64::EPSILON);
+            println!(
+                "reference, {name}: F1 {f1:.3} (precision {precision:.3}, recall {recall:.3}), \
+                 false/API/day {false_rate:.4}, Insights on bursty APIs {on_bursty}"
+            );
+        }
+    }
     Ok(())
 }
 

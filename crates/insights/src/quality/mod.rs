@@ -2,6 +2,7 @@
 //! and [`run`], which drives the real [`Detector`] over a labelled scenario and over the
 //! same scenario without anomalies, one call at a time.
 
+pub mod reference;
 pub mod score;
 pub mod traffic;
 
@@ -80,6 +81,32 @@ pub fn run(seed: u64, apis: usize, days: i64, params: &Params) -> Report {
         series,
         bytes,
     }
+}
+
+/// A reference detector's figures on the same scenario: its score, its false Insights per
+/// API per scored day on the traffic without anomalies, and its Insights on bursty APIs.
+pub fn run_reference(
+    seed: u64,
+    apis: usize,
+    days: i64,
+    which: reference::Reference,
+) -> (Score, f64, usize) {
+    let labelled = Traffic::new(seed, apis, days, true);
+    let score = score::score(&labelled, &reference::detect(&labelled, which));
+    let clean = Traffic::new(seed, apis, days, false);
+    let scored_from = SCORED_FROM_DAY * MINUTES_PER_DAY;
+    let clean_found = reference::detect(&clean, which);
+    let false_insights = clean_found
+        .iter()
+        .filter(|f| f.start >= scored_from)
+        .count();
+    let on_bursty = clean_found
+        .iter()
+        .filter(|f| f.start >= scored_from && clean.apis[f.api].bursty())
+        .count();
+    let api_days = (apis as i64 * (days - SCORED_FROM_DAY)) as f64;
+    let on_bursty = on_bursty + score.on_bursty;
+    (score, false_insights as f64 / api_days, on_bursty)
 }
 
 /// Feeds every call of the scenario to a fresh detector and returns the Insights opened.
