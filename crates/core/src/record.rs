@@ -117,6 +117,17 @@ impl<'a> ApiCallRecord<'a> {
     }
 }
 
+/// An identifier shaped like a UUID (version 8: custom) derived from `seed`, for records
+/// whose eventID must come out the same however often they are produced (a retried call,
+/// a replayed journal, a rescan of the same logs).
+pub fn stable_event_id(seed: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, seed.as_bytes());
+    let mut bytes: [u8; 16] = digest.as_ref()[..16].try_into().expect("16 of 32 bytes");
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_bytes(bytes).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,15 +179,4 @@ mod tests {
         assert!(cut.len() <= TEXT_FIELD_LIMIT);
         assert!(cut.chars().all(|c| c == 'é'));
     }
-}
-
-/// An identifier shaped like a UUID (version 8: custom) derived from `seed`, for records
-/// whose eventID must come out the same however often they are produced (a retried call,
-/// a replayed journal, a rescan of the same logs).
-pub fn stable_event_id(seed: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, seed.as_bytes());
-    let mut bytes: [u8; 16] = digest.as_ref()[..16].try_into().expect("16 of 32 bytes");
-    bytes[6] = (bytes[6] & 0x0f) | 0x80;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    uuid::Uuid::from_bytes(bytes).to_string()
 }
