@@ -43,6 +43,10 @@ impl Default for Params {
     }
 }
 
+/// Minutes without calls after which the past is all zeros (the history holds a week and
+/// three hours; a day more for margin).
+const SILENCE_FORGOTTEN: i64 = 8 * MINUTES_PER_DAY;
+
 /// Entries shown per attribution list, as AWS does.
 const TOP: usize = 5;
 /// The errorCode attribution's value for calls that did not fail.
@@ -82,6 +86,8 @@ pub struct Detector {
     /// The first minute observed per (account, region).
     since: HashMap<(u32, u32), i64>,
     closed: Option<i64>,
+    /// The last closed minute that had calls.
+    last_calls: i64,
     pending: BTreeMap<i64, Minute>,
     out: Vec<Insight>,
     late: u64,
@@ -104,7 +110,10 @@ impl Detector {
                 self.late += u64::from(weight);
                 return;
             }
-            None => self.closed = Some(minute - 1),
+            None => {
+                self.closed = Some(minute - 1);
+                self.last_calls = minute - 1;
+            }
             Some(_) => {}
         }
         self.close_through(minute - self.params.reorder_minutes - 1);
@@ -161,6 +170,16 @@ impl Detector {
             return;
         };
         while closed < minute {
+            // After more than a week without calls every series holds only zeros: skip to
+            // the next minute with calls instead of stepping through the silence (a gap in
+            // scanned logs, or a call stamped years ahead), and learn afresh from there.
+            let next = self.pending.keys().next().copied().unwrap_or(minute);
+            if closed - self.last_calls >= SILENCE_FORGOTTEN && next > closed + 1 {
+                closed = next.min(minute) - 1;
+                for since in self.since.values_mut() {
+                    *since = closed + 1;
+                }
+            }
             closed += 1;
             self.close(closed);
         }
@@ -242,6 +261,9 @@ impl Detector {
 
     fn close(&mut self, t: i64) {
         let minute = self.pending.remove(&t).unwrap_or_default();
+        if !minute.counts.is_empty() {
+            self.last_calls = t;
+        }
         for ((series, attribute, value), n) in minute.callers {
             self.series[series]
                 .minute_callers
@@ -429,6 +451,22 @@ mod tests {
             }
         );
         assert_eq!(errors[1].attributions.len(), 2, "no errorCode attribution");
+    }
+
+    #[test]
+    fn a_call_years_ahead_skips_the_silence_and_learns_afresh() {
+        let mut detector = Detector::new(Params::default());
+        for minute in 0..2 * MINUTES_PER_DAY {
+            detector.observe(&call(minute * 60, None), 3);
+        }
+        let years = 3 * 365 * MINUTES_PER_DAY;
+        detector.observe(&call(years * 60, None), 500);
+        detector.observe(&call((years + 10) * 60, None), 500);
+        detector.flush();
+        assert!(
+            detector.take().is_empty(),
+            "nothing learned yet after the gap"
+        );
     }
 
     #[test]

@@ -180,7 +180,7 @@ impl Series {
             }
             None => None,
             Some(open) => {
-                // The long windows stay high for up to an hour after the activity ends;
+                // The long windows stay high for up to half an hour after the activity ends;
                 // only the short ones tell whether it goes on.
                 let flaring = (0..2).any(|k| sums[k] as f64 > thresholds.limit(&self.band, k));
                 let settled =
