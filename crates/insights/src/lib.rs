@@ -9,8 +9,9 @@
 //! open an Insight and must stay inside it for a quarter of an hour to close it, so one
 //! incident gives one Start/End pair.
 //!
-//! The crate does no I/O: the server feeds it the journal, `cairn insights scan` feeds it
-//! log files, and [`quality`] feeds it labelled synthetic traffic to score it.
+//! The crate does no I/O and reads no clock, so the server's journal and scans of log
+//! files can drive the same code and get the same Insights; today [`quality`] drives it
+//! with labelled synthetic traffic to score it.
 
 mod attribution;
 mod detector;
