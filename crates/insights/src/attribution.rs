@@ -63,6 +63,11 @@ impl Tally {
         self.entries.retain(|(_, c)| *c >= 0.01);
     }
 
+    /// Every entry, leaving the tally empty (and its buffer kept).
+    pub fn drain(&mut self) -> impl Iterator<Item = (u32, f64)> + '_ {
+        self.entries.drain(..)
+    }
+
     /// The `n` largest, largest first (ties by value id, so the order is stable).
     pub fn top(&self, n: usize) -> Vec<(u32, f64)> {
         let mut sorted = self.entries.clone();

@@ -55,6 +55,8 @@ const NO_ERROR: &str = "null";
 struct Api {
     account: u32,
     region: u32,
+    /// Index of the API's account and region in `Detector::since`.
+    scope: usize,
     source: u32,
     name: u32,
     calls: Option<usize>,
@@ -73,6 +75,16 @@ struct Minute {
     callers: HashMap<(usize, Attribute, u32), u32>,
 }
 
+impl Minute {
+    /// Counts `weight` calls on `series`, and on each of the callers' attribute values.
+    fn add(&mut self, series: usize, callers: &[(Attribute, u32)], weight: u32) {
+        *self.counts.entry(series).or_default() += weight;
+        for &(attribute, value) in callers {
+            *self.callers.entry((series, attribute, value)).or_default() += weight;
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Detector {
     params: Params,
@@ -83,8 +95,13 @@ pub struct Detector {
     key: String,
     series: Vec<Series>,
     info: Vec<SeriesInfo>,
-    /// The first minute observed per (account, region).
-    since: HashMap<(u32, u32), i64>,
+    /// Per (account, region), its index into `since`: the first minute observed.
+    scopes: HashMap<(u32, u32), usize>,
+    since: Vec<i64>,
+    /// The interned `NO_ERROR`.
+    no_error: u32,
+    /// Per series, this minute's count while a minute closes.
+    counts: Vec<u32>,
     closed: Option<i64>,
     /// The last closed minute that had calls.
     last_calls: i64,
@@ -95,10 +112,12 @@ pub struct Detector {
 
 impl Detector {
     pub fn new(params: Params) -> Self {
-        Detector {
+        let mut detector = Detector {
             params,
             ..Default::default()
-        }
+        };
+        detector.no_error = detector.intern(NO_ERROR);
+        detector
     }
 
     /// Counts `weight` calls like `call`. A call for a minute already closed is counted as
@@ -117,50 +136,24 @@ impl Detector {
             Some(_) => {}
         }
         self.close_through(minute - self.params.reorder_minutes - 1);
-        let api = self.api(call);
-        let (account, region) = (self.apis[api].account, self.apis[api].region);
-        self.since.entry((account, region)).or_insert(minute);
-        let identity = self.intern(call.identity_arn);
-        let agent = self.intern(call.user_agent);
-        if !call.read_only {
-            let series = match self.apis[api].calls {
-                Some(series) => series,
-                None => {
-                    let series = self.add_series(api, None);
-                    self.apis[api].calls = Some(series);
-                    series
-                }
-            };
-            let error = self.intern(call.error_code.unwrap_or(NO_ERROR));
-            let slot = self.pending.entry(minute).or_default();
-            *slot.counts.entry(series).or_default() += weight;
-            for (attribute, value) in [
-                (Attribute::UserIdentityArn, identity),
-                (Attribute::UserAgent, agent),
-                (Attribute::ErrorCode, error),
-            ] {
-                *slot.callers.entry((series, attribute, value)).or_default() += weight;
-            }
+        let api = self.api(call, minute);
+        let error = call.error_code.map(|code| self.intern(code));
+        if call.read_only && error.is_none() {
+            return; // a read that succeeded feeds no series
         }
-        if let Some(code) = call.error_code {
-            let code = self.intern(code);
-            let found = self.apis[api].errors.iter().find(|(c, _)| *c == code);
-            let series = match found {
-                Some(&(_, series)) => series,
-                None => {
-                    let series = self.add_series(api, Some(code));
-                    self.apis[api].errors.push((code, series));
-                    series
-                }
-            };
-            let slot = self.pending.entry(minute).or_default();
-            *slot.counts.entry(series).or_default() += weight;
-            for (attribute, value) in [
-                (Attribute::UserIdentityArn, identity),
-                (Attribute::UserAgent, agent),
-            ] {
-                *slot.callers.entry((series, attribute, value)).or_default() += weight;
-            }
+        let callers = [
+            (Attribute::UserIdentityArn, self.intern(call.identity_arn)),
+            (Attribute::UserAgent, self.intern(call.user_agent)),
+        ];
+        let calls = (!call.read_only).then(|| self.call_series(api));
+        let errors = error.map(|code| self.error_series(api, code));
+        let slot = self.pending.entry(minute).or_default();
+        if let Some(series) = calls {
+            let error = (Attribute::ErrorCode, error.unwrap_or(self.no_error));
+            slot.add(series, &[callers[0], callers[1], error], weight);
+        }
+        if let Some(series) = errors {
+            slot.add(series, &callers, weight);
         }
     }
 
@@ -176,7 +169,7 @@ impl Detector {
             let next = self.pending.keys().next().copied().unwrap_or(minute);
             if closed - self.last_calls >= SILENCE_FORGOTTEN && next > closed + 1 {
                 closed = next.min(minute) - 1;
-                for since in self.since.values_mut() {
+                for since in &mut self.since {
                     *since = closed + 1;
                 }
             }
@@ -225,7 +218,8 @@ impl Detector {
         id
     }
 
-    fn api(&mut self, call: &Call) -> usize {
+    /// The API of `call`, added (with its account and region) if it is new.
+    fn api(&mut self, call: &Call, minute: i64) -> usize {
         self.key.clear();
         for part in [
             call.account,
@@ -239,9 +233,15 @@ impl Detector {
         if let Some(&api) = self.api_ids.get(self.key.as_str()) {
             return api;
         }
+        let (account, region) = (self.intern(call.account), self.intern(call.region));
+        let scope = *self.scopes.entry((account, region)).or_insert_with(|| {
+            self.since.push(minute);
+            self.since.len() - 1
+        });
         let api = Api {
-            account: self.intern(call.account),
-            region: self.intern(call.region),
+            account,
+            region,
+            scope,
             source: self.intern(call.event_source),
             name: self.intern(call.event_name),
             calls: None,
@@ -259,6 +259,24 @@ impl Detector {
         self.series.len() - 1
     }
 
+    fn call_series(&mut self, api: usize) -> usize {
+        if let Some(series) = self.apis[api].calls {
+            return series;
+        }
+        let series = self.add_series(api, None);
+        self.apis[api].calls = Some(series);
+        series
+    }
+
+    fn error_series(&mut self, api: usize, code: u32) -> usize {
+        if let Some(&(_, series)) = self.apis[api].errors.iter().find(|(c, _)| *c == code) {
+            return series;
+        }
+        let series = self.add_series(api, Some(code));
+        self.apis[api].errors.push((code, series));
+        series
+    }
+
     fn close(&mut self, t: i64) {
         let minute = self.pending.remove(&t).unwrap_or_default();
         if !minute.counts.is_empty() {
@@ -269,43 +287,35 @@ impl Detector {
                 .minute_callers
                 .push((attribute, value, n));
         }
+        self.counts.resize(self.series.len(), 0);
+        for (&series, &count) in &minute.counts {
+            self.counts[series] = count;
+        }
         for index in 0..self.series.len() {
-            let api = &self.apis[self.info[index].api];
-            let since = self.since[&(api.account, api.region)];
+            let since = self.since[self.apis[self.info[index].api].scope];
             let eligible = t - since >= self.params.learning_minutes;
-            let count = minute.counts.get(&index).copied().unwrap_or(0);
+            let count = std::mem::take(&mut self.counts[index]);
             let change =
                 self.series[index].step(t, count, since, eligible, &self.params.thresholds);
-            match change {
-                None => {}
+            let insight = match change {
+                None => continue,
                 Some(Change::Started) => {
-                    let series = &self.series[index];
-                    let open = series.open.as_ref().expect("just opened");
-                    let insight = self.insight(index, open, State::Start, t, 1, f64::from(count));
-                    self.out.push(insight);
+                    let open = self.series[index].open.as_ref().expect("just opened");
+                    self.insight(index, open, State::Start, t)
                 }
-                Some(Change::Ended(open, end)) => {
-                    let duration = end - open.start;
-                    let average = open.total as f64 / duration as f64;
-                    let insight = self.insight(index, &open, State::End, end, duration, average);
-                    self.out.push(Insight {
-                        decided_at: t,
-                        ..insight
-                    });
-                }
-            }
+                Some(Change::Ended(open)) => self.insight(index, &open, State::End, t),
+            };
+            self.out.push(insight);
         }
     }
 
-    fn insight(
-        &self,
-        index: usize,
-        open: &Open,
-        state: State,
-        time: i64,
-        duration: i64,
-        average: f64,
-    ) -> Insight {
+    /// The Start or End event of `open`, decided when minute `decided_at` closed. A Start
+    /// covers the first minute; an End the whole Insight.
+    fn insight(&self, index: usize, open: &Open, state: State, decided_at: i64) -> Insight {
+        let (time, duration) = match state {
+            State::Start => (open.start, 1),
+            State::End => (open.end(), open.end() - open.start),
+        };
         let info = &self.info[index];
         let api = &self.apis[info.api];
         let series = &self.series[index];
@@ -330,15 +340,11 @@ impl Detector {
                 .map(|(value, count)| (name(value), count / minutes))
                 .collect()
         };
-        let insight_minutes = match state {
-            State::Start => 1.0,
-            State::End => duration as f64,
-        };
         let attributions = attributes
             .iter()
             .map(|&attribute| Attribution {
                 attribute: attribute.name(),
-                insight: averaged(&open.callers[attribute.index()], insight_minutes),
+                insight: averaged(&open.callers[attribute.index()], duration as f64),
                 baseline: averaged(&series.usual[attribute.index()], series.usual_minutes),
             })
             .collect();
@@ -352,11 +358,11 @@ impl Detector {
             time: time * 60,
             started: open.start * 60,
             baseline_average: open.band.baseline_average(),
-            insight_average: average,
+            insight_average: open.total as f64 / duration as f64,
             insight_duration: duration,
             baseline_duration: open.band.baseline_minutes,
             attributions,
-            decided_at: time,
+            decided_at,
         }
     }
 }

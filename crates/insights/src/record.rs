@@ -3,7 +3,7 @@
 
 use cairn_core::record::stable_event_id;
 use cairn_core::timefmt::format_event_time;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 /// The version AWS writes on Insights records.
 pub const INSIGHT_EVENT_VERSION: &str = "1.09";
@@ -90,56 +90,133 @@ impl Insight {
     }
 
     pub fn event_id(&self) -> String {
-        stable_event_id(&format!(
-            "{}\n{}",
-            self.shared_event_id(),
-            self.state.name()
-        ))
+        event_id(&self.shared_event_id(), self.state)
     }
 
-    /// The record in a trail's `CloudTrail-Insight/` files.
-    pub fn record(&self) -> Value {
-        let mut details = json!({
-            "state": self.state.name(),
-            "eventSource": self.event_source,
-            "eventName": self.event_name,
-            "insightType": self.kind.name(),
-        });
-        if let InsightKind::ApiErrorRate { error_code } = &self.kind {
-            details["errorCode"] = json!(error_code);
-        }
-        details["sourceEventCategory"] = json!("Management");
-        details["insightContext"] = json!({
-            "statistics": {
-                "baseline": {"average": round(self.baseline_average)},
-                "insight": {"average": round(self.insight_average)},
-                "insightDuration": self.insight_duration,
-                "baselineDuration": self.baseline_duration,
+    /// The record in a trail's `CloudTrail-Insight/` files, as JSON with AWS's field order.
+    pub fn record(&self) -> String {
+        let shared_event_id = self.shared_event_id();
+        let record = Record {
+            event_version: INSIGHT_EVENT_VERSION,
+            event_time: format_event_time(self.time),
+            aws_region: &self.region,
+            event_id: event_id(&shared_event_id, self.state),
+            event_type: "AwsCloudTrailInsight",
+            recipient_account_id: &self.account,
+            shared_event_id,
+            insight_details: Details {
+                state: self.state.name(),
+                event_source: &self.event_source,
+                event_name: &self.event_name,
+                insight_type: self.kind.name(),
+                error_code: match &self.kind {
+                    InsightKind::ApiCallRate => None,
+                    InsightKind::ApiErrorRate { error_code } => Some(error_code),
+                },
+                source_event_category: "Management",
+                insight_context: Context {
+                    statistics: Statistics {
+                        baseline: Average {
+                            average: round(self.baseline_average),
+                        },
+                        insight: Average {
+                            average: round(self.insight_average),
+                        },
+                        insight_duration: self.insight_duration,
+                        baseline_duration: self.baseline_duration,
+                    },
+                    attributions: self
+                        .attributions
+                        .iter()
+                        .map(|a| AttributionRecord {
+                            attribute: a.attribute,
+                            insight: values(&a.insight),
+                            baseline: values(&a.baseline),
+                        })
+                        .collect(),
+                },
             },
-            "attributions": self.attributions.iter().map(attribution).collect::<Vec<_>>(),
-        });
-        json!({
-            "eventVersion": INSIGHT_EVENT_VERSION,
-            "eventTime": format_event_time(self.time),
-            "awsRegion": self.region,
-            "eventID": self.event_id(),
-            "eventType": "AwsCloudTrailInsight",
-            "recipientAccountId": self.account,
-            "sharedEventID": self.shared_event_id(),
-            "insightDetails": details,
-            "eventCategory": "Insight",
-        })
+            event_category: "Insight",
+        };
+        serde_json::to_string(&record).expect("an Insights record serializes")
     }
 }
 
-fn attribution(a: &Attribution) -> Value {
-    let list = |values: &[(String, f64)]| -> Vec<Value> {
-        values
-            .iter()
-            .map(|(value, average)| json!({"value": value, "average": round(*average)}))
-            .collect()
-    };
-    json!({"attribute": a.attribute, "insight": list(&a.insight), "baseline": list(&a.baseline)})
+fn event_id(shared_event_id: &str, state: State) -> String {
+    stable_event_id(&format!("{shared_event_id}\n{}", state.name()))
+}
+
+// The record's shape, field by field in the order AWS writes them.
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    event_version: &'static str,
+    event_time: String,
+    aws_region: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: String,
+    event_type: &'static str,
+    recipient_account_id: &'a str,
+    #[serde(rename = "sharedEventID")]
+    shared_event_id: String,
+    insight_details: Details<'a>,
+    event_category: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Details<'a> {
+    state: &'static str,
+    event_source: &'a str,
+    event_name: &'a str,
+    insight_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    source_event_category: &'static str,
+    insight_context: Context<'a>,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    statistics: Statistics,
+    attributions: Vec<AttributionRecord<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Statistics {
+    baseline: Average,
+    insight: Average,
+    insight_duration: i64,
+    baseline_duration: i64,
+}
+
+#[derive(Serialize)]
+struct Average {
+    average: f64,
+}
+
+#[derive(Serialize)]
+struct AttributionRecord<'a> {
+    attribute: &'static str,
+    insight: Vec<Valued<'a>>,
+    baseline: Vec<Valued<'a>>,
+}
+
+#[derive(Serialize)]
+struct Valued<'a> {
+    value: &'a str,
+    average: f64,
+}
+
+fn values(list: &[(String, f64)]) -> Vec<Valued<'_>> {
+    list.iter()
+        .map(|(value, average)| Valued {
+            value,
+            average: round(*average),
+        })
+        .collect()
 }
 
 /// Averages with more digits than anyone reads make files larger and diffs noisier.
@@ -150,6 +227,11 @@ fn round(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
+
+    fn parsed(insight: &Insight) -> Value {
+        serde_json::from_str(&insight.record()).unwrap()
+    }
 
     fn sample(state: State) -> Insight {
         Insight {
@@ -178,7 +260,7 @@ mod tests {
 
     #[test]
     fn the_record_has_aws_fields_and_no_caller_fields() {
-        let record = sample(State::Start).record();
+        let record = parsed(&sample(State::Start));
         assert_eq!(record["eventType"], "AwsCloudTrailInsight");
         assert_eq!(record["eventCategory"], "Insight");
         assert_eq!(record["eventTime"], "2024-12-11T16:52:00Z");
@@ -200,12 +282,12 @@ mod tests {
 
     #[test]
     fn start_and_end_share_an_id_and_differ_in_event_id() {
-        let start = sample(State::Start).record();
+        let start = parsed(&sample(State::Start));
         let mut end = sample(State::End);
         end.time += 300;
-        let end = end.record();
+        let end = parsed(&end);
         assert_eq!(start["sharedEventID"], end["sharedEventID"]);
         assert_ne!(start["eventID"], end["eventID"]);
-        assert_eq!(sample(State::Start).record(), start, "ids are stable");
+        assert_eq!(parsed(&sample(State::Start)), start, "ids are stable");
     }
 }

@@ -38,7 +38,7 @@ impl Thresholds {
     /// The most a window of `SCALES[k]` minutes may hold and stay usual. The fewer days
     /// the band was learned from, the more room above it: one day's peak says less about
     /// a job's largest run than a week's.
-    fn limit(&self, band: &Band, k: usize) -> f64 {
+    fn open_limit(&self, band: &Band, k: usize) -> f64 {
         let peak = band.peak[k];
         let few_days = self.few_days_ratio / band.days.max(1) as f64;
         let ratio = self.ratio + few_days;
@@ -48,11 +48,28 @@ impl Thresholds {
         (peak + margin).max(self.floors[k])
     }
 
-    /// Inside the band again: a window at most one deviation above its band. The
-    /// quarter-hour window decides, so that a thin rise's noisy minutes do not end it.
-    fn settled(&self, band: f64) -> f64 {
-        band + (band + 1.0).sqrt()
+    /// The limits of `band`, worked out once per slot rather than per minute.
+    fn limits(&self, band: &Band) -> Limits {
+        let settle = band.peak[SETTLE_SCALE];
+        let usual_minute = band.peak[1] / 5.0;
+        Limits {
+            open: std::array::from_fn(|k| self.open_limit(band, k)),
+            settled: settle + (settle + 1.0).sqrt(),
+            loud: usual_minute + usual_minute.sqrt() + 1.0,
+        }
     }
+}
+
+/// What a band allows, per window and minute.
+#[derive(Clone, Copy, Debug, Default)]
+struct Limits {
+    /// Per scale: above this a window is outside its band.
+    open: [f64; SCALES.len()],
+    /// Inside the band again: the quarter-hour window at most one deviation above its
+    /// band (that window decides, so that a thin rise's noisy minutes do not end it).
+    settled: f64,
+    /// A loud minute: above the five-minute band's share of a minute, with room for noise.
+    loud: f64,
 }
 
 /// An Insight being open on a series.
@@ -74,6 +91,11 @@ pub struct Open {
 }
 
 impl Open {
+    /// The minute the Insight's activity ended: the one after its last loud minute.
+    pub fn end(&self) -> i64 {
+        self.last_loud + 1
+    }
+
     fn new(start: i64, band: Band) -> Self {
         Open {
             start,
@@ -96,7 +118,7 @@ impl Open {
             self.last_loud = t;
             self.total += std::mem::take(&mut self.quiet_total);
             for (mine, quiet) in self.callers.iter_mut().zip(&mut self.quiet_callers) {
-                for (value, n) in std::mem::take(quiet).top(INSIGHT_CALLERS) {
+                for (value, n) in quiet.drain() {
                     mine.add(value, n, INSIGHT_CALLERS);
                 }
             }
@@ -108,8 +130,8 @@ impl Open {
 #[derive(Debug)]
 pub enum Change {
     Started,
-    /// The Insight that ended, and the minute its activity ended.
-    Ended(Box<Open>, i64),
+    /// The Insight that ended.
+    Ended(Box<Open>),
 }
 
 /// The window (an index into `SCALES`) that says whether a series is back in its band.
@@ -125,6 +147,7 @@ const HOURLY_DECAY: f64 = 0.991_783;
 pub struct Series {
     history: History,
     band: Band,
+    limits: Limits,
     band_slot: Option<i64>,
     pub open: Option<Box<Open>>,
     /// The minute the last Insight's activity ended.
@@ -157,6 +180,7 @@ impl Series {
         let slot = slot_of(t);
         if self.band_slot != Some(slot) {
             self.band = self.history.band(slot, observed_from);
+            self.limits = thresholds.limits(&self.band);
             self.band_slot = Some(slot);
         }
         if t.rem_euclid(60) == 0 {
@@ -171,8 +195,9 @@ impl Series {
             self.last_end
                 .is_none_or(|end| t - SCALES[k] as i64 >= end - 1)
         };
-        let outside = (0..SCALES.len())
-            .any(|k| clear_of_last(k) && sums[k] as f64 > thresholds.limit(&self.band, k));
+        let limits = self.limits;
+        let outside =
+            (0..SCALES.len()).any(|k| clear_of_last(k) && sums[k] as f64 > limits.open[k]);
         let change = match &mut self.open {
             None if eligible && self.band.baseline_minutes > 0 && outside => {
                 self.open = Some(Box::new(Open::new(t, self.band)));
@@ -182,9 +207,8 @@ impl Series {
             Some(open) => {
                 // The long windows stay high for up to half an hour after the activity ends;
                 // only the short ones tell whether it goes on.
-                let flaring = (0..2).any(|k| sums[k] as f64 > thresholds.limit(&self.band, k));
-                let settled =
-                    sums[SETTLE_SCALE] as f64 <= thresholds.settled(self.band.peak[SETTLE_SCALE]);
+                let flaring = (0..2).any(|k| sums[k] as f64 > limits.open[k]);
+                let settled = sums[SETTLE_SCALE] as f64 <= limits.settled;
                 if !settled || flaring {
                     open.settled_since = None;
                     None
@@ -194,9 +218,8 @@ impl Series {
                 }
                 .map(|()| {
                     let open = self.open.take().expect("open");
-                    let end = open.last_loud + 1;
-                    self.last_end = Some(end);
-                    Change::Ended(open, end)
+                    self.last_end = Some(open.end());
+                    Change::Ended(open)
                 })
             }
         };
@@ -212,9 +235,7 @@ impl Series {
     fn record_callers(&mut self, t: i64, count: u32) {
         match &mut self.open {
             Some(open) => {
-                // Loud: above the five-minute band's share of a minute, with room for noise.
-                let usual = self.band.peak[1] / 5.0;
-                let loud = f64::from(count) > usual + usual.sqrt() + 1.0;
+                let loud = f64::from(count) > self.limits.loud;
                 open.record(t, count, &self.minute_callers, loud);
             }
             None => {

@@ -18,39 +18,62 @@ use traffic::{Traffic, SCORED_FROM_DAY, START_MINUTE};
 /// What one run measured.
 #[derive(Debug)]
 pub struct Report {
-    pub apis: usize,
-    pub days: i64,
     pub labelled: Score,
-    /// Insights on the traffic without anomalies, in the scored days and in the first week
-    /// (after the first day's learning), and how many of them were on bursty APIs.
-    pub clean_false: usize,
-    pub clean_first_week: usize,
-    pub clean_on_bursty: usize,
-    pub clean_found: Vec<Found>,
+    pub clean: Clean,
     pub calls: u64,
     pub detecting: Duration,
     pub series: usize,
     pub bytes: usize,
 }
 
-impl Report {
-    pub fn scored_days(&self) -> i64 {
-        self.days - SCORED_FROM_DAY
+/// Insights on the traffic without anomalies, every one of them false: in the scored
+/// days, in the first week (after the first day's learning), and on bursty APIs at any
+/// time; with the API-days they are counted over.
+#[derive(Debug, Default)]
+pub struct Clean {
+    pub found: Vec<Found>,
+    pub scored: usize,
+    pub first_week: usize,
+    pub on_bursty: usize,
+    pub scored_api_days: f64,
+    pub first_week_api_days: f64,
+}
+
+impl Clean {
+    fn count(traffic: &Traffic, found: Vec<Found>) -> Clean {
+        let scored_from = SCORED_FROM_DAY * MINUTES_PER_DAY;
+        let apis = traffic.apis.len() as f64;
+        let first_week_days = (SCORED_FROM_DAY - 1).min(traffic.days - 1).max(1);
+        Clean {
+            scored: found.iter().filter(|f| f.start >= scored_from).count(),
+            first_week: found.iter().filter(|f| f.start < scored_from).count(),
+            on_bursty: found
+                .iter()
+                .filter(|f| traffic.apis[f.api].bursty())
+                .count(),
+            scored_api_days: apis * (traffic.days - SCORED_FROM_DAY) as f64,
+            first_week_api_days: apis * first_week_days as f64,
+            found,
+        }
     }
 
-    /// False Insights per API per scored day on the traffic without anomalies.
+    /// False Insights per API per scored day.
     pub fn false_per_api_day(&self) -> f64 {
-        self.clean_false as f64 / (self.apis as f64 * self.scored_days() as f64)
+        self.scored as f64 / self.scored_api_days
     }
 
     pub fn first_week_false_per_api_day(&self) -> f64 {
-        let days = (SCORED_FROM_DAY - 1).min(self.days - 1).max(1);
-        self.clean_first_week as f64 / (self.apis as f64 * days as f64)
+        self.first_week as f64 / self.first_week_api_days
     }
 
-    /// Calls the detector takes per second of one core.
-    pub fn calls_per_second(&self) -> f64 {
-        self.calls as f64 / self.detecting.as_secs_f64()
+    /// Adds another run's figures to these.
+    pub fn merge(&mut self, other: Clean) {
+        self.found.extend(other.found);
+        self.scored += other.scored;
+        self.first_week += other.first_week;
+        self.on_bursty += other.on_bursty;
+        self.scored_api_days += other.scored_api_days;
+        self.first_week_api_days += other.first_week_api_days;
     }
 }
 
@@ -61,21 +84,9 @@ pub fn run(seed: u64, apis: usize, days: i64, params: &Params) -> Report {
     let (found, calls, detecting, series, bytes) = detect(&labelled, params);
     let clean = Traffic::new(seed, apis, days, false);
     let (clean_found, ..) = detect(&clean, params);
-    let scored_from = SCORED_FROM_DAY * MINUTES_PER_DAY;
     Report {
-        apis,
-        days,
         labelled: score::score(&labelled, &found),
-        clean_false: clean_found
-            .iter()
-            .filter(|f| f.start >= scored_from)
-            .count(),
-        clean_first_week: clean_found.iter().filter(|f| f.start < scored_from).count(),
-        clean_on_bursty: clean_found
-            .iter()
-            .filter(|f| clean.apis[f.api].bursty())
-            .count(),
-        clean_found,
+        clean: Clean::count(&clean, clean_found),
         calls,
         detecting,
         series,
@@ -83,30 +94,18 @@ pub fn run(seed: u64, apis: usize, days: i64, params: &Params) -> Report {
     }
 }
 
-/// A reference detector's figures on the same scenario: its score, its false Insights per
-/// API per scored day on the traffic without anomalies, and its Insights on bursty APIs.
+/// A reference detector's figures on the same scenarios.
 pub fn run_reference(
     seed: u64,
     apis: usize,
     days: i64,
     which: reference::Reference,
-) -> (Score, f64, usize) {
+) -> (Score, Clean) {
     let labelled = Traffic::new(seed, apis, days, true);
     let score = score::score(&labelled, &reference::detect(&labelled, which));
     let clean = Traffic::new(seed, apis, days, false);
-    let scored_from = SCORED_FROM_DAY * MINUTES_PER_DAY;
     let clean_found = reference::detect(&clean, which);
-    let false_insights = clean_found
-        .iter()
-        .filter(|f| f.start >= scored_from)
-        .count();
-    let on_bursty = clean_found
-        .iter()
-        .filter(|f| f.start >= scored_from && clean.apis[f.api].bursty())
-        .count();
-    let api_days = (apis as i64 * (days - SCORED_FROM_DAY)) as f64;
-    let on_bursty = on_bursty + score.on_bursty;
-    (score, false_insights as f64 / api_days, on_bursty)
+    (score, Clean::count(&clean, clean_found))
 }
 
 /// Feeds every call of the scenario to a fresh detector and returns the Insights opened.
@@ -190,18 +189,18 @@ mod tests {
     #[test]
     fn the_detector_finds_the_anomalies_and_little_else() {
         let report = run(11, 24, 10, &Params::default());
-        let s = &report.labelled;
+        let (s, clean) = (&report.labelled, &report.clean);
         let summary = format!(
             "F1 {:.3}, false/API/day {:.4}, clean {:?}, {s:?}",
             s.f1(),
-            report.false_per_api_day(),
-            report.clean_found
+            clean.false_per_api_day(),
+            clean.found
         );
         assert!(s.anomalies >= 10, "{summary}");
         assert!(s.f1() >= 0.95, "{summary}");
         assert!(s.median_delay().is_some_and(|d| d <= 3), "{summary}");
-        assert_eq!(s.on_bursty + report.clean_on_bursty, 0, "{summary}");
-        assert!(report.false_per_api_day() <= 0.005, "{summary}");
+        assert_eq!(s.on_bursty + clean.on_bursty, 0, "{summary}");
+        assert!(clean.false_per_api_day() <= 0.005, "{summary}");
         assert_eq!(s.intruder_named, s.error_bursts_detected, "{summary}");
     }
 }

@@ -27,11 +27,7 @@ pub fn detect(traffic: &Traffic, reference: Reference) -> Vec<Found> {
     for m in 0..traffic.minutes() {
         traffic.minute(m, &mut calls);
         for c in &calls {
-            let api = traffic
-                .apis
-                .iter()
-                .position(|a| std::ptr::eq(a, c.api))
-                .expect("an API of the traffic");
+            let api = c.index;
             let mut add = |key| {
                 series.entry(key).or_insert_with(|| vec![0; minutes])[m as usize] += c.count;
             };
@@ -81,10 +77,12 @@ fn run(counts: &[u32], reference: Reference) -> Vec<i64> {
                 (mean, (mean + 1.0).sqrt())
             }
             Reference::SameTimeOfDay => {
-                let samples: Vec<f64> = (1..=7)
-                    .filter(|d| d * day <= t)
-                    .map(|d| f64::from(counts[t - d * day]))
-                    .collect();
+                let mut samples = [0f64; 7];
+                let days = (t / day).min(7);
+                for (d, sample) in samples[..days].iter_mut().enumerate() {
+                    *sample = f64::from(counts[t - (d + 1) * day]);
+                }
+                let samples = &samples[..days];
                 let mean = samples.iter().sum::<f64>() / samples.len() as f64;
                 let variance =
                     samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / samples.len() as f64;

@@ -24,12 +24,10 @@ const LATE: i64 = 10;
 #[derive(Debug, Default)]
 pub struct Score {
     pub anomalies: usize,
+    /// Anomalies found, each by its first Insight: the true Insights. (Insights on the
+    /// other series of an anomaly's API, the calls of an error burst or the errors of a
+    /// spike, are real but not what was labelled: neither true nor false.)
     pub detected: usize,
-    pub true_insights: usize,
-    pub false_insights: usize,
-    /// Insights on the other series of an anomaly's API (the calls of an error burst, the
-    /// errors of a spike): real, but not what was labelled; neither true nor false.
-    pub side_insights: usize,
     pub on_bursty: usize,
     /// Minutes from an anomaly's start to the close of the minute that opened its Insight.
     pub delays: Vec<i64>,
@@ -38,13 +36,17 @@ pub struct Score {
     pub error_bursts_detected: usize,
     /// Per kind of anomaly: (name, anomalies, detected).
     pub by_kind: Vec<(&'static str, usize, usize)>,
-    /// The false Insights themselves, to look into.
+    /// The false Insights.
     pub false_found: Vec<Found>,
 }
 
 impl Score {
+    pub fn false_insights(&self) -> usize {
+        self.false_found.len()
+    }
+
     pub fn precision(&self) -> f64 {
-        ratio(self.true_insights, self.true_insights + self.false_insights)
+        ratio(self.detected, self.detected + self.false_insights())
     }
 
     pub fn recall(&self) -> f64 {
@@ -61,9 +63,43 @@ impl Score {
     }
 
     pub fn median_delay(&self) -> Option<i64> {
+        self.delay_percentile(0.5)
+    }
+
+    /// The delay that a fraction `p` of detections were within.
+    pub fn delay_percentile(&self, p: f64) -> Option<i64> {
         let mut delays = self.delays.clone();
         delays.sort_unstable();
-        delays.get(delays.len() / 2).copied()
+        let last = delays.len().checked_sub(1)?;
+        Some(delays[(last as f64 * p).round() as usize])
+    }
+
+    /// Adds another run's score to this one.
+    pub fn merge(&mut self, other: Score) {
+        self.anomalies += other.anomalies;
+        self.detected += other.detected;
+        self.on_bursty += other.on_bursty;
+        self.delays.extend(other.delays);
+        self.intruder_named += other.intruder_named;
+        self.error_bursts_detected += other.error_bursts_detected;
+        for (name, count, found) in other.by_kind {
+            let entry = self.kind_entry(name);
+            entry.1 += count;
+            entry.2 += found;
+        }
+        self.by_kind.sort();
+        self.false_found.extend(other.false_found);
+    }
+
+    fn kind_entry(&mut self, name: &'static str) -> &mut (&'static str, usize, usize) {
+        let index = match self.by_kind.iter().position(|(n, _, _)| *n == name) {
+            Some(index) => index,
+            None => {
+                self.by_kind.push((name, 0, 0));
+                self.by_kind.len() - 1
+            }
+        };
+        &mut self.by_kind[index]
     }
 }
 
@@ -113,7 +149,6 @@ pub fn score(traffic: &Traffic, found: &[Found]) -> Score {
         match hit {
             Some(index) if !matched[index] => {
                 matched[index] = true;
-                score.true_insights += 1;
                 score.detected += 1;
                 let anomaly = &traffic.anomalies[index];
                 score.delays.push(insight.decided + 1 - anomaly.start);
@@ -124,25 +159,15 @@ pub fn score(traffic: &Traffic, found: &[Found]) -> Score {
                     }
                 }
             }
-            None if side => score.side_insights += 1,
+            None if side => {}
             // A second Insight for one anomaly (the incident was split), or none at all.
-            _ => {
-                score.false_insights += 1;
-                score.false_found.push(insight.clone());
-            }
+            _ => score.false_found.push(insight.clone()),
         }
     }
     for (anomaly, detected) in traffic.anomalies.iter().zip(&matched) {
-        let name = kind_name(anomaly);
-        let index = match score.by_kind.iter().position(|(n, _, _)| *n == name) {
-            Some(index) => index,
-            None => {
-                score.by_kind.push((name, 0, 0));
-                score.by_kind.len() - 1
-            }
-        };
-        score.by_kind[index].1 += 1;
-        score.by_kind[index].2 += usize::from(*detected);
+        let entry = score.kind_entry(kind_name(anomaly));
+        entry.1 += 1;
+        entry.2 += usize::from(*detected);
     }
     score.by_kind.sort();
     score

@@ -187,7 +187,9 @@ pub struct Traffic {
 
 /// Calls of one kind in one minute.
 pub struct Calls<'a> {
+    /// The API and its index in `Traffic::apis`.
     pub api: &'a Api,
+    pub index: usize,
     pub identity: &'a str,
     pub user_agent: &'static str,
     pub error_code: Option<&'static str>,
@@ -284,6 +286,7 @@ impl Traffic {
                     if count > 0 {
                         out.push(Calls {
                             api,
+                            index,
                             identity,
                             user_agent: agent,
                             error_code,
@@ -297,6 +300,7 @@ impl Traffic {
                 if count > 0 {
                     out.push(Calls {
                         api,
+                        index,
                         identity,
                         user_agent: INTRUDER_AGENT,
                         error_code: Some(INTRUDER_ERROR),
