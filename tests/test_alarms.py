@@ -10,7 +10,7 @@ import threading
 from conftest import ACCOUNT_A, BIN, free_port, serve, trails_config, wait_for
 from test_bulk import record
 from test_delivery import ROOT_IDENTITY, marked, send
-from test_log_delivery import ROLE, group_arn
+from test_log_delivery import EC2_CALLS, ROLE, group_arn, put_counter
 
 CIS_GROUP = "CloudTrail/CISMonitoring"
 
@@ -62,9 +62,7 @@ def test_cis_pack_and_alarms_notify_alertmanager_receivers(workdir):
         filters = logs.describe_metric_filters(logGroupName=CIS_GROUP)["metricFilters"]
         assert len(filters) == 15
         assert {f["metricTransformations"][0]["metricNamespace"] for f in filters} == {"CISBenchmark"}
-        logs.put_metric_filter(logGroupName=CIS_GROUP, filterName="ec2", filterPattern='{ $.eventSource = "ec2.amazonaws.com" }',
-                               metricTransformations=[{"metricName": "Ec2Calls", "metricNamespace": "Audit", "metricValue": "1",
-                                                       "dimensions": {"Region": "$.awsRegion"}}])
+        put_counter(logs, CIS_GROUP, "ec2", EC2_CALLS, "Ec2Calls", "Audit", {"Region": "$.awsRegion"})
         ct.create_trail(Name="cis", S3BucketName="trail-bucket", IsMultiRegionTrail=True,
                         CloudWatchLogsLogGroupArn=group_arn(CIS_GROUP), CloudWatchLogsRoleArn=ROLE)
         ct.start_logging(Name="cis")

@@ -10,6 +10,7 @@ from conftest import ACCOUNT_A, ACCOUNT_B, ORG_ID, error_of, wait_for
 from test_delivery import MARK, ROOT_IDENTITY, arrived, marked, send, write_through_crashes
 
 ROLE = f"arn:aws:iam::{ACCOUNT_A}:role/CloudTrail_CloudWatchLogs_Role"
+EC2_CALLS = '{ $.eventSource = "ec2.amazonaws.com" }'
 ROOT_USAGE = '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS && $.eventType != "AwsServiceEvent" }'
 
 
@@ -49,6 +50,17 @@ def sample(text, **labels):
     return None
 
 
+def put_counter(logs, group, name, pattern, metric, namespace, dimensions=None, default=None):
+    """A metric filter counting 1 per matching event."""
+    transformation = {"metricName": metric, "metricNamespace": namespace, "metricValue": "1"}
+    if dimensions:
+        transformation["dimensions"] = dimensions
+    if default is not None:
+        transformation["defaultValue"] = default
+    logs.put_metric_filter(logGroupName=group, filterName=name, filterPattern=pattern,
+                           metricTransformations=[transformation])
+
+
 def test_trail_events_reach_log_group_streams_and_metrics(trails_cairn):
     ct, logs = trails_cairn.client(), trails_cairn.client(service="logs")
     err = error_of(ct.create_trail, Name="no-group", S3BucketName="trail-bucket",
@@ -56,12 +68,8 @@ def test_trail_events_reach_log_group_streams_and_metrics(trails_cairn):
     assert err["Code"] == "InvalidCloudWatchLogsLogGroupArnException"
 
     logs.create_log_group(logGroupName="CloudTrail/audit")
-    logs.put_metric_filter(logGroupName="CloudTrail/audit", filterName="root", filterPattern=ROOT_USAGE,
-                           metricTransformations=[{"metricName": "RootAccountUsageCount", "metricNamespace": "CISBenchmark",
-                                                   "metricValue": "1", "defaultValue": 0}])
-    logs.put_metric_filter(logGroupName="CloudTrail/audit", filterName="by-region", filterPattern='{ $.eventSource = "ec2.amazonaws.com" }',
-                           metricTransformations=[{"metricName": "Ec2Calls", "metricNamespace": "Audit", "metricValue": "1",
-                                                   "dimensions": {"Region": "$.awsRegion"}}])
+    put_counter(logs, "CloudTrail/audit", "root", ROOT_USAGE, "RootAccountUsageCount", "CISBenchmark", default=0)
+    put_counter(logs, "CloudTrail/audit", "by-region", EC2_CALLS, "Ec2Calls", "Audit", {"Region": "$.awsRegion"})
     ct.create_trail(Name="to-logs", S3BucketName="trail-bucket", IsMultiRegionTrail=True,
                     CloudWatchLogsLogGroupArn=group_arn("CloudTrail/audit"), CloudWatchLogsRoleArn=ROLE)
     ct.start_logging(Name="to-logs")

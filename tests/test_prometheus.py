@@ -14,7 +14,7 @@ import pytest
 from conftest import ACCOUNT_A, free_port, serve, trails_config, wait_for
 from test_bulk import record
 from test_delivery import ROOT_IDENTITY, marked, send
-from test_log_delivery import ROLE, ROOT_USAGE, group_arn
+from test_log_delivery import EC2_CALLS, ROLE, ROOT_USAGE, group_arn, put_counter
 
 
 def query(port, expr):
@@ -45,12 +45,8 @@ def test_prometheus_scrapes_metric_filter_counters(token_cairn, workdir):
     assert refused.value.code == 401
     ct, logs = trails_cairn.client(), trails_cairn.client(service="logs")
     logs.create_log_group(logGroupName="CloudTrail/metrics")
-    logs.put_metric_filter(logGroupName="CloudTrail/metrics", filterName="root", filterPattern=ROOT_USAGE,
-                           metricTransformations=[{"metricName": "RootAccountUsage", "metricNamespace": "CISBenchmark",
-                                                   "metricValue": "1", "defaultValue": 0}])
-    logs.put_metric_filter(logGroupName="CloudTrail/metrics", filterName="agents", filterPattern='{ $.eventSource = "ec2.amazonaws.com" }',
-                           metricTransformations=[{"metricName": "CallsByAgent", "metricNamespace": "Audit", "metricValue": "1",
-                                                   "dimensions": {"UserAgent": "$.userAgent"}}])
+    put_counter(logs, "CloudTrail/metrics", "root", ROOT_USAGE, "RootAccountUsage", "CISBenchmark", default=0)
+    put_counter(logs, "CloudTrail/metrics", "agents", EC2_CALLS, "CallsByAgent", "Audit", {"UserAgent": "$.userAgent"})
     ct.create_trail(Name="scraped", S3BucketName="trail-bucket", CloudWatchLogsLogGroupArn=group_arn("CloudTrail/metrics"),
                     CloudWatchLogsRoleArn=ROLE)
     ct.start_logging(Name="scraped")

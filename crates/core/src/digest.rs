@@ -264,16 +264,16 @@ pub fn read(json: &[u8]) -> Result<ReadDigest, DigestProblem> {
     })
 }
 
-/// Checks a digest found at `bucket`/`key` as the AWS CLI does: its fields, its location,
-/// its key, and its signature (hex, from the object's metadata).
+/// Checks a digest found at `bucket`/`key`, as [`read`] from `json`, as the AWS CLI does:
+/// its location, its key, and its signature (hex, from the object's metadata).
 pub fn check(
     json: &[u8],
+    digest: ReadDigest,
     signature_hex: Option<&str>,
     bucket: &str,
     key: &str,
     public_key: impl Fn(&str) -> Option<Vec<u8>>,
 ) -> Result<ReadDigest, DigestProblem> {
-    let digest = read(json)?;
     let signature = signature_hex
         .and_then(|s| hex::decode(s.trim()).ok())
         .ok_or(DigestProblem::Signature)?;

@@ -10,8 +10,7 @@
 //! overlap and every digest is signed inside its key's window.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -191,23 +190,7 @@ impl Keys {
 
 /// Writes a private key readable by its owner only, durably.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("writing {}: {e}", path.display());
-    let tmp = path.with_extension("p8.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(fail)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)?;
-    let parent = path.parent().expect("a key file has a directory");
-    std::fs::File::open(parent)
-        .and_then(|d| d.sync_all())
-        .map_err(fail)
+    cairn_store::fsutil::write_atomic_mode(path, bytes, 0o600).map_err(|e| e.to_string())
 }
 
 /// A region's public keys, oldest first.

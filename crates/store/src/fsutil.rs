@@ -8,8 +8,21 @@ use std::path::Path;
 use crate::error::{Result, StoreError};
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, 0o666)
+}
+
+/// [`write_atomic`] with the new file created with `mode` (before the umask), so a
+/// private file is never readable by others, not even while it is being written.
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut file = File::create(&tmp).map_err(|e| StoreError::io(tmp.display(), e))?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|e| StoreError::io(tmp.display(), e))?;
     file.write_all(bytes)
         .map_err(|e| StoreError::io(tmp.display(), e))?;
     file.sync_all()

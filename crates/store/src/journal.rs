@@ -560,12 +560,7 @@ mod tests {
         let path = journal.segments[0].path.clone();
         drop(journal);
         let len = fs::metadata(&path).unwrap().len();
-        OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(len - 3)
-            .unwrap();
+        crate::fsutil::cut(&path, len - 3).unwrap();
 
         let mut journal = Journal::open(dir.path(), 1).unwrap();
         assert_eq!(journal.next_seq(), 2);

@@ -202,7 +202,8 @@ pub async fn walk(
             Fetched::Found(bytes, metadata) => match inflate(&bytes) {
                 None => Err(digest::DigestProblem::Format.message(home_region)),
                 Some(json) => {
-                    if let Ok(read) = digest::read(&json) {
+                    let read = digest::read(&json);
+                    if let Ok(read) = &read {
                         walked.listed.extend(read.logs.iter().cloned());
                     }
                     // As the AWS CLI: the signature and its algorithm must both be in the
@@ -213,8 +214,10 @@ pub async fn walk(
                         .cloned();
                     let linked = linked_signature.take().filter(|_| source.local.is_some());
                     let signature = from_metadata.or(linked);
-                    digest::check(&json, signature.as_deref(), &bucket, &key, |fp| {
-                        public_keys.get(fp).cloned()
+                    read.and_then(|read| {
+                        digest::check(&json, read, signature.as_deref(), &bucket, &key, |fp| {
+                            public_keys.get(fp).cloned()
+                        })
                     })
                     .map_err(|problem| problem.message(home_region))
                 }

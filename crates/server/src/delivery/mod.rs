@@ -41,6 +41,18 @@ struct Digested {
     entry: DigestEntry,
 }
 
+impl Digested {
+    fn new(trail_arn: &str, region: &str, bucket: &str, key: &str, entry: &DigestEntry) -> Self {
+        Digested {
+            trail_arn: trail_arn.to_owned(),
+            region: region.to_owned(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            entry: entry.clone(),
+        }
+    }
+}
+
 /// The outcome of one upload, for the trail's status.
 struct Attempted<'a> {
     trail_arn: &'a str,
@@ -226,13 +238,13 @@ impl Delivery {
             match result {
                 Ok(()) => {
                     if let Some(entry) = &file.digest {
-                        digested.push(Digested {
-                            trail_arn: file.trail_arn.clone(),
-                            region: file.region.clone(),
-                            bucket: file.bucket.clone(),
-                            key: file.key.clone(),
-                            entry: entry.clone(),
-                        });
+                        digested.push(Digested::new(
+                            &file.trail_arn,
+                            &file.region,
+                            &file.bucket,
+                            &file.key,
+                            entry,
+                        ));
                     }
                     outcomes.push((file, None));
                 }
@@ -370,13 +382,13 @@ impl Delivery {
                 Ok(()) => {
                     sent.push(entry.file.clone());
                     if let Some(digest) = &entry.digest {
-                        digested.push(Digested {
-                            trail_arn: entry.trail_arn.clone(),
-                            region: entry.region.clone(),
-                            bucket: entry.bucket.clone(),
-                            key: entry.key.clone(),
-                            entry: digest.clone(),
-                        });
+                        digested.push(Digested::new(
+                            &entry.trail_arn,
+                            &entry.region,
+                            &entry.bucket,
+                            &entry.key,
+                            digest,
+                        ));
                     }
                     None
                 }
@@ -531,12 +543,7 @@ impl Delivery {
         let done: Vec<String> = app.meta.read(|entries| {
             retired(entries)
                 .into_iter()
-                .filter(|(_, t)| {
-                    !busy.contains(&t.arn())
-                        && t.logging
-                            .iter()
-                            .all(|p| p.stop_seq.is_some_and(|s| s < cursor))
-                })
+                .filter(|(_, t)| !busy.contains(&t.arn()) && !t.logging_since(cursor))
                 .map(|(key, _)| key)
                 .collect()
         });

@@ -75,22 +75,73 @@ impl Attempts {
             field("AttemptSucceeded"),
             json!(iso(self.latest_attempt_succeeded)),
         );
+        self.write_outcome(what, out);
+    }
+
+    /// Only `Latest<what>Time` and `Latest<what>Error`, when known: the fields digests
+    /// and CloudWatch Logs delivery have.
+    pub fn write_outcome(&self, what: &str, out: &mut serde_json::Map<String, Value>) {
         if let Some(t) = self.latest_time {
-            out.insert(field("Time"), json!(t));
+            out.insert(format!("Latest{what}Time"), json!(t));
         }
         if let Some(e) = &self.latest_error {
-            out.insert(field("Error"), json!(e));
+            out.insert(format!("Latest{what}Error"), json!(e));
         }
     }
 }
 
 /// GetTrailStatus's delivery fields, per trail and region.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(from = "StoredStatus")]
 pub struct RegionStatus {
     pub delivery: Attempts,
     pub notification: Attempts,
-    #[serde(default)]
     pub digest: Attempts,
+}
+
+/// A status as stored: the current form, or the flat fields of state files written
+/// before digests, which still load.
+#[derive(Deserialize)]
+struct StoredStatus {
+    delivery: Option<Attempts>,
+    notification: Option<Attempts>,
+    #[serde(default)]
+    digest: Attempts,
+    #[serde(flatten)]
+    flat: FlatStatus,
+}
+
+#[derive(Deserialize)]
+struct FlatStatus {
+    latest_delivery_time: Option<f64>,
+    latest_delivery_error: Option<String>,
+    latest_delivery_attempt_time: Option<f64>,
+    latest_delivery_attempt_succeeded: Option<f64>,
+    latest_notification_time: Option<f64>,
+    latest_notification_error: Option<String>,
+    latest_notification_attempt_time: Option<f64>,
+    latest_notification_attempt_succeeded: Option<f64>,
+}
+
+impl From<StoredStatus> for RegionStatus {
+    fn from(stored: StoredStatus) -> Self {
+        let f = stored.flat;
+        RegionStatus {
+            delivery: stored.delivery.unwrap_or(Attempts {
+                latest_time: f.latest_delivery_time,
+                latest_error: f.latest_delivery_error,
+                latest_attempt_time: f.latest_delivery_attempt_time,
+                latest_attempt_succeeded: f.latest_delivery_attempt_succeeded,
+            }),
+            notification: stored.notification.unwrap_or(Attempts {
+                latest_time: f.latest_notification_time,
+                latest_error: f.latest_notification_error,
+                latest_attempt_time: f.latest_notification_attempt_time,
+                latest_attempt_succeeded: f.latest_notification_attempt_succeeded,
+            }),
+            digest: stored.digest,
+        }
+    }
 }
 
 /// ISO-8601 for the deprecated string fields; empty when unknown, as AWS returns them.
@@ -104,13 +155,7 @@ impl RegionStatus {
         let mut out = serde_json::Map::new();
         self.delivery.write("Delivery", &mut out);
         self.notification.write("Notification", &mut out);
-        // Digests have only these two fields.
-        if let Some(t) = self.digest.latest_time {
-            out.insert("LatestDigestDeliveryTime".into(), json!(t));
-        }
-        if let Some(e) = &self.digest.latest_error {
-            out.insert("LatestDigestDeliveryError".into(), json!(e));
-        }
+        self.digest.write_outcome("DigestDelivery", &mut out);
         Value::Object(out)
     }
 }
@@ -228,5 +273,29 @@ pub fn read_spool_file(dir: &Path, name: &str) -> std::io::Result<Vec<u8>> {
 pub fn remove_spool_file(dir: &Path, name: &str) {
     if let Err(error) = std::fs::remove_file(dir.join(SPOOL).join(name)) {
         tracing::warn!(%name, %error, "could not remove a spooled file");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_of_the_flat_form_still_load() {
+        let flat = r#"{"latest_delivery_time":5.0,"latest_delivery_error":null,
+            "latest_delivery_attempt_time":5.0,"latest_delivery_attempt_succeeded":5.0,
+            "latest_notification_time":null,"latest_notification_error":"NotFound",
+            "latest_notification_attempt_time":6.0,"latest_notification_attempt_succeeded":null}"#;
+        let status: RegionStatus = serde_json::from_str(flat).unwrap();
+        assert_eq!(status.delivery.latest_time, Some(5.0));
+        assert_eq!(
+            status.notification.latest_error.as_deref(),
+            Some("NotFound")
+        );
+        assert_eq!(status.digest.latest_time, None);
+        let again: RegionStatus =
+            serde_json::from_str(&serde_json::to_string(&status).unwrap()).unwrap();
+        assert_eq!(again.delivery.latest_time, Some(5.0));
+        assert_eq!(again.notification.latest_attempt_time, Some(6.0));
     }
 }

@@ -183,14 +183,9 @@ pub fn parse_group_arn(arn: &str) -> Option<(&str, &str, &str)> {
 
 /// GetTrailStatus's CloudWatch Logs fields for one trail's delivery attempts.
 pub fn status_json(attempts: &Attempts) -> Value {
-    let mut out = json!({});
-    if let Some(t) = attempts.latest_time {
-        out["LatestCloudWatchLogsDeliveryTime"] = json!(t);
-    }
-    if let Some(e) = &attempts.latest_error {
-        out["LatestCloudWatchLogsDeliveryError"] = json!(e);
-    }
-    out
+    let mut out = serde_json::Map::new();
+    attempts.write_outcome("CloudWatchLogsDelivery", &mut out);
+    Value::Object(out)
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -308,6 +303,14 @@ impl LogGroups {
         // `until` is missing from this snapshot.
         let synced = self.synced.load(Ordering::Acquire);
         let (trails, targets, changed, until) = app.meta.read(|entries| {
+            // Updates bump the generation under this lock: the groups are read again
+            // only when something changed.
+            let generation = app.meta.generation();
+            let changed = (generation != synced).then(|| (generation, GroupInfo::all(entries)));
+            let until = app.store.committed_seq();
+            if until <= cursor {
+                return (Vec::new(), Vec::new(), changed, until); // nothing new to route
+            }
             let trails: Vec<PlannedTrail> = crate::delivery::planned_trails(entries, &app.settings)
                 .into_iter()
                 .filter(|t| t.trail.log_group_arn.is_some() && t.trail.logging_since(cursor))
@@ -316,11 +319,7 @@ impl LogGroups {
                 .iter()
                 .map(|t| GroupInfo::of_trail(entries, &t.trail))
                 .collect();
-            // Updates bump the generation under this lock: the groups are read again
-            // only when something changed.
-            let generation = app.meta.generation();
-            let changed = (generation != synced).then(|| (generation, GroupInfo::all(entries)));
-            (trails, targets, changed, app.store.committed_seq())
+            (trails, targets, changed, until)
         });
         if let Some((generation, groups)) = changed {
             self.metrics.sync(&groups);
