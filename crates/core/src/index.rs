@@ -174,6 +174,16 @@ struct RawEventData<'a> {
     user_identity: Option<&'a RawValue>,
 }
 
+/// The API an Insights event is about: LookupEvents finds Insights by it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawInsightSubject<'a> {
+    #[serde(borrow)]
+    event_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    event_source: Option<Text<'a>>,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawIdentity<'a> {
@@ -229,15 +239,25 @@ impl IndexFields {
         let reported = raw
             .event_data
             .and_then(|d| serde_json::from_str::<RawEventData<'_>>(d.get()).ok());
-        let attributes = match &reported {
-            Some(data) => attributes_of(
+        let subject = raw
+            .insight_details
+            .and_then(|d| serde_json::from_str::<RawInsightSubject<'_>>(d.get()).ok());
+        let attributes = match (&reported, &subject) {
+            (_, Some(subject)) => attributes_of(
+                subject.event_name.as_deref(),
+                subject.event_source.as_deref(),
+                None,
+                None,
+                None,
+            ),
+            (Some(data), None) => attributes_of(
                 data.event_name.as_deref(),
                 data.event_source.as_deref(),
                 None,
                 data.user_identity,
                 None,
             ),
-            None => attributes_of(
+            (None, None) => attributes_of(
                 raw.event_name.as_deref(),
                 raw.event_source.as_deref(),
                 raw.read_only,
@@ -410,6 +430,18 @@ mod tests {
             "arn:aws:cloudtrail:us-east-1:143434273843:trail/t"
         ));
         assert!(fields.matches(LookupKey::EventId, "10163ed2-2253-469d-a5ee-cbc6651f8934"));
+    }
+
+    #[test]
+    fn an_insights_event_is_found_by_the_api_it_is_about() {
+        let record = br#"{"eventVersion":"1.09","eventTime":"2026-01-01T00:05:00Z","awsRegion":"us-east-1","eventID":"i-1","eventType":"AwsCloudTrailInsight","recipientAccountId":"111122223333","sharedEventID":"s-1","insightDetails":{"state":"Start","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","insightType":"ApiCallRateInsight","insightContext":{}},"eventCategory":"Insight"}"#;
+        let fields = IndexFields::extract(record).unwrap();
+        assert_eq!(fields.view(), View::Insight);
+        assert_eq!(fields.attribute(LookupKey::EventName), Some("RunInstances"));
+        assert_eq!(
+            fields.attribute(LookupKey::EventSource),
+            Some("ec2.amazonaws.com")
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub fn unique_suffix(seed: &[u8]) -> String {
 }
 
 /// Which kind of file: log files, or Insights files.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FileKind {
     Log,
     Insight,

@@ -30,6 +30,8 @@ pub struct RouteFields {
     pub vpc_endpoint_id: Option<String>,
     /// `eventTime` in epoch seconds; 0 when missing or unreadable.
     pub event_time: i64,
+    /// An Insights event's `insightDetails.insightType`.
+    pub insight_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -49,7 +51,8 @@ struct Raw<'a> {
     event_type: Option<Cow<'a, str>>,
     read_only: Option<serde_json::Value>,
     management_event: Option<bool>,
-    insight_details: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    insight_details: Option<RawInsightDetails<'a>>,
     #[serde(borrow)]
     user_identity: Option<RawIdentity<'a>>,
     #[serde(default)]
@@ -61,6 +64,13 @@ struct Raw<'a> {
     vpc_endpoint_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     event_time: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawInsightDetails<'a> {
+    #[serde(borrow)]
+    insight_type: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +107,11 @@ impl RouteFields {
     /// Reads the routing fields of a stored record.
     pub fn extract(record: &[u8]) -> Result<RouteFields, String> {
         let raw: Raw<'_> = serde_json::from_slice(record).map_err(|e| e.to_string())?;
+        let insight_type = raw
+            .insight_details
+            .as_ref()
+            .and_then(|d| d.insight_type.clone())
+            .map(Cow::into_owned);
         let identity_account = raw
             .user_identity
             .as_ref()
@@ -134,17 +149,23 @@ impl RouteFields {
                 .as_deref()
                 .and_then(crate::timefmt::parse_event_time)
                 .unwrap_or(0),
+            insight_type,
         })
     }
 
     /// Global-service events (IAM, STS's global endpoint, CloudFront) reach only trails
     /// that include them. They are recorded in us-east-1.
     pub fn is_global_service(&self) -> bool {
-        matches!(
-            self.event_source.as_str(),
-            "iam.amazonaws.com" | "cloudfront.amazonaws.com" | "sts.amazonaws.com"
-        ) && self.region == "us-east-1"
+        is_global_service(&self.event_source, &self.region)
     }
+}
+
+/// Whether an event of `event_source` recorded in `region` is a global-service event.
+pub fn is_global_service(event_source: &str, region: &str) -> bool {
+    matches!(
+        event_source,
+        "iam.amazonaws.com" | "cloudfront.amazonaws.com" | "sts.amazonaws.com"
+    ) && region == "us-east-1"
 }
 
 #[cfg(test)]
@@ -185,5 +206,14 @@ mod tests {
         assert_eq!(f.read_only, None);
         assert!(f.is_global_service());
         assert_eq!(f.event_time, 1_767_225_610);
+        assert_eq!(f.insight_type, None);
+    }
+
+    #[test]
+    fn an_insights_event_names_its_type() {
+        let record = br#"{"eventVersion":"1.09","eventTime":"2026-01-01T00:05:00Z","awsRegion":"us-east-1","eventType":"AwsCloudTrailInsight","recipientAccountId":"111122223333","insightDetails":{"state":"Start","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","insightType":"ApiCallRateInsight","insightContext":{}},"eventCategory":"Insight"}"#;
+        let f = RouteFields::extract(record).unwrap();
+        assert_eq!(f.category, Category::Insight);
+        assert_eq!(f.insight_type.as_deref(), Some("ApiCallRateInsight"));
     }
 }

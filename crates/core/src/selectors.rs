@@ -148,6 +148,7 @@ impl Selectors {
             error_code: None,
             vpc_endpoint_id: None,
             event_time: 0,
+            insight_type: None,
         };
         self.selects(&probe)
     }
@@ -558,6 +559,7 @@ mod tests {
             error_code: None,
             vpc_endpoint_id: None,
             event_time: 0,
+            insight_type: None,
         }
     }
 

@@ -18,7 +18,10 @@ mod detector;
 mod history;
 pub mod quality;
 mod record;
+mod scopes;
 mod series;
+pub mod source;
 
 pub use detector::{Call, Detector, Params};
 pub use record::{Attribution, Insight, InsightKind, State};
+pub use scopes::Scopes;

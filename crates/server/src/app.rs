@@ -28,6 +28,8 @@ pub struct App {
     pub delivery: crate::delivery::Delivery,
     /// Trails' events in log groups, and the metrics their filters make.
     pub log_groups: crate::loggroups::LogGroups,
+    /// Live Insights detection.
+    pub insights: crate::insights::Insights,
     /// Digest signing keys.
     pub keys: crate::keys::Keys,
     /// The HTTP client for delivery notifications.
@@ -35,10 +37,13 @@ pub struct App {
 }
 
 impl App {
-    /// How far every consumer of the journal (delivery, log groups) has durably come:
-    /// trails' logging periods and journal segments below it are no longer needed.
+    /// How far every consumer of the journal (delivery, log groups, Insights) has durably
+    /// come: trails' logging periods and journal segments below it are no longer needed.
     pub fn journal_floor(&self) -> u64 {
-        self.delivery.cursor().min(self.log_groups.saved_cursor())
+        self.delivery
+            .cursor()
+            .min(self.log_groups.saved_cursor())
+            .min(self.insights.saved_cursor())
     }
 
     /// Lets the store remove journal segments below the floor.

@@ -75,6 +75,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Digest files of trails with log file validation.
     pub digests: DigestConfig,
+    /// Insights detection.
+    pub insights: InsightsConfig,
     /// Organizations, for organization trails.
     pub organizations: Vec<OrganizationConfig>,
     /// Webhooks receiving delivery notifications, by the trail's `SnsTopicName` (a
@@ -164,6 +166,23 @@ impl Default for DigestConfig {
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InsightsConfig {
+    /// Minutes an account and region are watched before their first Insight can start.
+    /// Default 1440 (a day; AWS takes up to 36 hours). Shorter is for tests and
+    /// demonstrations: 1 to 10080.
+    pub learning_minutes: i64,
+}
+
+impl Default for InsightsConfig {
+    fn default() -> Self {
+        InsightsConfig {
+            learning_minutes: 1440,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationConfig {
     /// The organization id, `o-` and 10 to 32 lowercase letters or digits.
@@ -248,6 +267,7 @@ impl Default for Config {
             buckets: Vec::new(),
             delivery: DeliveryConfig::default(),
             digests: DigestConfig::default(),
+            insights: InsightsConfig::default(),
             organizations: Vec::new(),
             notifications: Default::default(),
             alerting: Default::default(),
@@ -285,6 +305,7 @@ pub struct Settings {
     pub buckets: Vec<String>,
     pub delivery: DeliveryConfig,
     pub digests: DigestConfig,
+    pub insights: InsightsConfig,
     pub organizations: Vec<Organization>,
     pub notifications: std::collections::BTreeMap<String, String>,
     pub alarms: Vec<crate::loggroups::alarms::AlarmRule>,
@@ -436,6 +457,12 @@ impl Config {
                 "must be between 1 and 3600 (longer would sign with keys the AWS CLI does not look up)",
             ));
         }
+        if !(1..=10_080).contains(&self.insights.learning_minutes) {
+            return Err(invalid(
+                "insights.learning_minutes",
+                "must be between 1 and 10080",
+            ));
+        }
         if !(1..=365).contains(&self.digests.key_rotation_days) {
             return Err(invalid(
                 "digests.key_rotation_days",
@@ -478,6 +505,7 @@ impl Config {
             buckets: self.buckets,
             delivery: self.delivery,
             digests: self.digests,
+            insights: self.insights,
             organizations,
             notifications: self.notifications,
             alarms,

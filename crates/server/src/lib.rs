@@ -9,6 +9,7 @@ pub mod buckets;
 pub mod bulk;
 pub mod config;
 pub mod delivery;
+pub mod insights;
 pub mod keys;
 pub mod loggroups;
 pub mod ops;
@@ -137,6 +138,14 @@ impl Server {
         );
         let log_groups =
             loggroups::LogGroups::open(&settings.data_dir, store.committed_seq(), alarms)?;
+        let insights = insights::Insights::open(
+            &settings.data_dir,
+            store.committed_seq(),
+            cairn_insights::Params {
+                learning_minutes: settings.insights.learning_minutes,
+                ..cairn_insights::Params::default()
+            },
+        )?;
         let app = Arc::new(app::App {
             settings,
             store: Arc::new(store),
@@ -146,13 +155,14 @@ impl Server {
             buckets,
             delivery,
             log_groups,
+            insights,
             keys,
             webhooks: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .build()
                 .map_err(|e| std::io::Error::other(format!("HTTP client: {e}")))?,
         });
-        // The journal stays until delivery and log groups are past it.
+        // The journal stays until delivery, log groups and Insights are past it.
         app.release_journal();
         Ok(Server { app, listener })
     }
@@ -169,6 +179,8 @@ impl Server {
     ) -> Result<(), ServeError> {
         let Server { app, listener } = self;
         let retention = tokio::spawn(expire_history(app.clone()));
+        let (stop_insights, insights_stopped) = tokio::sync::watch::channel(false);
+        let insights = tokio::spawn(insights::Insights::run(app.clone(), insights_stopped));
         let (stop_delivery, stopped) = tokio::sync::watch::channel(false);
         let delivery = tokio::spawn(delivery::Delivery::run(app.clone(), stopped.clone()));
         let alarms = tokio::spawn(loggroups::alarms::Alarms::run(app.clone(), stopped.clone()));
@@ -183,7 +195,10 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await?;
         retention.abort();
-        // A last delivery writes what was recorded before shutdown.
+        // Insights decided at shutdown are recorded first; then a last delivery writes
+        // what was recorded before shutdown.
+        let _ = stop_insights.send(true);
+        let _ = insights.await;
         let _ = stop_delivery.send(true);
         let _ = delivery.await;
         let _ = log_groups.await;

@@ -26,29 +26,37 @@ pub struct PlannedTrail {
 impl PlannedTrail {
     /// Whether this trail receives the event recorded at `seq`, as AWS routes: the
     /// trail's account (or organization), its region (or every region), global-service
-    /// events only where included, and its selectors.
+    /// events only where included, and its selectors; an Insights event where the trail
+    /// asked for its type.
     pub fn receives(&self, seq: u64, event: &RouteFields) -> bool {
         let t = &self.trail;
-        if !t.logging_at(seq) {
+        if !t.logging_at(seq) || !self.covers(&event.account, &event.region, &event.event_source) {
             return false;
         }
-        // Insights events reach trails through Insights delivery, not log files.
-        if event.category == Category::Insight {
-            return false;
+        match event.category {
+            Category::Insight => event
+                .insight_type
+                .as_deref()
+                .is_some_and(|kind| t.wants_insights(kind)),
+            _ => t.selectors.selects(event),
         }
-        let account_ok = event.account == t.account
-            || (self.organization_id.is_some() && self.members.contains(&event.account));
+    }
+
+    /// Whether events of `account` in `region` from `event_source` are the trail's: its
+    /// account (or organization), its region (or every region), and global-service
+    /// events only where included.
+    pub fn covers(&self, account: &str, region: &str, event_source: &str) -> bool {
+        let t = &self.trail;
+        let account_ok = account == t.account
+            || (self.organization_id.is_some() && self.members.iter().any(|m| m == account));
         if !account_ok {
             return false;
         }
-        if event.is_global_service() {
-            if !(t.include_global && (t.multi_region || t.home_region == "us-east-1")) {
-                return false;
-            }
-        } else if !(t.multi_region || event.region == t.home_region) {
-            return false;
+        if cairn_core::route::is_global_service(event_source, region) {
+            t.include_global && (t.multi_region || t.home_region == "us-east-1")
+        } else {
+            t.multi_region || region == t.home_region
         }
-        t.selectors.selects(event)
     }
 }
 
@@ -129,8 +137,8 @@ pub fn build(
     time: i64,
     max_file_bytes: usize,
 ) -> Vec<LogFile> {
-    // (trail index, account, region) → indexes of the events it receives, in order.
-    let mut groups: BTreeMap<(usize, String, String), Vec<usize>> = BTreeMap::new();
+    // (trail index, account, region, kind) → indexes of the events it receives, in order.
+    let mut groups: BTreeMap<(usize, String, String, FileKind), Vec<usize>> = BTreeMap::new();
     let mut times = vec![0; range.events.len()];
     let hashing = trails.iter().any(|t| t.trail.validation);
     for (index, (seq, record)) in range.events.iter().enumerate() {
@@ -145,10 +153,14 @@ pub fn build(
             continue;
         };
         times[index] = event.event_time;
+        let kind = match event.category {
+            Category::Insight => FileKind::Insight,
+            _ => FileKind::Log,
+        };
         for (t, trail) in trails.iter().enumerate() {
             if trail.receives(*seq, &event) {
                 groups
-                    .entry((t, event.account.clone(), event.region.clone()))
+                    .entry((t, event.account.clone(), event.region.clone(), kind))
                     .or_default()
                     .push(index);
             }
@@ -157,7 +169,7 @@ pub fn build(
     // (account, region, events) → the compressed parts: shared by trails receiving the same.
     let mut compressed: HashMap<(String, String, Vec<usize>), Vec<Packed>> = HashMap::new();
     let mut files = Vec::new();
-    for ((t, account, region), indexes) in groups {
+    for ((t, account, region, kind), indexes) in groups {
         let planned = &trails[t];
         let trail = &planned.trail;
         let parts = compressed
@@ -186,19 +198,29 @@ pub fn build(
             .clone();
         let generation = Generation::of(trail);
         for (part, packed) in parts.into_iter().enumerate() {
-            let seed = format!(
-                "{}|{account}|{region}|{}|{}|{part}",
-                trail.arn(),
-                range.from,
-                range.to
-            );
+            // Log files keep the seed they always had, so a plan saved by an earlier
+            // version builds the same keys.
+            let seed = match kind {
+                FileKind::Insight => format!(
+                    "{}|{account}|{region}|{}|{}|{part}|insight",
+                    trail.arn(),
+                    range.from,
+                    range.to
+                ),
+                FileKind::Log => format!(
+                    "{}|{account}|{region}|{}|{}|{part}",
+                    trail.arn(),
+                    range.from,
+                    range.to
+                ),
+            };
             let unique = unique_suffix(seed.as_bytes());
             let key = FileKey {
                 prefix: trail.prefix.as_deref(),
                 organization: planned.organization_id.as_deref(),
                 account: &account,
                 region: &region,
-                kind: FileKind::Log,
+                kind,
                 time,
                 unique: &unique,
             }
@@ -329,6 +351,53 @@ mod tests {
             .unwrap()
             .key;
         assert!(key.starts_with("p/AWSLogs/111122223333/CloudTrail/us-west-2/2026/01/01/111122223333_CloudTrail_us-west-2_20260101T0000Z_"), "{key}");
+    }
+
+    #[test]
+    fn insights_events_reach_only_trails_that_asked_for_their_type_in_their_own_files() {
+        let a = "111122223333";
+        let insight = format!(
+            r#"{{"eventVersion":"1.09","eventTime":"2026-01-01T00:05:00Z","awsRegion":"us-west-2","eventID":"i0","eventType":"AwsCloudTrailInsight","recipientAccountId":"{a}","sharedEventID":"s","insightDetails":{{"state":"Start","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","insightType":"ApiErrorRateInsight","errorCode":"AccessDenied"}},"eventCategory":"Insight"}}"#
+        );
+        let events = range(vec![
+            record(a, "us-west-2", "ec2.amazonaws.com", 0),
+            insight.into_bytes(),
+        ]);
+        let wants = |kind: &str| crate::trails::InsightSelector {
+            insight_type: kind.into(),
+            event_categories: None,
+        };
+        let mut errors = trail("errors", "us-west-2", false, true);
+        errors.trail.insight_selectors = vec![wants("ApiErrorRateInsight")];
+        let mut calls = trail("calls", "us-west-2", false, true);
+        calls.trail.insight_selectors = vec![wants("ApiCallRateInsight")];
+        let plain = trail("plain", "us-west-2", false, true);
+        let files = build(&events, &[errors, calls, plain], 1_767_225_900, 1 << 20);
+        let mut got: Vec<(String, bool, Vec<String>)> = files
+            .iter()
+            .map(|f| {
+                let ids = records_of(f)
+                    .iter()
+                    .map(|r| r["eventID"].as_str().unwrap().to_owned())
+                    .collect();
+                let name = f.trail_arn.rsplit('/').next().unwrap().to_owned();
+                (name, f.key.contains("/CloudTrail-Insight/"), ids)
+            })
+            .collect();
+        got.sort();
+        let want = vec![
+            ("calls".into(), false, vec!["e0".into()]),
+            ("errors".into(), false, vec!["e0".into()]),
+            ("errors".into(), true, vec!["i0".into()]),
+            ("plain".into(), false, vec!["e0".into()]),
+        ];
+        assert_eq!(got, want);
+        let key = &files
+            .iter()
+            .find(|f| f.key.contains("Insight"))
+            .unwrap()
+            .key;
+        assert!(key.starts_with("p/AWSLogs/111122223333/CloudTrail-Insight/us-west-2/2026/01/01/111122223333_CloudTrail-Insight_us-west-2_20260101T0005Z_"), "{key}");
     }
 
     #[test]

@@ -150,6 +150,16 @@ impl Trail {
             .any(|p| p.start_seq <= seq && p.stop_seq.is_none_or(|stop| seq <= stop))
     }
 
+    /// Whether the trail asked for Insights of `insight_type` on management events.
+    pub fn wants_insights(&self, insight_type: &str) -> bool {
+        self.insight_selectors.iter().any(|s| {
+            s.insight_type == insight_type
+                && s.event_categories
+                    .as_ref()
+                    .is_none_or(|c| c.iter().any(|c| c == "Management"))
+        })
+    }
+
     /// How `account` sees this trail from `region`, if at all.
     pub fn access(&self, account: &str, region: &str, settings: &Settings) -> Option<Access> {
         let in_region = self.home_region == region || self.multi_region;

@@ -1,0 +1,172 @@
+//! One detector per account and region, each with its own clock. Calls from different
+//! regions do not arrive in one time order (a scan reads a bucket region by region; a
+//! producer may send a region's backlog late), so each scope closes its minutes by its own
+//! calls' eventTimes, and by the wall clock only once it has been idle for a while.
+
+use std::collections::HashMap;
+
+use crate::detector::{Call, Detector, Params};
+use crate::record::Insight;
+
+struct Scope {
+    /// `account\nregion`, which orders the scopes' Insights.
+    key: Box<str>,
+    detector: Detector,
+    /// Wall-clock seconds when the scope last observed a call.
+    last_seen: i64,
+}
+
+pub struct Scopes {
+    params: Params,
+    scopes: Vec<Scope>,
+    index: HashMap<Box<str>, usize>,
+    key: String,
+}
+
+impl Scopes {
+    pub fn new(params: Params) -> Self {
+        Scopes {
+            params,
+            scopes: Vec::new(),
+            index: HashMap::new(),
+            key: String::new(),
+        }
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Counts `weight` calls like `call`, observed at wall-clock second `wall` (for a scan,
+    /// the call's own time).
+    pub fn observe(&mut self, call: &Call, weight: u32, wall: i64) {
+        self.key.clear();
+        self.key.push_str(call.account);
+        self.key.push('\n');
+        self.key.push_str(call.region);
+        let index = match self.index.get(self.key.as_str()) {
+            Some(&index) => index,
+            None => {
+                self.scopes.push(Scope {
+                    key: self.key.as_str().into(),
+                    detector: Detector::new(self.params.clone()),
+                    last_seen: wall,
+                });
+                self.index
+                    .insert(self.key.as_str().into(), self.scopes.len() - 1);
+                self.scopes.len() - 1
+            }
+        };
+        let scope = &mut self.scopes[index];
+        scope.last_seen = wall;
+        scope.detector.observe(call, weight);
+    }
+
+    /// Closes, in every scope that has observed nothing for `idle_secs` of wall time, the
+    /// minutes up to `now` less the reordering allowance.
+    pub fn close_idle(&mut self, now: i64, idle_secs: i64) {
+        let through = now.div_euclid(60) - self.params.reorder_minutes - 1;
+        for scope in &mut self.scopes {
+            if now - scope.last_seen >= idle_secs {
+                scope.detector.close_through(through);
+            }
+        }
+    }
+
+    /// Closes every minute that has calls waiting, in every scope.
+    pub fn flush(&mut self) {
+        for scope in &mut self.scopes {
+            scope.detector.flush();
+        }
+    }
+
+    /// The Insights events decided so far: per scope in order, scopes by account and region.
+    pub fn take(&mut self) -> Vec<Insight> {
+        let mut scopes: Vec<&mut Scope> = self.scopes.iter_mut().collect();
+        scopes.sort_by(|a, b| a.key.cmp(&b.key));
+        scopes
+            .into_iter()
+            .flat_map(|scope| scope.detector.take())
+            .collect()
+    }
+
+    /// Calls that arrived after their minute had closed, over every scope.
+    pub fn late(&self) -> u64 {
+        self.scopes.iter().map(|s| s.detector.late()).sum()
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.scopes.iter().map(|s| s.detector.series_count()).sum()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.scopes.iter().map(|s| s.detector.bytes()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::MINUTES_PER_DAY;
+    use crate::record::State;
+
+    fn call(region: &str, minute: i64) -> Call<'_> {
+        Call {
+            account: "111111111111",
+            region,
+            event_source: "ec2.amazonaws.com",
+            event_name: "RunInstances",
+            time: minute * 60,
+            read_only: false,
+            error_code: None,
+            identity_arn: "arn:aws:iam::111111111111:user/ops",
+            user_agent: "cli",
+        }
+    }
+
+    /// Two days of 2 calls a minute with a burst of 50 a minute for five minutes.
+    fn region_days(scopes: &mut Scopes, region: &str, wall: i64) {
+        for minute in 0..2 * MINUTES_PER_DAY {
+            let burst = (MINUTES_PER_DAY + 600..MINUTES_PER_DAY + 605).contains(&minute);
+            scopes.observe(&call(region, minute), if burst { 50 } else { 2 }, wall);
+        }
+    }
+
+    #[test]
+    fn regions_read_one_after_the_other_each_find_their_insight() {
+        let mut scopes = Scopes::new(Params::default());
+        region_days(&mut scopes, "eu-west-1", 0);
+        // A region read after the first is not late for the first's clock.
+        region_days(&mut scopes, "us-east-1", 0);
+        scopes.flush();
+        let insights = scopes.take();
+        let got: Vec<(&str, State, i64)> = insights
+            .iter()
+            .map(|i| (i.region.as_str(), i.state, i.time / 60))
+            .collect();
+        let start = MINUTES_PER_DAY + 600;
+        assert_eq!(
+            got,
+            vec![
+                ("eu-west-1", State::Start, start),
+                ("eu-west-1", State::End, start + 5),
+                ("us-east-1", State::Start, start),
+                ("us-east-1", State::End, start + 5),
+            ]
+        );
+        assert_eq!(scopes.late(), 0);
+    }
+
+    #[test]
+    fn only_idle_scopes_close_by_the_clock() {
+        let mut scopes = Scopes::new(Params::default());
+        let now = 110 * 60;
+        scopes.observe(&call("eu-west-1", 100), 1, now - 60);
+        scopes.observe(&call("us-east-1", 100), 1, now - 10);
+        // eu-west-1 has been idle for a minute, us-east-1 for ten seconds.
+        scopes.close_idle(now, 30);
+        scopes.observe(&call("eu-west-1", 101), 1, now);
+        scopes.observe(&call("us-east-1", 101), 1, now);
+        assert_eq!(scopes.late(), 1);
+    }
+}

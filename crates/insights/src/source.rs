@@ -1,0 +1,188 @@
+//! Reading a call from a CloudTrail record: the part of a record Insights looks at. Only
+//! management API calls (`AwsApiCall` in the Management category) feed the detector.
+
+use std::borrow::Cow;
+
+use cairn_core::Category;
+use serde::Deserialize;
+
+use crate::detector::Call;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Raw<'a> {
+    #[serde(borrow)]
+    event_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_category: Option<Cow<'a, str>>,
+    management_event: Option<bool>,
+    insight_details: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    recipient_account_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    aws_region: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_source: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_time: Option<Cow<'a, str>>,
+    read_only: Option<serde_json::Value>,
+    #[serde(borrow)]
+    error_code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_identity: Option<Identity<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Identity<'a> {
+    #[serde(borrow)]
+    arn: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    account_id: Option<Cow<'a, str>>,
+}
+
+/// A management API call read from a record; borrows the record where it can.
+pub struct ReadCall<'a> {
+    account: Cow<'a, str>,
+    region: Cow<'a, str>,
+    event_source: Cow<'a, str>,
+    event_name: Cow<'a, str>,
+    time: i64,
+    read_only: bool,
+    error_code: Option<Cow<'a, str>>,
+    identity_arn: Cow<'a, str>,
+    user_agent: Cow<'a, str>,
+}
+
+/// Why a record does not feed the detector.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// Not JSON, or a field of the wrong type.
+    Unreadable,
+    /// Not a management API call (a data event, an Insights event, a sign-in...).
+    NotAnApiCall,
+    /// No account, region, source, name or readable eventTime.
+    Incomplete,
+}
+
+impl<'a> ReadCall<'a> {
+    pub fn parse(record: &'a [u8]) -> Result<ReadCall<'a>, Skip> {
+        let raw: Raw<'a> = serde_json::from_slice(record).map_err(|_| Skip::Unreadable)?;
+        let category = Category::of(
+            raw.event_category.as_deref(),
+            raw.insight_details.is_some(),
+            raw.management_event,
+        );
+        if category != Category::Management || raw.event_type.as_deref() != Some("AwsApiCall") {
+            return Err(Skip::NotAnApiCall);
+        }
+        let identity_account = raw
+            .user_identity
+            .as_ref()
+            .and_then(|u| u.account_id.clone());
+        let time = raw
+            .event_time
+            .as_deref()
+            .and_then(cairn_core::timefmt::parse_event_time);
+        let (Some(account), Some(region), Some(event_source), Some(event_name), Some(time)) = (
+            raw.recipient_account_id.or(identity_account),
+            raw.aws_region,
+            raw.event_source,
+            raw.event_name,
+            time,
+        ) else {
+            return Err(Skip::Incomplete);
+        };
+        let read_only = match raw.read_only {
+            Some(serde_json::Value::Bool(b)) => b,
+            Some(serde_json::Value::String(s)) => s == "true",
+            _ => false,
+        };
+        Ok(ReadCall {
+            account,
+            region,
+            event_source,
+            event_name,
+            time,
+            read_only,
+            error_code: raw.error_code.filter(|c| !c.is_empty()),
+            identity_arn: raw
+                .user_identity
+                .and_then(|u| u.arn)
+                .unwrap_or(Cow::Borrowed("")),
+            user_agent: raw.user_agent.unwrap_or(Cow::Borrowed("")),
+        })
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn time(&self) -> i64 {
+        self.time
+    }
+
+    pub fn call(&self) -> Call<'_> {
+        Call {
+            account: &self.account,
+            region: &self.region,
+            event_source: &self.event_source,
+            event_name: &self.event_name,
+            time: self.time,
+            read_only: self.read_only,
+            error_code: self.error_code.as_deref(),
+            identity_arn: &self.identity_arn,
+            user_agent: &self.user_agent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_management_call_is_read_and_other_records_are_skipped() {
+        let record = br#"{"eventVersion":"1.11","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/Ops/alice","accountId":"111122223333"},"eventTime":"2026-03-02T10:15:42Z","eventSource":"ec2.amazonaws.com","eventName":"TerminateInstances","awsRegion":"eu-west-1","userAgent":"aws-cli/2.15","errorCode":"Client.UnauthorizedOperation","requestParameters":{"instancesSet":{"items":[{"instanceId":"i-1"}]}},"readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}"#;
+        let read = ReadCall::parse(record).unwrap();
+        let call = read.call();
+        assert_eq!(
+            (
+                call.account,
+                call.region,
+                call.event_source,
+                call.event_name
+            ),
+            (
+                "111122223333",
+                "eu-west-1",
+                "ec2.amazonaws.com",
+                "TerminateInstances"
+            )
+        );
+        assert_eq!(call.time, 1_772_446_542);
+        assert!(!call.read_only);
+        assert_eq!(call.error_code, Some("Client.UnauthorizedOperation"));
+        assert_eq!(
+            call.identity_arn,
+            "arn:aws:sts::111122223333:assumed-role/Ops/alice"
+        );
+        assert_eq!(call.user_agent, "aws-cli/2.15");
+
+        let data = br#"{"eventType":"AwsApiCall","eventCategory":"Data","recipientAccountId":"1","awsRegion":"r","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventTime":"2026-03-02T10:15:42Z"}"#;
+        assert_eq!(ReadCall::parse(data).err(), Some(Skip::NotAnApiCall));
+        let insight = br#"{"eventType":"AwsCloudTrailInsight","eventCategory":"Insight","recipientAccountId":"1","awsRegion":"r","eventTime":"2026-03-02T10:15:00Z","insightDetails":{}}"#;
+        assert_eq!(ReadCall::parse(insight).err(), Some(Skip::NotAnApiCall));
+        let undated = br#"{"eventType":"AwsApiCall","recipientAccountId":"1","awsRegion":"r","eventSource":"s","eventName":"n","eventTime":"yesterday"}"#;
+        assert_eq!(ReadCall::parse(undated).err(), Some(Skip::Incomplete));
+        assert_eq!(ReadCall::parse(b"{").err(), Some(Skip::Unreadable));
+    }
+}

@@ -1,0 +1,181 @@
+"""Live Insights: a trail with Insights selectors, a day of usual traffic sent through the
+bulk endpoint, a burst of calls and of failures; the Insights events show in LookupEvents
+(EventCategory=insight), in the trail's CloudTrail-Insight/ files and its log group, and
+reach no trail that did not ask for them, and are not decided again after a restart."""
+
+import base64
+import gzip
+import json
+import os
+import random
+import re
+import subprocess
+import time
+from datetime import datetime, timezone
+
+from conftest import ACCOUNT_A, BIN, serve, trails_config, wait_for
+from test_bulk import put, record
+from test_log_delivery import ROLE, group_arn
+
+REGION = "eu-west-1"
+INTRUDER = f"arn:aws:iam::{ACCOUNT_A}:user/intruder"
+INSIGHT_KEY = re.compile(
+    rf"^watch/AWSLogs/{ACCOUNT_A}/CloudTrail-Insight/{REGION}/\d{{4}}/\d\d/\d\d/"
+    rf"{ACCOUNT_A}_CloudTrail-Insight_{REGION}_\d{{8}}T\d{{4}}Z_[A-Za-z0-9]{{16}}\.json\.gz$"
+)
+
+
+def stamp(minute):
+    return datetime.fromtimestamp(minute * 60 + random.randrange(60), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def call(minute, name="RunInstances", who="svc", error=None):
+    r = record(eventTime=stamp(minute), awsRegion=REGION, eventName=name)
+    r["userIdentity"]["arn"] = f"arn:aws:iam::{ACCOUNT_A}:user/{who}"
+    if error:
+        r["errorCode"] = error
+        r["errorMessage"] = "You are not authorized to perform this operation."
+    return r
+
+
+def traffic(now_minute, burst_minute):
+    """27 hours of a call every four minutes, then 40 calls and 30 failures (by the
+    intruder) in the burst minute, in time order."""
+    records = []
+    for minute in range(now_minute - 27 * 60, now_minute):
+        if minute % 4 == 0:
+            records.append(call(minute))
+        if minute == burst_minute:
+            records += [call(minute, who="intruder") for _ in range(40)]
+            records += [call(minute, name="DescribeInstances", who="intruder", error="Client.UnauthorizedOperation")
+                        for _ in range(30)]
+    for r in records:
+        if r["eventName"] == "DescribeInstances":
+            r["readOnly"] = True
+    records.sort(key=lambda r: r["eventTime"])
+    return records
+
+
+def insight_files(cairn, prefix):
+    root = cairn.data_dir / "buckets" / "trail-bucket"
+    out = {}
+    for path in root.rglob("*.json.gz"):
+        key = str(path.relative_to(root))
+        if key.startswith(prefix + "/") and "/CloudTrail-Insight/" in key:
+            with gzip.open(path, "rt") as f:
+                out[key] = json.load(f)["Records"]
+    return out
+
+
+def digested_keys(root):
+    """Every file the trail's digests list."""
+    listed = set()
+    for path in root.rglob("*_CloudTrail-Digest_*.json.gz"):
+        with gzip.open(path, "rt") as f:
+            listed |= {entry["s3Object"] for entry in json.load(f)["logFiles"]}
+    return listed
+
+
+def validate_locally(workdir, cairn, keys, trail_arn, start):
+    """`cairn validate-logs` on the local bucket's directory for the Insights' region, with
+    the region's keys from ListPublicKeys (`keys`, a client of that region)."""
+    keys_file = workdir / "keys.json"
+    keys_file.write_text(json.dumps({"PublicKeyList": [
+        {"Fingerprint": k["Fingerprint"], "Value": base64.b64encode(k["Value"]).decode()}
+        for k in keys.list_public_keys()["PublicKeyList"]]}))
+    out = subprocess.run(
+        [BIN, "validate-logs", "--trail-arn", trail_arn, "--start-time", start,
+         "--local", str(cairn.data_dir / "buckets" / "trail-bucket"), "--s3-bucket", "trail-bucket",
+         "--s3-prefix", "watch", "--region", REGION, "--public-keys", str(keys_file), "--verbose"],
+        capture_output=True, text=True, env=dict(os.environ, AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY=""))
+    return out.returncode, out.stdout
+
+
+def test_bursts_become_insights_in_history_files_and_log_group(workdir):
+    random.seed(7)
+    began = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cairn = serve(workdir, lambda data: trails_config(data, tail="[insights]\nlearning_minutes = 60\n"))
+    try:
+        ct, logs = cairn.client(), cairn.client(service="logs")
+        # Insights events belong to the region of the calls they are about.
+        history = cairn.client(region=REGION)
+        logs.create_log_group(logGroupName="insights")
+        ct.create_trail(Name="watch", S3BucketName="trail-bucket", S3KeyPrefix="watch", IsMultiRegionTrail=True,
+                        EnableLogFileValidation=True, CloudWatchLogsLogGroupArn=group_arn("insights"),
+                        CloudWatchLogsRoleArn=ROLE)
+        ct.put_insight_selectors(TrailName="watch", InsightSelectors=[
+            {"InsightType": "ApiCallRateInsight"}, {"InsightType": "ApiErrorRateInsight"}])
+        ct.create_trail(Name="plain", S3BucketName="trail-bucket", S3KeyPrefix="plain", IsMultiRegionTrail=True)
+        for name in ("watch", "plain"):
+            ct.start_logging(Name=name)
+
+        now_minute = int(time.time()) // 60
+        burst = now_minute - 45
+        records = traffic(now_minute, burst)
+        for i in range(0, len(records), 500):
+            status, body = put(cairn, "alice", {"Records": records[i:i + 500]}, region=REGION)
+            assert status == 200 and body["failed"] == [], body
+
+        def found():
+            events = history.lookup_events(EventCategory="insight", MaxResults=50)["Events"]
+            return len(events) >= 4 and events
+        events = wait_for(found, timeout=60, interval=1)
+        insights = [json.loads(e["CloudTrailEvent"]) for e in events]
+        assert len(insights) == 4, insights
+        by = {}
+        for r in insights:
+            d = r["insightDetails"]
+            by[(d["insightType"], d["state"])] = r
+            assert r["eventType"] == "AwsCloudTrailInsight" and r["eventCategory"] == "Insight"
+            assert r["recipientAccountId"] == ACCOUNT_A and r["awsRegion"] == REGION
+        calls_start = by[("ApiCallRateInsight", "Start")]
+        calls_end = by[("ApiCallRateInsight", "End")]
+        errors_start = by[("ApiErrorRateInsight", "Start")]
+        assert calls_start["sharedEventID"] == calls_end["sharedEventID"] != errors_start["sharedEventID"]
+        assert calls_start["insightDetails"]["eventName"] == "RunInstances"
+        assert errors_start["insightDetails"]["eventName"] == "DescribeInstances"
+        assert errors_start["insightDetails"]["errorCode"] == "Client.UnauthorizedOperation"
+        started = datetime.fromtimestamp(burst * 60, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert calls_start["eventTime"] == errors_start["eventTime"] == started
+        stats = calls_start["insightDetails"]["insightContext"]["statistics"]
+        assert stats["insight"]["average"] >= 40 and stats["baseline"]["average"] < 1
+        who = calls_end["insightDetails"]["insightContext"]["attributions"][0]
+        assert who["attribute"] == "userIdentityArn" and who["insight"][0]["value"] == INTRUDER
+        # LookupEvents names an Insights event by its subject API.
+        named = history.lookup_events(EventCategory="insight", LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": "DescribeInstances"}])["Events"]
+        assert {e["EventId"] for e in named} == {r["eventID"] for r in insights
+                                                 if r["insightDetails"]["eventName"] == "DescribeInstances"}
+
+        # The trail that asked gets them in CloudTrail-Insight/ files; the other gets none.
+        ids = {r["eventID"] for r in insights}
+
+        def delivered():
+            files = insight_files(cairn, "watch")
+            got = [r["eventID"] for records in files.values() for r in records]
+            return sorted(got) == sorted(ids) and files
+        files = wait_for(delivered, timeout=30, interval=0.5)
+        assert all(INSIGHT_KEY.match(key) for key in files), list(files)
+        assert insight_files(cairn, "plain") == {}
+        # Digests list the Insights files like log files, and the validator finds them intact.
+        root = cairn.data_dir / "buckets" / "trail-bucket"
+        wait_for(lambda: set(files) <= digested_keys(root), timeout=30, interval=0.5)
+        code, report = validate_locally(workdir, cairn, history, f"arn:aws:cloudtrail:us-east-1:{ACCOUNT_A}:trail/watch",
+                                        began)
+        assert code == 0, report
+        for key in files:
+            assert f"Log file\ts3://trail-bucket/{key}\tvalid" in report, report
+        # …and in its log group, with the other events.
+        messages = [json.loads(e["message"]) for e in
+                    logs.filter_log_events(logGroupName="insights",
+                                           filterPattern='{ $.eventCategory = "Insight" }')["events"]]
+        assert sorted(m["eventID"] for m in messages) == sorted(ids)
+
+        # After a restart nothing is decided again.
+        cairn.stop()
+        cairn.start()
+        time.sleep(3)
+        again = cairn.client(region=REGION).lookup_events(EventCategory="insight")["Events"]
+        assert sorted(e["EventId"] for e in again) == sorted(ids)
+    finally:
+        cairn.stop()
