@@ -1,7 +1,8 @@
 """Live Insights: a trail with Insights selectors, a day of usual traffic sent through the
 bulk endpoint, a burst of calls and of failures; the Insights events show in LookupEvents
 (EventCategory=insight), in the trail's CloudTrail-Insight/ files and its log group, and
-reach no trail that did not ask for them, and are not decided again after a restart."""
+reach no trail that did not ask for them, and are not decided again after a restart;
+`cairn insights scan` over the same calls finds the same Insights."""
 
 import base64
 import gzip
@@ -170,6 +171,19 @@ def test_bursts_become_insights_in_history_files_and_log_group(workdir):
                     logs.filter_log_events(logGroupName="insights",
                                            filterPattern='{ $.eventCategory = "Insight" }')["events"]]
         assert sorted(m["eventID"] for m in messages) == sorted(ids)
+
+        # `cairn insights scan` over the same calls as a log file finds the same Insights.
+        tree = workdir / "logs" / "AWSLogs" / ACCOUNT_A / "CloudTrail" / REGION
+        tree.mkdir(parents=True)
+        with gzip.open(tree / "calls.json.gz", "wt") as f:
+            json.dump({"Records": records}, f)
+        out = subprocess.run([BIN, "insights", "scan", str(workdir / "logs"), "--learning-minutes", "60"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        scanned = [json.loads(line) for line in out.stdout.splitlines()]
+        assert sorted(r["eventID"] for r in scanned) == sorted(ids), (out.stderr, scanned)
+        assert "4 Insights" not in out.stderr and "2 Insights" in out.stderr, out.stderr
+        assert "top caller " + INTRUDER in out.stderr, out.stderr
 
         # After a restart nothing is decided again.
         cairn.stop()

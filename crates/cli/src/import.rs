@@ -47,7 +47,7 @@ pub struct Summary {
 }
 
 /// Files to read, in a stable order.
-fn files_under(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn files_under(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let wanted = |p: &Path| {
         let name = p
             .file_name()
@@ -80,7 +80,7 @@ fn files_under(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// A file's text, gunzipped when it is gzip (by magic number, whatever its name).
-fn read_text(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn read_text(path: &Path) -> anyhow::Result<String> {
     let bytes = std::fs::read(path)?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut text = String::new();
@@ -98,7 +98,7 @@ struct LogFile<'a> {
 }
 
 /// The records of one file: a log file's `Records`, a JSON array, or NDJSON lines.
-fn records_of(text: &str) -> anyhow::Result<Vec<&RawValue>> {
+pub(crate) fn records_of(text: &str) -> anyhow::Result<Vec<&RawValue>> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
         return Ok(serde_json::from_str(text)?);

@@ -1,8 +1,10 @@
-//! The `cairn` command: `serve` runs the service, `bench` measures the event history.
+//! The `cairn` command: `serve` runs the service; `import`, `insights scan` and
+//! `validate-logs` work on existing logs; `bench` measures.
 
 mod api_client;
 mod bench;
 mod import;
+mod scan;
 mod validate;
 
 /// mimalloc returns memory freed on other threads promptly (events are allocated by
@@ -41,11 +43,21 @@ enum Command {
     Buckets(Buckets),
     /// Load existing CloudTrail log files (a directory tree, .json.gz, .json, NDJSON).
     Import(import::Args),
+    /// Insights over existing logs: `cairn insights scan PATH`.
+    #[command(subcommand)]
+    Insights(Insights),
     /// Validate a trail's log files against its signed digests (on S3, or a local copy).
     ValidateLogs(Box<validate::Args>),
     /// Measure: `cairn bench lookup` (event history), `cairn bench ingest` (HTTP ingest).
     #[command(subcommand)]
     Bench(bench::Bench),
+}
+
+#[derive(Subcommand)]
+enum Insights {
+    /// Run the Insights detector over CloudTrail log files and write the Insights events
+    /// it finds (NDJSON or a log file's `{"Records":[…]}`), with a summary on stderr.
+    Scan(scan::ScanArgs),
 }
 
 #[derive(Subcommand)]
@@ -73,6 +85,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config } => serve(config),
         Command::Buckets(Buckets::Create { name, config }) => create_bucket(&name, config),
         Command::Import(args) => import::run(args),
+        Command::Insights(Insights::Scan(args)) => scan::run(args),
         Command::ValidateLogs(args) => validate::run(*args),
         Command::Bench(bench) => bench::run(bench),
     }

@@ -69,9 +69,26 @@ pub enum Skip {
     Incomplete,
 }
 
+#[derive(Deserialize)]
+struct LogFile<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<Raw<'a>>,
+}
+
+/// The calls of a log file's `{"Records":[…]}`, read in one pass; `None` when the text is
+/// not such a file (or a record in it has a field of the wrong type).
+pub fn parse_log_file(text: &str) -> Option<Vec<Result<ReadCall<'_>, Skip>>> {
+    let file: LogFile<'_> = serde_json::from_str(text).ok()?;
+    Some(file.records.into_iter().map(ReadCall::from_raw).collect())
+}
+
 impl<'a> ReadCall<'a> {
     pub fn parse(record: &'a [u8]) -> Result<ReadCall<'a>, Skip> {
         let raw: Raw<'a> = serde_json::from_slice(record).map_err(|_| Skip::Unreadable)?;
+        ReadCall::from_raw(raw)
+    }
+
+    fn from_raw(raw: Raw<'a>) -> Result<ReadCall<'a>, Skip> {
         let category = Category::of(
             raw.event_category.as_deref(),
             raw.insight_details.is_some(),
@@ -184,5 +201,19 @@ mod tests {
         let undated = br#"{"eventType":"AwsApiCall","recipientAccountId":"1","awsRegion":"r","eventSource":"s","eventName":"n","eventTime":"yesterday"}"#;
         assert_eq!(ReadCall::parse(undated).err(), Some(Skip::Incomplete));
         assert_eq!(ReadCall::parse(b"{").err(), Some(Skip::Unreadable));
+
+        let file = format!(
+            r#"{{"Records":[{},{}]}}"#,
+            std::str::from_utf8(record).unwrap(),
+            std::str::from_utf8(data).unwrap()
+        );
+        let calls = parse_log_file(&file).unwrap();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(
+            calls[0].as_ref().unwrap().call().event_name,
+            "TerminateInstances"
+        );
+        assert_eq!(calls[1].as_ref().err(), Some(&Skip::NotAnApiCall));
+        assert!(parse_log_file(r#"[{"eventType":"AwsApiCall"}]"#).is_none());
     }
 }

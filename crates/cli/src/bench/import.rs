@@ -28,42 +28,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = work.path().to_owned();
     let logs = dir.join("logs");
     let now = crate::now();
-    let mut generator = Generator::new(7);
-    let files = args.events.div_ceil(args.per_file);
-    let mut compressed = 0u64;
-    for f in 0..files {
-        let account = ACCOUNTS[(f % 3) as usize];
-        let region = REGIONS[(f / 3 % 3) as usize];
-        let time = now - 80 * 86_400 + (f as i64 * 80 * 86_400) / files as i64;
-        let stamp = format_event_time(time);
-        let (date, hm) = (
-            &stamp[..10],
-            format!("{}{}", &stamp[11..13], &stamp[14..16]),
-        );
-        let folder = logs.join(format!(
-            "AWSLogs/{account}/CloudTrail/{region}/{}",
-            date.replace('-', "/")
-        ));
-        std::fs::create_dir_all(&folder)?;
-        let mut body = Vec::with_capacity(args.per_file as usize * 1400);
-        body.extend_from_slice(b"{\"Records\":[");
-        for n in 0..args.per_file {
-            if n > 0 {
-                body.push(b',');
-            }
-            body.extend_from_slice(&generator.record(time - 300 + n as i64 % 300, account, region));
-        }
-        body.extend_from_slice(b"]}");
-        let name = format!(
-            "{account}_CloudTrail_{region}_{}T{hm}Z_{f:016}.json.gz",
-            date.replace('-', "")
-        );
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&body)?;
-        let bytes = gz.finish()?;
-        compressed += bytes.len() as u64;
-        std::fs::write(folder.join(name), bytes)?;
-    }
+    let (files, compressed) = write_logs(&logs, args.events, args.per_file, now, 80 * 86_400)?;
     println!(
         "cairn bench import: {} events in {files} gzip log files ({:.1} MB compressed)",
         files * args.per_file,
@@ -83,4 +48,57 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         elapsed
     );
     Ok(())
+}
+
+/// Writes `events` realistic records over the `span_secs` before `now` as AWS-layout gzip
+/// log files of `per_file` records under `logs`: three accounts and three regions, each
+/// account and region's files following one another in time. Returns the number of files
+/// and their compressed bytes.
+pub(super) fn write_logs(
+    logs: &std::path::Path,
+    events: u64,
+    per_file: u64,
+    now: i64,
+    span_secs: i64,
+) -> anyhow::Result<(u64, u64)> {
+    let mut generator = Generator::new(7);
+    let files = events.div_ceil(per_file);
+    let mut compressed = 0u64;
+    for f in 0..files {
+        let account = ACCOUNTS[(f % 3) as usize];
+        let region = REGIONS[(f / 3 % 3) as usize];
+        // Each file covers its account and region's next slice of the span.
+        let slice = span_secs / files.div_ceil(9) as i64;
+        let time = now - span_secs + (f / 9) as i64 * slice;
+        let stamp = format_event_time(time);
+        let (date, hm) = (
+            &stamp[..10],
+            format!("{}{}", &stamp[11..13], &stamp[14..16]),
+        );
+        let folder = logs.join(format!(
+            "AWSLogs/{account}/CloudTrail/{region}/{}",
+            date.replace('-', "/")
+        ));
+        std::fs::create_dir_all(&folder)?;
+        let mut body = Vec::with_capacity(per_file as usize * 1400);
+        body.extend_from_slice(b"{\"Records\":[");
+        for n in 0..per_file {
+            if n > 0 {
+                body.push(b',');
+            }
+            let at = time + n as i64 * slice / per_file as i64;
+            body.extend_from_slice(&generator.record(at, account, region));
+        }
+        body.extend_from_slice(b"]}");
+        let name = format!(
+            "{account}_CloudTrail_{region}_{}T{hm}Z_{f:016}.json.gz",
+            date.replace('-', "")
+        );
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&body)?;
+        let bytes = gz.finish()?;
+        compressed += bytes.len() as u64;
+        std::fs::write(folder.join(name), bytes)?;
+    }
+    Ok((files, compressed))
 }

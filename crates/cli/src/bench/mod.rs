@@ -7,6 +7,7 @@ mod import;
 mod ingest;
 mod insights;
 mod lookup;
+mod scan;
 mod validate;
 
 #[derive(clap::Subcommand)]
@@ -24,6 +25,8 @@ pub enum Bench {
     /// Insights: F1, detection delay and false Insights on labelled synthetic traffic, and
     /// what detection costs.
     Insights(insights::Args),
+    /// `cairn insights scan` of AWS-layout gzip log files.
+    Scan(scan::Args),
     /// `cairn validate-logs` on a local copy of a bucket of signed digest chains.
     Validate(validate::Args),
 }
@@ -37,5 +40,6 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::Freshness(args) => freshness::run(args),
         Bench::Validate(args) => validate::run(args),
         Bench::Insights(args) => insights::run(args),
+        Bench::Scan(args) => scan::run(args),
     }
 }
