@@ -1,7 +1,7 @@
 """Live Insights: a trail with Insights selectors, a day of usual traffic sent through the
 bulk endpoint, a burst of calls and of failures; the Insights events show in LookupEvents
 (EventCategory=insight), in the trail's CloudTrail-Insight/ files and its log group, and
-reach no trail that did not ask for them, and are not decided again after a restart;
+reach no trail that did not ask for them, and are there once each after a restart;
 `cairn insights scan` over the same calls finds the same Insights."""
 
 import base64
@@ -185,7 +185,7 @@ def test_bursts_become_insights_in_history_files_and_log_group(workdir):
         assert "4 Insights" not in out.stderr and "2 Insights" in out.stderr, out.stderr
         assert "top caller " + INTRUDER in out.stderr, out.stderr
 
-        # After a restart nothing is decided again.
+        # After a restart the consumer resumes at its saved cursor: each Insight is there once.
         cairn.stop()
         cairn.start()
         time.sleep(3)

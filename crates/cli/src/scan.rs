@@ -23,7 +23,7 @@ pub struct ScanArgs {
     /// days before it are still read, to learn the baseline.
     #[arg(long, value_parser = parse_time)]
     since: Option<i64>,
-    /// Only calls before this time.
+    /// Calls at or after this time are not read (an Insight open then stays without End).
     #[arg(long, value_parser = parse_time)]
     until: Option<i64>,
     /// Where to write the Insights events. Default: standard output.

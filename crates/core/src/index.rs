@@ -241,6 +241,7 @@ impl IndexFields {
             .and_then(|d| serde_json::from_str::<RawEventData<'_>>(d.get()).ok());
         let subject = raw
             .insight_details
+            .filter(|_| category == Category::Insight)
             .and_then(|d| serde_json::from_str::<RawInsightSubject<'_>>(d.get()).ok());
         let attributes = match (&reported, &subject) {
             (_, Some(subject)) => attributes_of(

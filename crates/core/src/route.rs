@@ -51,8 +51,7 @@ struct Raw<'a> {
     event_type: Option<Cow<'a, str>>,
     read_only: Option<serde_json::Value>,
     management_event: Option<bool>,
-    #[serde(borrow)]
-    insight_details: Option<RawInsightDetails<'a>>,
+    insight_details: Option<&'a serde_json::value::RawValue>,
     #[serde(borrow)]
     user_identity: Option<RawIdentity<'a>>,
     #[serde(default)]
@@ -66,11 +65,14 @@ struct Raw<'a> {
     event_time: Option<Cow<'a, str>>,
 }
 
+/// What routing reads of an Insights event's `insightDetails`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawInsightDetails<'a> {
     #[serde(borrow)]
     insight_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_source: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -107,11 +109,21 @@ impl RouteFields {
     /// Reads the routing fields of a stored record.
     pub fn extract(record: &[u8]) -> Result<RouteFields, String> {
         let raw: Raw<'_> = serde_json::from_slice(record).map_err(|e| e.to_string())?;
-        let insight_type = raw
+        let category = Category::of(
+            raw.event_category.as_deref(),
+            raw.insight_details.is_some(),
+            raw.management_event,
+        );
+        // An Insights event is routed by the API it is about (for the global-service
+        // rule) and its type; a details object of another shape routes as having neither.
+        let details = raw
             .insight_details
-            .as_ref()
-            .and_then(|d| d.insight_type.clone())
-            .map(Cow::into_owned);
+            .filter(|_| category == Category::Insight)
+            .and_then(|d| serde_json::from_str::<RawInsightDetails<'_>>(d.get()).ok());
+        let (insight_type, insight_source) = match details {
+            Some(d) => (d.insight_type.map(Cow::into_owned), d.event_source),
+            None => (None, None),
+        };
         let identity_account = raw
             .user_identity
             .as_ref()
@@ -119,12 +131,8 @@ impl RouteFields {
         Ok(RouteFields {
             account: text(raw.recipient_account_id.or(identity_account)),
             region: text(raw.aws_region),
-            category: Category::of(
-                raw.event_category.as_deref(),
-                raw.insight_details.is_some(),
-                raw.management_event,
-            ),
-            event_source: text(raw.event_source),
+            category,
+            event_source: text(insight_source.or(raw.event_source)),
             event_name: text(raw.event_name),
             event_type: text(raw.event_type),
             read_only: flag(raw.read_only.as_ref()),
@@ -215,5 +223,10 @@ mod tests {
         let f = RouteFields::extract(record).unwrap();
         assert_eq!(f.category, Category::Insight);
         assert_eq!(f.insight_type.as_deref(), Some("ApiCallRateInsight"));
+        assert_eq!(f.event_source, "ec2.amazonaws.com");
+        // Details of another shape do not make a record unroutable.
+        let odd = br#"{"eventType":"AwsApiCall","awsRegion":"us-east-1","eventSource":"ec2.amazonaws.com","insightDetails":"x","eventCategory":"Management"}"#;
+        let f = RouteFields::extract(odd).unwrap();
+        assert_eq!((f.category, f.insight_type), (Category::Management, None));
     }
 }

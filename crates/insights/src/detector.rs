@@ -121,13 +121,13 @@ impl Detector {
     }
 
     /// Counts `weight` calls like `call`. A call for a minute already closed is counted as
-    /// late and otherwise ignored.
-    pub fn observe(&mut self, call: &Call, weight: u32) {
+    /// late and otherwise ignored: then this returns false.
+    pub fn observe(&mut self, call: &Call, weight: u32) -> bool {
         let minute = call.time.div_euclid(60);
         match self.closed {
             Some(closed) if minute <= closed => {
                 self.late += u64::from(weight);
-                return;
+                return false;
             }
             None => {
                 self.closed = Some(minute - 1);
@@ -139,7 +139,7 @@ impl Detector {
         let api = self.api(call, minute);
         let error = call.error_code.map(|code| self.intern(code));
         if call.read_only && error.is_none() {
-            return; // a read that succeeded feeds no series
+            return true; // a read that succeeded feeds no series
         }
         let callers = [
             (Attribute::UserIdentityArn, self.intern(call.identity_arn)),
@@ -155,6 +155,7 @@ impl Detector {
         if let Some(series) = errors {
             slot.add(series, &callers, weight);
         }
+        true
     }
 
     /// Closes every minute up to and including `minute`.

@@ -33,12 +33,8 @@ impl Scopes {
         }
     }
 
-    pub fn params(&self) -> &Params {
-        &self.params
-    }
-
     /// Counts `weight` calls like `call`, observed at wall-clock second `wall` (for a scan,
-    /// the call's own time).
+    /// the call's own time). A late call does not make its scope busy.
     pub fn observe(&mut self, call: &Call, weight: u32, wall: i64) {
         self.key.clear();
         self.key.push_str(call.account);
@@ -58,8 +54,9 @@ impl Scopes {
             }
         };
         let scope = &mut self.scopes[index];
-        scope.last_seen = wall;
-        scope.detector.observe(call, weight);
+        if scope.detector.observe(call, weight) {
+            scope.last_seen = wall;
+        }
     }
 
     /// Closes, in every scope that has observed nothing for `idle_secs` of wall time, the
@@ -93,14 +90,6 @@ impl Scopes {
     /// Calls that arrived after their minute had closed, over every scope.
     pub fn late(&self) -> u64 {
         self.scopes.iter().map(|s| s.detector.late()).sum()
-    }
-
-    pub fn series_count(&self) -> usize {
-        self.scopes.iter().map(|s| s.detector.series_count()).sum()
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.scopes.iter().map(|s| s.detector.bytes()).sum()
     }
 }
 

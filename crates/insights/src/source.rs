@@ -135,18 +135,6 @@ impl<'a> ReadCall<'a> {
         })
     }
 
-    pub fn account(&self) -> &str {
-        &self.account
-    }
-
-    pub fn region(&self) -> &str {
-        &self.region
-    }
-
-    pub fn time(&self) -> i64 {
-        self.time
-    }
-
     pub fn call(&self) -> Call<'_> {
         Call {
             account: &self.account,

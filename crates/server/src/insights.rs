@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_insights::source::ReadCall;
-use cairn_insights::{Insight, Params, Scopes};
+use cairn_insights::{Params, Scopes};
 use cairn_store::journal::JournalReader;
 use cairn_store::Event;
 use serde::{Deserialize, Serialize};
@@ -28,8 +28,9 @@ const POLL: Duration = Duration::from_secs(1);
 /// The most record bytes one pass reads.
 const PASS_BUDGET: usize = 32 << 20;
 /// Calls stamped further ahead of the clock than this are not counted: one producer's
-/// wrong clock must not close the current minutes for every other caller.
-const MAX_AHEAD_SECS: i64 = 300;
+/// wrong clock must not close the current minutes for every other caller (a call closes
+/// the minutes more than the reordering allowance before its own).
+const MAX_AHEAD_SECS: i64 = 60;
 /// An account and region that received no call for this long closes its minutes by the
 /// clock; until then by its calls' eventTimes (so a backlog sent late still counts).
 const IDLE_SECS: i64 = 10;
@@ -48,8 +49,9 @@ struct Live {
     /// None while no trail asks for Insights: nothing is learned then.
     detector: Option<Scopes>,
     reader: Option<JournalReader>,
-    /// Insights decided but not yet stored (the store refused them); sent first next pass.
-    unsent: Vec<Insight>,
+    /// Records of Insights events decided but not yet stored (the store refused them);
+    /// sent first next pass.
+    unsent: Vec<Vec<u8>>,
 }
 
 pub struct Insights {
@@ -117,8 +119,12 @@ impl Insights {
             }
         })
         .await;
-        if let Ok(Err(error)) = result {
-            tracing::error!(%error, "Insights: a pass failed; it will be retried");
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::error!(%error, "Insights: a pass failed; it will be retried")
+            }
+            Err(error) => tracing::error!(%error, "Insights: a pass panicked"),
         }
     }
 
@@ -142,55 +148,75 @@ impl Insights {
             // Nothing is learned while no trail asks: a baseline with a hole in it would
             // make the first minutes after Insights are turned on again look unusual.
             live.detector = None;
-            live.unsent.clear();
+            if !live.unsent.is_empty() {
+                tracing::warn!(
+                    count = live.unsent.len(),
+                    "Insights events the store refused are dropped: no trail asks for Insights now"
+                );
+                live.unsent.clear();
+            }
             live.cursor = until.max(cursor);
             drop(guard);
             return self.save(app, until.max(cursor), false).map(|()| false);
         }
-        let detector = live
-            .detector
-            .get_or_insert_with(|| Scopes::new(self.params.clone()));
+        // The range is read whole before any call is counted, so that a failed read
+        // counts nothing and the next pass reads it again.
+        let mut records = Vec::new();
         let mut to = cursor;
         if until > cursor {
             if live.reader.as_ref().is_none_or(|r| r.next_seq() != cursor) {
                 live.reader = Some(app.store.journal_reader(cursor));
             }
             let reader = live.reader.as_mut().expect("opened above");
-            to = reader
-                .read(until, PASS_BUDGET, |seq, record| {
-                    let Ok(read) = ReadCall::parse(record) else {
-                        return;
-                    };
-                    let call = read.call();
-                    let covered = trails.iter().any(|t| {
-                        t.trail.logging_at(seq)
-                            && t.covers(call.account, call.region, call.event_source)
-                    });
-                    if !covered {
-                        return;
-                    }
-                    if call.time <= now + MAX_AHEAD_SECS {
-                        detector.observe(&call, 1, now);
-                    }
-                })
-                .map_err(|e| e.to_string())?;
+            match reader.read(until, PASS_BUDGET, |seq, record| {
+                records.push((seq, record.to_vec()))
+            }) {
+                Ok(read_to) => to = read_to,
+                Err(error) => {
+                    live.reader = None;
+                    return Err(error.to_string());
+                }
+            }
+        }
+        let detector = live
+            .detector
+            .get_or_insert_with(|| Scopes::new(self.params.clone()));
+        for (seq, record) in &records {
+            let Ok(read) = ReadCall::parse(record) else {
+                continue;
+            };
+            let call = read.call();
+            let covered = trails.iter().any(|t| {
+                t.trail.logging_at(*seq) && t.covers(call.account, call.region, call.event_source)
+            });
+            if covered && call.time <= now + MAX_AHEAD_SECS {
+                detector.observe(&call, 1, now);
+            }
         }
         detector.close_idle(now, IDLE_SECS);
-        let decided = detector.take();
-        live.unsent.extend(decided.into_iter().filter(|insight| {
-            trails.iter().any(|t| {
+        for insight in detector.take() {
+            let wanted = trails.iter().any(|t| {
                 t.covers(&insight.account, &insight.region, &insight.event_source)
                     && t.trail.wants_insights(insight.kind.name())
-            })
-        }));
+            });
+            if !wanted {
+                continue;
+            }
+            let record = insight.record().into_bytes();
+            match Event::from_record(record.clone()) {
+                Ok(_) => live.unsent.push(record),
+                // Not expected: the record is ours. Dropping it keeps the others flowing.
+                Err(error) => tracing::error!(%error, "an Insights record does not index; dropped"),
+            }
+        }
         live.cursor = to;
         if !live.unsent.is_empty() {
-            let events = live
+            // Each was indexed once above, so none is lost here.
+            let events: Vec<Event> = live
                 .unsent
                 .iter()
-                .map(|insight| Event::from_record(insight.record().into_bytes()))
-                .collect::<Result<Vec<Event>, _>>()
-                .map_err(|e| format!("an Insights record does not index: {e}"))?;
+                .filter_map(|record| Event::from_record(record.clone()).ok())
+                .collect();
             app.store
                 .append_blocking(events)
                 .map_err(|e| format!("storing Insights events: {e}"))?;
