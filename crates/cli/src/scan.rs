@@ -337,12 +337,14 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
         scanned.records as f64 / seconds.max(1e-9),
         starts.len()
     );
+    let ends: std::collections::HashMap<String, &Insight> = scanned
+        .insights
+        .iter()
+        .filter(|i| i.state == State::End)
+        .map(|i| (i.shared_event_id(), i))
+        .collect();
     for start in starts {
-        let id = start.shared_event_id();
-        let end = scanned
-            .insights
-            .iter()
-            .find(|i| i.state == State::End && i.shared_event_id() == id);
+        let end = ends.get(&start.shared_event_id()).copied();
         eprintln!("{}", summary_line(start, end));
     }
     for file in &scanned.unreadable {

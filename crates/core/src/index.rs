@@ -174,16 +174,6 @@ struct RawEventData<'a> {
     user_identity: Option<&'a RawValue>,
 }
 
-/// The API an Insights event is about: LookupEvents finds Insights by it.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawInsightSubject<'a> {
-    #[serde(borrow)]
-    event_name: Option<Text<'a>>,
-    #[serde(borrow)]
-    event_source: Option<Text<'a>>,
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawIdentity<'a> {
@@ -242,7 +232,8 @@ impl IndexFields {
         let subject = raw
             .insight_details
             .filter(|_| category == Category::Insight)
-            .and_then(|d| serde_json::from_str::<RawInsightSubject<'_>>(d.get()).ok());
+            // LookupEvents finds an Insights event by the API it is about.
+            .and_then(crate::route::InsightSubject::of);
         let attributes = match (&reported, &subject) {
             (_, Some(subject)) => attributes_of(
                 subject.event_name.as_deref(),

@@ -65,14 +65,24 @@ struct Raw<'a> {
     event_time: Option<Cow<'a, str>>,
 }
 
-/// What routing reads of an Insights event's `insightDetails`.
+/// What routing and the history read of an Insights event's `insightDetails`: its type
+/// and the API it is about.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawInsightDetails<'a> {
+pub(crate) struct InsightSubject<'a> {
     #[serde(borrow)]
-    insight_type: Option<Cow<'a, str>>,
+    pub insight_type: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    event_source: Option<Cow<'a, str>>,
+    pub event_source: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub event_name: Option<Cow<'a, str>>,
+}
+
+impl<'a> InsightSubject<'a> {
+    /// `None` when the details are not an object of this shape.
+    pub(crate) fn of(details: &'a serde_json::value::RawValue) -> Option<InsightSubject<'a>> {
+        serde_json::from_str(details.get()).ok()
+    }
 }
 
 #[derive(Deserialize)]
@@ -97,7 +107,7 @@ fn text(value: Option<Cow<'_, str>>) -> String {
 }
 
 /// `true`/`false`, whether written as a JSON boolean or a string.
-fn flag(value: Option<&serde_json::Value>) -> Option<bool> {
+pub fn flag(value: Option<&serde_json::Value>) -> Option<bool> {
     match value? {
         serde_json::Value::Bool(b) => Some(*b),
         serde_json::Value::String(s) => s.parse().ok(),
@@ -119,7 +129,7 @@ impl RouteFields {
         let details = raw
             .insight_details
             .filter(|_| category == Category::Insight)
-            .and_then(|d| serde_json::from_str::<RawInsightDetails<'_>>(d.get()).ok());
+            .and_then(InsightSubject::of);
         let (insight_type, insight_source) = match details {
             Some(d) => (d.insight_type.map(Cow::into_owned), d.event_source),
             None => (None, None),

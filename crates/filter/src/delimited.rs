@@ -287,9 +287,14 @@ impl DelimitedPattern {
     }
 }
 
+/// A character of a space-delimited field's name (also of `$name` in a metric filter).
+pub(crate) fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
 /// One pattern field: `name`, `name <op> value [&& / || name <op> value]…`, or nothing.
 fn field(cursor: &mut Cursor, regexes: &mut usize) -> Result<Field, PatternError> {
-    let name = cursor.take_while(|c| c.is_ascii_alphanumeric() || c == '_');
+    let name = cursor.take_while(is_name_char);
     cursor.skip_ws();
     let mut alternatives = Vec::new();
     let mut all = Vec::new();
@@ -342,7 +347,7 @@ fn field(cursor: &mut Cursor, regexes: &mut usize) -> Result<Field, PatternError
         }
         cursor.skip_ws();
         let again_at = cursor.pos();
-        let again = cursor.take_while(|c| c.is_ascii_alphanumeric() || c == '_');
+        let again = cursor.take_while(is_name_char);
         if again != name {
             return Err(cursor.error_at(
                 again_at,

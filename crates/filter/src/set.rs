@@ -22,7 +22,7 @@ impl Field {
             Selector::parse(text).map(Field::Json)
         } else if let Some(name) = text
             .strip_prefix('$')
-            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|n| !n.is_empty() && n.chars().all(crate::delimited::is_name_char))
         {
             Ok(Field::Delimited(name.into()))
         } else {

@@ -27,6 +27,11 @@ enum Term {
 }
 
 impl Term {
+    /// A word or phrase, found anywhere in the message.
+    fn text(text: &str) -> Term {
+        Term::Text(Box::new(memmem::Finder::new(text.as_bytes()).into_owned()))
+    }
+
     fn matches(&self, message: &[u8]) -> bool {
         match self {
             Term::Text(finder) => finder.find(message).is_some(),
@@ -65,9 +70,7 @@ impl TermPattern {
                     if phrase.bytes().all(|b| b == b' ') {
                         Term::Blank
                     } else {
-                        Term::Text(Box::new(
-                            memmem::Finder::new(phrase.as_bytes()).into_owned(),
-                        ))
+                        Term::text(&phrase)
                     }
                 }
                 Some('%') => {
@@ -93,7 +96,7 @@ impl TermPattern {
                             ),
                         ));
                     }
-                    Term::Text(Box::new(memmem::Finder::new(word.as_bytes()).into_owned()))
+                    Term::text(word)
                 }
             };
             list.push(term);

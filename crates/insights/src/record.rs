@@ -89,10 +89,6 @@ impl Insight {
         ))
     }
 
-    pub fn event_id(&self) -> String {
-        event_id(&self.shared_event_id(), self.state)
-    }
-
     /// The record in a trail's `CloudTrail-Insight/` files, as JSON with AWS's field order.
     pub fn record(&self) -> String {
         let shared_event_id = self.shared_event_id();

@@ -3,14 +3,12 @@
 //! producer may send a region's backlog late), so each scope closes its minutes by its own
 //! calls' eventTimes, and by the wall clock only once it has been idle for a while.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use crate::detector::{Call, Detector, Params};
 use crate::record::Insight;
 
 struct Scope {
-    /// `account\nregion`, which orders the scopes' Insights.
-    key: Box<str>,
     detector: Detector,
     /// Wall-clock seconds when the scope last observed a call.
     last_seen: i64,
@@ -18,8 +16,8 @@ struct Scope {
 
 pub struct Scopes {
     params: Params,
-    scopes: Vec<Scope>,
-    index: HashMap<Box<str>, usize>,
+    /// By `account\nregion`, which orders the scopes' Insights.
+    scopes: BTreeMap<Box<str>, Scope>,
     key: String,
 }
 
@@ -27,8 +25,7 @@ impl Scopes {
     pub fn new(params: Params) -> Self {
         Scopes {
             params,
-            scopes: Vec::new(),
-            index: HashMap::new(),
+            scopes: BTreeMap::new(),
             key: String::new(),
         }
     }
@@ -40,20 +37,14 @@ impl Scopes {
         self.key.push_str(call.account);
         self.key.push('\n');
         self.key.push_str(call.region);
-        let index = match self.index.get(self.key.as_str()) {
-            Some(&index) => index,
-            None => {
-                self.scopes.push(Scope {
-                    key: self.key.as_str().into(),
-                    detector: Detector::new(self.params.clone()),
-                    last_seen: wall,
-                });
-                self.index
-                    .insert(self.key.as_str().into(), self.scopes.len() - 1);
-                self.scopes.len() - 1
-            }
-        };
-        let scope = &mut self.scopes[index];
+        if !self.scopes.contains_key(self.key.as_str()) {
+            let scope = Scope {
+                detector: Detector::new(self.params.clone()),
+                last_seen: wall,
+            };
+            self.scopes.insert(self.key.as_str().into(), scope);
+        }
+        let scope = self.scopes.get_mut(self.key.as_str()).expect("added above");
         if scope.detector.observe(call, weight) {
             scope.last_seen = wall;
         }
@@ -63,7 +54,7 @@ impl Scopes {
     /// minutes up to `now` less the reordering allowance.
     pub fn close_idle(&mut self, now: i64, idle_secs: i64) {
         let through = now.div_euclid(60) - self.params.reorder_minutes - 1;
-        for scope in &mut self.scopes {
+        for scope in self.scopes.values_mut() {
             if now - scope.last_seen >= idle_secs {
                 scope.detector.close_through(through);
             }
@@ -72,24 +63,22 @@ impl Scopes {
 
     /// Closes every minute that has calls waiting, in every scope.
     pub fn flush(&mut self) {
-        for scope in &mut self.scopes {
+        for scope in self.scopes.values_mut() {
             scope.detector.flush();
         }
     }
 
     /// The Insights events decided so far: per scope in order, scopes by account and region.
     pub fn take(&mut self) -> Vec<Insight> {
-        let mut scopes: Vec<&mut Scope> = self.scopes.iter_mut().collect();
-        scopes.sort_by(|a, b| a.key.cmp(&b.key));
-        scopes
-            .into_iter()
+        self.scopes
+            .values_mut()
             .flat_map(|scope| scope.detector.take())
             .collect()
     }
 
     /// Calls that arrived after their minute had closed, over every scope.
     pub fn late(&self) -> u64 {
-        self.scopes.iter().map(|s| s.detector.late()).sum()
+        self.scopes.values().map(|s| s.detector.late()).sum()
     }
 }
 

@@ -114,11 +114,7 @@ impl<'a> ReadCall<'a> {
         ) else {
             return Err(Skip::Incomplete);
         };
-        let read_only = match raw.read_only {
-            Some(serde_json::Value::Bool(b)) => b,
-            Some(serde_json::Value::String(s)) => s == "true",
-            _ => false,
-        };
+        let read_only = cairn_core::route::flag(raw.read_only.as_ref()).unwrap_or(false);
         Ok(ReadCall {
             account,
             region,

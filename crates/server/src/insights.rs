@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::delivery::build::PlannedTrail;
+use crate::tasks::{self, AtStop};
 
 /// How often the journal is read and the minutes the clock has passed are closed.
 const POLL: Duration = Duration::from_secs(1);
@@ -49,9 +50,9 @@ struct Live {
     /// None while no trail asks for Insights: nothing is learned then.
     detector: Option<Scopes>,
     reader: Option<JournalReader>,
-    /// Records of Insights events decided but not yet stored (the store refused them);
-    /// sent first next pass.
-    unsent: Vec<Vec<u8>>,
+    /// Insights events decided but not yet stored (the store refused them); sent first
+    /// next pass.
+    unsent: Vec<Event>,
 }
 
 pub struct Insights {
@@ -66,13 +67,7 @@ impl Insights {
     /// Opens `<data_dir>/insights`; a new one starts at journal position `start`.
     pub fn open(data_dir: &Path, start: u64, params: Params) -> std::io::Result<Insights> {
         let dir = data_dir.join("insights");
-        let saved = match std::fs::read(dir.join(STATE_FILE)) {
-            Ok(bytes) => serde_json::from_slice::<Saved>(&bytes).map_err(|e| {
-                std::io::Error::other(format!("{}: {e}", dir.join(STATE_FILE).display()))
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Saved { cursor: start },
-            Err(e) => return Err(e),
-        };
+        let saved = tasks::read_state(&dir.join(STATE_FILE))?.unwrap_or(Saved { cursor: start });
         Ok(Insights {
             dir,
             params,
@@ -92,39 +87,16 @@ impl Insights {
     }
 
     /// Reads new events every second until `stop` fires, then once more.
-    pub async fn run(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.changed() => break,
-            }
-            Self::catch_up(&app).await;
-        }
-        Self::catch_up(&app).await;
+    pub async fn run(app: Arc<App>, stop: tokio::sync::watch::Receiver<bool>) {
+        let pass: fn(&App) -> Result<bool, String> =
+            |app| app.insights.pass(app, crate::app::now());
+        tasks::every(POLL, stop, AtStop::Finish, || {
+            tasks::drain(&app, "an Insights pass", pass)
+        })
+        .await;
         let cursor = app.insights.live.lock().expect("insights lock").cursor;
         if let Err(error) = app.insights.save(&app, cursor, true) {
             tracing::error!(%error, "Insights: the cursor could not be saved at shutdown");
-        }
-    }
-
-    async fn catch_up(app: &Arc<App>) {
-        let app = app.clone();
-        let result = tokio::task::spawn_blocking(move || loop {
-            match app.insights.pass(&app, crate::app::now()) {
-                Ok(true) => continue,
-                Ok(false) => return Ok(()),
-                Err(error) => return Err(error),
-            }
-        })
-        .await;
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::error!(%error, "Insights: a pass failed; it will be retried")
-            }
-            Err(error) => tracing::error!(%error, "Insights: a pass panicked"),
         }
     }
 
@@ -202,23 +174,18 @@ impl Insights {
             if !wanted {
                 continue;
             }
-            let record = insight.record().into_bytes();
-            match Event::from_record(record.clone()) {
-                Ok(_) => live.unsent.push(record),
+            match Event::from_record(insight.record().into_bytes()) {
+                Ok(event) => live.unsent.push(event),
                 // Not expected: the record is ours. Dropping it keeps the others flowing.
                 Err(error) => tracing::error!(%error, "an Insights record does not index; dropped"),
             }
         }
         live.cursor = to;
         if !live.unsent.is_empty() {
-            // Each was indexed once above, so none is lost here.
-            let events: Vec<Event> = live
-                .unsent
-                .iter()
-                .filter_map(|record| Event::from_record(record.clone()).ok())
-                .collect();
+            // A copy goes to the store, so that the events stay for a retry if it fails
+            // (Insights are few).
             app.store
-                .append_blocking(events)
+                .append_blocking(live.unsent.clone())
                 .map_err(|e| format!("storing Insights events: {e}"))?;
             live.unsent.clear();
         }

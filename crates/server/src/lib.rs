@@ -16,6 +16,7 @@ pub mod ops;
 pub mod records;
 pub mod sigv4;
 pub mod tags;
+pub mod tasks;
 pub mod token;
 pub mod trails;
 

@@ -15,6 +15,7 @@ use crate::history::{event_key, History, HistoryOptions, HistoryStats, Hit, Look
 use crate::journal::Journal;
 
 /// An event ready to be stored: its record and the fields the history indexes.
+#[derive(Clone)]
 pub struct Event {
     pub fields: IndexFields,
     pub record: Vec<u8>,

@@ -64,7 +64,9 @@ impl Paths {
     /// Builds the automaton; selector `i` fills slot `i`.
     pub fn new<'s>(selectors: impl IntoIterator<Item = &'s Selector>) -> Paths {
         let mut trie = vec![TrieNode::default()];
+        let mut count = 0;
         for (slot, selector) in selectors.into_iter().enumerate() {
+            count = slot + 1;
             let mut node = 0;
             for step in &selector.steps {
                 node = match trie[node].children.iter().find(|(s, _)| s == step) {
@@ -81,7 +83,7 @@ impl Paths {
             trie[node].slots.push(slot);
         }
         let mut paths = determinize(&trie);
-        paths.slots = trie.iter().map(|n| n.slots.len()).sum();
+        paths.slots = count;
         paths
     }
 }

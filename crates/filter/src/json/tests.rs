@@ -146,7 +146,10 @@ proptest! {
         if let Some(byte) = edit {
             text.insert(at, byte);
         }
-        let Ok(text) = String::from_utf8(text) else { return Ok(()) };
+        // An edit that cuts a character in two is not a case: proptest draws another.
+        let text = String::from_utf8(text);
+        prop_assume!(text.is_ok());
+        let text = text.unwrap();
         let model = matches!(serde_json::from_str::<Value>(&text), Ok(Value::Object(_)));
         let paths = Paths::new(&[Selector { steps: vec![Step::Key("d".into())] }]);
         let mut extracted = Extracted::default();

@@ -200,20 +200,16 @@ pub fn build(
         for (part, packed) in parts.into_iter().enumerate() {
             // Log files keep the seed they always had, so a plan saved by an earlier
             // version builds the same keys.
-            let seed = match kind {
-                FileKind::Insight => format!(
-                    "{}|{account}|{region}|{}|{}|{part}|insight",
-                    trail.arn(),
-                    range.from,
-                    range.to
-                ),
-                FileKind::Log => format!(
-                    "{}|{account}|{region}|{}|{}|{part}",
-                    trail.arn(),
-                    range.from,
-                    range.to
-                ),
+            let suffix = match kind {
+                FileKind::Insight => "|insight",
+                FileKind::Log => "",
             };
+            let seed = format!(
+                "{}|{account}|{region}|{}|{}|{part}{suffix}",
+                trail.arn(),
+                range.from,
+                range.to
+            );
             let unique = unique_suffix(seed.as_bytes());
             let key = FileKey {
                 prefix: trail.prefix.as_deref(),
@@ -306,6 +302,17 @@ mod tests {
         value["Records"].as_array().unwrap().clone()
     }
 
+    fn ids_of(file: &LogFile) -> Vec<String> {
+        records_of(file)
+            .iter()
+            .map(|r| r["eventID"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn trail_name(file: &LogFile) -> String {
+        file.trail_arn.rsplit('/').next().unwrap().to_owned()
+    }
+
     #[test]
     fn regions_and_global_events_route_as_on_aws() {
         let a = "111122223333";
@@ -324,17 +331,7 @@ mod tests {
         let files = build(&events, &trails, 1_767_225_600, 1 << 20);
         let mut got: Vec<(String, String, Vec<String>)> = files
             .iter()
-            .map(|f| {
-                let ids = records_of(f)
-                    .iter()
-                    .map(|r| r["eventID"].as_str().unwrap().to_owned())
-                    .collect();
-                (
-                    f.trail_arn.rsplit('/').next().unwrap().to_owned(),
-                    f.region.clone(),
-                    ids,
-                )
-            })
+            .map(|f| (trail_name(f), f.region.clone(), ids_of(f)))
             .collect();
         got.sort();
         let want = vec![
@@ -376,12 +373,11 @@ mod tests {
         let mut got: Vec<(String, bool, Vec<String>)> = files
             .iter()
             .map(|f| {
-                let ids = records_of(f)
-                    .iter()
-                    .map(|r| r["eventID"].as_str().unwrap().to_owned())
-                    .collect();
-                let name = f.trail_arn.rsplit('/').next().unwrap().to_owned();
-                (name, f.key.contains("/CloudTrail-Insight/"), ids)
+                (
+                    trail_name(f),
+                    f.key.contains("/CloudTrail-Insight/"),
+                    ids_of(f),
+                )
             })
             .collect();
         got.sort();
@@ -420,11 +416,7 @@ mod tests {
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].key, again[0].key);
         assert_eq!(first[0].gzip, again[0].gzip);
-        let ids: Vec<String> = records_of(&first[0])
-            .iter()
-            .map(|r| r["eventID"].as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(ids, vec!["e2", "e3", "e4"]);
+        assert_eq!(ids_of(&first[0]), vec!["e2", "e3", "e4"]);
     }
 
     #[test]

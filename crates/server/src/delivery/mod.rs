@@ -111,17 +111,12 @@ impl Delivery {
 
     /// Delivers every interval until `stop` fires, then once more, so that everything
     /// recorded before shutdown is written.
-    pub async fn run(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(app.delivery.interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.changed() => break,
-            }
-            app.delivery.pass(&app).await;
-        }
-        app.delivery.pass(&app).await;
+    pub async fn run(app: Arc<App>, stop: tokio::sync::watch::Receiver<bool>) {
+        let interval = app.delivery.interval;
+        crate::tasks::every(interval, stop, crate::tasks::AtStop::Finish, || {
+            app.delivery.pass(&app)
+        })
+        .await;
     }
 
     /// One delivery: the spool first, then what is new in the journal, then the digests

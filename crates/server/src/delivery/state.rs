@@ -185,20 +185,16 @@ impl State {
     pub fn load_or_create(dir: &Path, start: u64) -> std::io::Result<State> {
         std::fs::create_dir_all(dir.join(SPOOL))?;
         let path = dir.join(FILE);
-        let state = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let state: State = serde_json::from_slice(&bytes)
-                    .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
-                if state.version != VERSION {
-                    return Err(std::io::Error::other(format!(
-                        "{}: unknown version {}",
-                        path.display(),
-                        state.version
-                    )));
-                }
-                state
+        let state = match crate::tasks::read_state::<State>(&path)? {
+            Some(state) if state.version != VERSION => {
+                return Err(std::io::Error::other(format!(
+                    "{}: unknown version {}",
+                    path.display(),
+                    state.version
+                )));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some(state) => state,
+            None => {
                 let state = State {
                     version: VERSION,
                     cursor: start,
@@ -211,7 +207,6 @@ impl State {
                 state.save(dir)?;
                 state
             }
-            Err(e) => return Err(e),
         };
         // Spool files the state does not name were written by a delivery that did not
         // commit; its plan is still pending and writes them again.

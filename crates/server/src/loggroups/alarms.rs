@@ -473,33 +473,32 @@ impl Alarms {
 
     /// Evaluates every second and posts what is owed until `stop` fires; a webhook that
     /// fails is tried again at the next evaluation.
-    pub async fn run(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(app: Arc<App>, stop: tokio::sync::watch::Receiver<bool>) {
         if app.log_groups.metrics.alarms.rules.is_empty() {
             return;
         }
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.changed() => return,
-            }
-            let alarms = &app.log_groups.metrics.alarms;
-            for notification in alarms.evaluate(crate::app::now()) {
-                let sent = app
-                    .webhooks
-                    .post(&notification.webhook)
-                    .header("content-type", "application/json")
-                    .body(notification.body.to_string())
-                    .send()
-                    .await
-                    .and_then(|r| r.error_for_status());
-                match sent {
-                    Ok(_) => alarms.sent(&notification),
-                    Err(error) => {
-                        tracing::warn!(%error, webhook = %notification.webhook, "alarm notification not delivered; will retry")
-                    }
-                }
+        let period = Duration::from_secs(1);
+        crate::tasks::every(period, stop, crate::tasks::AtStop::Quit, || notify(&app)).await;
+    }
+}
+
+/// Evaluates the rules and POSTs each notification due; one not taken is sent again at
+/// the next evaluation.
+async fn notify(app: &App) {
+    let alarms = &app.log_groups.metrics.alarms;
+    for notification in alarms.evaluate(crate::app::now()) {
+        let sent = app
+            .webhooks
+            .post(&notification.webhook)
+            .header("content-type", "application/json")
+            .body(notification.body.to_string())
+            .send()
+            .await
+            .and_then(|r| r.error_for_status());
+        match sent {
+            Ok(_) => alarms.sent(&notification),
+            Err(error) => {
+                tracing::warn!(%error, webhook = %notification.webhook, "alarm notification not delivered; will retry")
             }
         }
     }

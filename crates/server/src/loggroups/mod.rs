@@ -222,16 +222,10 @@ impl LogGroups {
     pub fn open(data_dir: &Path, start: u64, alarms: alarms::Alarms) -> std::io::Result<LogGroups> {
         let dir = data_dir.join("logs");
         let store = LogStore::open(&dir.join("groups")).map_err(std::io::Error::other)?;
-        let state = match std::fs::read(dir.join(STATE_FILE)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::other(format!("{}: {e}", dir.join(STATE_FILE).display()))
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State {
-                cursor: start,
-                ..State::default()
-            },
-            Err(e) => return Err(e),
-        };
+        let state = crate::tasks::read_state(&dir.join(STATE_FILE))?.unwrap_or(State {
+            cursor: start,
+            ..State::default()
+        });
         Ok(LogGroups {
             store,
             saved: Mutex::new((state.cursor, std::time::Instant::now())),
@@ -267,32 +261,12 @@ impl LogGroups {
     }
 
     /// Sends new events to their groups until `stop` fires, then once more.
-    pub async fn run(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.changed() => break,
-            }
-            Self::catch_up(&app).await;
-        }
-        Self::catch_up(&app).await;
-    }
-
-    async fn catch_up(app: &Arc<App>) {
-        let app = app.clone();
-        let result = tokio::task::spawn_blocking(move || loop {
-            match app.log_groups.pass(&app) {
-                Ok(true) => continue,
-                Ok(false) => return Ok(()),
-                Err(error) => return Err(error),
-            }
+    pub async fn run(app: Arc<App>, stop: tokio::sync::watch::Receiver<bool>) {
+        let pass: fn(&App) -> Result<bool, String> = |app| app.log_groups.pass(app);
+        crate::tasks::every(POLL, stop, crate::tasks::AtStop::Finish, || {
+            crate::tasks::drain(&app, "sending events to log groups", pass)
         })
         .await;
-        if let Ok(Err(error)) = result {
-            tracing::error!(%error, "sending events to log groups failed; will retry");
-        }
     }
 
     /// One pass over what the journal holds beyond the cursor (up to the budget). Returns

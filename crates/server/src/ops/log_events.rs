@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::logs::{
     check_group_name, check_limit, constraint, group_not_found, invalid, paged, parse_pattern,
+    required,
 };
 use super::{Call, Outcome};
 use crate::api::ApiError;
@@ -58,7 +59,7 @@ fn find_group(
             }
             name
         }
-        (None, identifier) => identifier.ok_or_else(|| invalid("logGroupName is required."))?,
+        (None, identifier) => required(identifier, "logGroupName")?,
     };
     let name = check_group_name(Some(name))?;
     call.app
@@ -266,28 +267,15 @@ pub fn describe_log_streams(
         stats.bytes += bytes;
         true
     })?;
+    // By name from the map; a stable sort by time keeps names in order within a time.
     let mut listed: Vec<(String, StreamStats)> = streams.into_iter().collect();
     if by_time {
-        listed.sort_by_key(|(name, s)| (s.last_event, name.clone()));
+        listed.sort_by_key(|(_, s)| s.last_event);
     }
     if input.descending.unwrap_or(false) {
         listed.reverse();
     }
     let arn = group.arn();
-    let items: Vec<Value> = listed
-        .into_iter()
-        .map(|(name, s)| {
-            json!({
-                "logStreamName": name,
-                "creationTime": s.creation_time,
-                "firstEventTimestamp": s.first_event,
-                "lastEventTimestamp": s.last_event,
-                "lastIngestionTime": s.last_ingestion,
-                "arn": format!("{arn}:log-stream:{name}"),
-                "storedBytes": s.bytes,
-            })
-        })
-        .collect();
     let query = format!(
         "DescribeLogStreams\n{}\n{prefix}\n{by_time}\n{:?}",
         group.id, input.descending
@@ -298,8 +286,19 @@ pub fn describe_log_streams(
         input.next_token.as_deref(),
         input.limit,
         "logStreams",
-        items,
-        std::convert::identity,
+        listed,
+        // Only the page shown is described.
+        |(name, s)| {
+            json!({
+                "logStreamName": name,
+                "creationTime": s.creation_time,
+                "firstEventTimestamp": s.first_event,
+                "lastEventTimestamp": s.last_event,
+                "lastIngestionTime": s.last_ingestion,
+                "arn": format!("{arn}:log-stream:{name}"),
+                "storedBytes": s.bytes,
+            })
+        },
     )?;
     Ok(Outcome::of(out))
 }
@@ -325,10 +324,7 @@ pub fn get_log_events(call: &Call, input: GetLogEventsInput) -> Result<Outcome, 
         input.log_group_name.as_deref(),
         input.log_group_identifier.as_deref(),
     )?;
-    let stream = input
-        .log_stream_name
-        .clone()
-        .ok_or_else(|| invalid("logStreamName is required."))?;
+    let stream = required(input.log_stream_name.clone(), "logStreamName")?;
     if stream.is_empty() || stream.len() > 512 {
         return Err(constraint(
             "logStreamName",

@@ -102,6 +102,11 @@ pub(super) fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::client("InvalidParameterException", message)
 }
 
+/// The value of a member the operation requires.
+pub(super) fn required<T>(value: Option<T>, member: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| invalid(format!("{member} is required.")))
+}
+
 /// AWS's wording for a member that breaks its model constraint.
 pub(super) fn constraint(member: &str, value: impl std::fmt::Display, rule: &str) -> ApiError {
     invalid(format!(
@@ -117,7 +122,7 @@ pub(super) fn group_not_found() -> ApiError {
 }
 
 pub(super) fn check_group_name(name: Option<&str>) -> Result<&str, ApiError> {
-    let name = name.ok_or_else(|| invalid("logGroupName is required."))?;
+    let name = required(name, "logGroupName")?;
     if name.is_empty() || name.len() > 512 {
         return Err(constraint(
             "logGroupName",
@@ -347,9 +352,7 @@ pub struct PutRetentionPolicyInput {
 
 fn put_retention_policy(call: &Call, input: PutRetentionPolicyInput) -> Result<Outcome, ApiError> {
     let name = check_group_name(input.log_group_name.as_deref())?;
-    let days = input
-        .retention_in_days
-        .ok_or_else(|| invalid("retentionInDays is required."))?;
+    let days = required(input.retention_in_days, "retentionInDays")?;
     if !RETENTION_DAYS.contains(&days) {
         let allowed: Vec<String> = RETENTION_DAYS.iter().map(i64::to_string).collect();
         return Err(constraint(
@@ -408,7 +411,7 @@ pub(super) fn parse_pattern(pattern: &str, what: &str) -> Result<Pattern, ApiErr
 }
 
 fn check_metric_name(member: &str, value: Option<&str>) -> Result<String, ApiError> {
-    let value = value.ok_or_else(|| invalid(format!("{member} is required.")))?;
+    let value = required(value, member)?;
     if value.is_empty() || value.len() > 255 {
         return Err(constraint(
             member,
@@ -454,10 +457,7 @@ fn check_field(member: &str, value: &str, pattern: &Pattern) -> Result<(), ApiEr
 fn check_transformation(t: &MetricTransformation, pattern: &Pattern) -> Result<Value, ApiError> {
     let name = check_metric_name("metricName", t.metric_name.as_deref())?;
     let namespace = check_metric_name("metricNamespace", t.metric_namespace.as_deref())?;
-    let value = t
-        .metric_value
-        .as_deref()
-        .ok_or_else(|| invalid("metricValue is required."))?;
+    let value = required(t.metric_value.as_deref(), "metricValue")?;
     if value.is_empty() || value.len() > 100 {
         return Err(constraint(
             "metricValue",
@@ -513,9 +513,7 @@ fn check_transformation(t: &MetricTransformation, pattern: &Pattern) -> Result<V
 
 fn put_metric_filter(call: &Call, input: PutMetricFilterInput) -> Result<Outcome, ApiError> {
     let group_name = check_group_name(input.log_group_name.as_deref())?;
-    let filter_name = input
-        .filter_name
-        .ok_or_else(|| invalid("filterName is required."))?;
+    let filter_name = required(input.filter_name, "filterName")?;
     if filter_name.is_empty() || filter_name.len() > 512 {
         return Err(constraint(
             "filterName",
@@ -530,9 +528,7 @@ fn put_metric_filter(call: &Call, input: PutMetricFilterInput) -> Result<Outcome
             "Member must satisfy regular expression pattern: [^:*]*",
         ));
     }
-    let pattern_text = input
-        .filter_pattern
-        .ok_or_else(|| invalid("filterPattern is required."))?;
+    let pattern_text = required(input.filter_pattern, "filterPattern")?;
     let pattern = parse_pattern(&pattern_text, "metric filter")?;
     let transformations = input.metric_transformations.unwrap_or_default();
     let [transformation] = transformations.as_slice() else {
@@ -631,8 +627,11 @@ fn describe_metric_filters(
     );
     let metric = input.metric_name.zip(input.metric_namespace);
     let filters: Vec<Value> = groups
-        .iter()
-        .flat_map(|g| g["metricFilters"].as_array().cloned().unwrap_or_default())
+        .into_iter()
+        .flat_map(|mut g| match g["metricFilters"].take() {
+            Value::Array(filters) => filters,
+            _ => Vec::new(),
+        })
         .filter(|f| {
             f["filterName"]
                 .as_str()
@@ -644,12 +643,6 @@ fn describe_metric_filters(
                     && f["metricTransformations"][0]["metricNamespace"] == namespace.as_str()
             })
         })
-        .map(|mut f| {
-            if let Some(map) = f.as_object_mut() {
-                map.insert("applyOnTransformedLogs".into(), json!(false));
-            }
-            f
-        })
         .collect();
     let token = input.next_token.as_deref();
     let out = paged(
@@ -659,7 +652,13 @@ fn describe_metric_filters(
         input.limit,
         "metricFilters",
         filters,
-        std::convert::identity,
+        // Only the page shown is described.
+        |mut f| {
+            if let Some(map) = f.as_object_mut() {
+                map.insert("applyOnTransformedLogs".into(), json!(false));
+            }
+            f
+        },
     )?;
     Ok(Outcome::of(out))
 }
@@ -673,9 +672,7 @@ pub struct DeleteMetricFilterInput {
 
 fn delete_metric_filter(call: &Call, input: DeleteMetricFilterInput) -> Result<Outcome, ApiError> {
     let group_name = check_group_name(input.log_group_name.as_deref())?;
-    let filter_name = input
-        .filter_name
-        .ok_or_else(|| invalid("filterName is required."))?;
+    let filter_name = required(input.filter_name, "filterName")?;
     change_group(call, group_name, |group| {
         let filters = group
             .get_mut("metricFilters")
@@ -703,12 +700,8 @@ pub struct TestMetricFilterInput {
 /// Which of up to 50 messages the pattern matches, numbered from 1, with the values a
 /// space-delimited pattern extracts.
 fn test_metric_filter(input: TestMetricFilterInput) -> Result<Outcome, ApiError> {
-    let pattern_text = input
-        .filter_pattern
-        .ok_or_else(|| invalid("filterPattern is required."))?;
-    let messages = input
-        .log_event_messages
-        .ok_or_else(|| invalid("logEventMessages is required."))?;
+    let pattern_text = required(input.filter_pattern, "filterPattern")?;
+    let messages = required(input.log_event_messages, "logEventMessages")?;
     if messages.is_empty() || messages.len() > 50 {
         return Err(constraint(
             "logEventMessages",

@@ -1,0 +1,73 @@
+//! The server's background loops: delivery, log groups, Insights and alarms each do their
+//! work on a tick until shutdown.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::App;
+
+/// What a loop does when shutdown is asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum AtStop {
+    /// Work once more, so that what was recorded before shutdown is handled.
+    Finish,
+    /// Stop at once.
+    Quit,
+}
+
+/// Runs `work` every `period` (a late tick waits; ticks are not bunched) until `stop`
+/// fires.
+pub async fn every<F, Fut>(
+    period: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    at_stop: AtStop,
+    mut work: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        work().await;
+    }
+    if at_stop == AtStop::Finish {
+        work().await;
+    }
+}
+
+/// A journal consumer's saved JSON state, or `None` when it has none yet.
+pub fn read_state<T: serde::de::DeserializeOwned>(path: &Path) -> std::io::Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs a journal consumer's `pass` on a blocking thread until it reports that nothing
+/// more waits (a pass returns whether more does), logging a failure as `what` failing.
+pub async fn drain(app: &Arc<App>, what: &'static str, pass: fn(&App) -> Result<bool, String>) {
+    let app = app.clone();
+    let result = tokio::task::spawn_blocking(move || loop {
+        match pass(&app) {
+            Ok(true) => continue,
+            Ok(false) => return Ok(()),
+            Err(error) => return Err(error),
+        }
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "{what} failed; it will be retried"),
+        Err(error) => tracing::error!(%error, "{what} panicked"),
+    }
+}
