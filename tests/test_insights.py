@@ -2,7 +2,8 @@
 bulk endpoint, a burst of calls and of failures; the Insights events show in LookupEvents
 (EventCategory=insight), in the trail's CloudTrail-Insight/ files and its log group, and
 reach no trail that did not ask for them, and are there once each after a restart;
-`cairn insights scan` over the same calls finds the same Insights."""
+`cairn insights scan` over the same calls finds the same Insights. A crash and a restart
+while the Insights are open neither lose their End nor change it."""
 
 import base64
 import gzip
@@ -30,6 +31,10 @@ def stamp(minute):
     return datetime.fromtimestamp(minute * 60 + random.randrange(60), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def stamp_minute(minute):
+    return datetime.fromtimestamp(minute * 60, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def call(minute, name="RunInstances", who="svc", error=None):
     r = record(eventTime=stamp(minute), awsRegion=REGION, eventName=name)
     r["userIdentity"]["arn"] = f"arn:aws:iam::{ACCOUNT_A}:user/{who}"
@@ -55,6 +60,26 @@ def traffic(now_minute, burst_minute):
             r["readOnly"] = True
     records.sort(key=lambda r: r["eventTime"])
     return records
+
+
+def scan(workdir, records):
+    """`cairn insights scan` over `records` as one log file in AWS's tree: (Insights, summary)."""
+    tree = workdir / "logs" / "AWSLogs" / ACCOUNT_A / "CloudTrail" / REGION
+    tree.mkdir(parents=True)
+    with gzip.open(tree / "calls.json.gz", "wt") as f:
+        json.dump({"Records": records}, f)
+    out = subprocess.run([BIN, "insights", "scan", str(workdir / "logs"), "--learning-minutes", "60"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()], out.stderr
+
+
+def watch_trail(ct, **extra):
+    """A logging multi-region trail "watch" with both Insights types."""
+    ct.create_trail(Name="watch", S3BucketName="trail-bucket", S3KeyPrefix="watch", IsMultiRegionTrail=True, **extra)
+    ct.put_insight_selectors(TrailName="watch", InsightSelectors=[
+        {"InsightType": "ApiCallRateInsight"}, {"InsightType": "ApiErrorRateInsight"}])
+    ct.start_logging(Name="watch")
 
 
 def insight_files(cairn, prefix):
@@ -101,14 +126,10 @@ def test_bursts_become_insights_in_history_files_and_log_group(workdir):
         # Insights events belong to the region of the calls they are about.
         history = cairn.client(region=REGION)
         logs.create_log_group(logGroupName="insights")
-        ct.create_trail(Name="watch", S3BucketName="trail-bucket", S3KeyPrefix="watch", IsMultiRegionTrail=True,
-                        EnableLogFileValidation=True, CloudWatchLogsLogGroupArn=group_arn("insights"),
-                        CloudWatchLogsRoleArn=ROLE)
-        ct.put_insight_selectors(TrailName="watch", InsightSelectors=[
-            {"InsightType": "ApiCallRateInsight"}, {"InsightType": "ApiErrorRateInsight"}])
+        watch_trail(ct, EnableLogFileValidation=True, CloudWatchLogsLogGroupArn=group_arn("insights"),
+                    CloudWatchLogsRoleArn=ROLE)
         ct.create_trail(Name="plain", S3BucketName="trail-bucket", S3KeyPrefix="plain", IsMultiRegionTrail=True)
-        for name in ("watch", "plain"):
-            ct.start_logging(Name=name)
+        ct.start_logging(Name="plain")
 
         now_minute = int(time.time()) // 60
         burst = now_minute - 45
@@ -173,17 +194,9 @@ def test_bursts_become_insights_in_history_files_and_log_group(workdir):
         assert sorted(m["eventID"] for m in messages) == sorted(ids)
 
         # `cairn insights scan` over the same calls as a log file finds the same Insights.
-        tree = workdir / "logs" / "AWSLogs" / ACCOUNT_A / "CloudTrail" / REGION
-        tree.mkdir(parents=True)
-        with gzip.open(tree / "calls.json.gz", "wt") as f:
-            json.dump({"Records": records}, f)
-        out = subprocess.run([BIN, "insights", "scan", str(workdir / "logs"), "--learning-minutes", "60"],
-                             capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        scanned = [json.loads(line) for line in out.stdout.splitlines()]
-        assert sorted(r["eventID"] for r in scanned) == sorted(ids), (out.stderr, scanned)
-        assert "4 Insights" not in out.stderr and "2 Insights" in out.stderr, out.stderr
-        assert "top caller " + INTRUDER in out.stderr, out.stderr
+        scanned, summary = scan(workdir, records)
+        assert sorted(r["eventID"] for r in scanned) == sorted(ids), (summary, scanned)
+        assert "2 Insights" in summary and "top caller " + INTRUDER in summary, summary
 
         # After a restart the consumer resumes at its saved cursor: each Insight is there once.
         cairn.stop()
@@ -191,5 +204,50 @@ def test_bursts_become_insights_in_history_files_and_log_group(workdir):
         time.sleep(3)
         again = cairn.client(region=REGION).lookup_events(EventCategory="insight")["Events"]
         assert sorted(e["EventId"] for e in again) == sorted(ids)
+    finally:
+        cairn.stop()
+
+
+def test_open_insights_survive_a_crash_and_a_restart(workdir):
+    """The calls up to four minutes into the burst, then a crash (the detector is rebuilt
+    from the journal) and a clean restart (it is restored from its saved state) while both
+    Insights are open; the rest of the calls then close them with the Ends a scan of all
+    the calls gives."""
+    random.seed(8)
+    cairn = serve(workdir, lambda data: trails_config(data, tail="[insights]\nlearning_minutes = 60\n"))
+    try:
+        watch_trail(cairn.client())
+        now_minute = int(time.time()) // 60
+        burst = now_minute - 45
+        # A call four minutes in closes the burst's minute, so the Starts are decided
+        # before the crash, whatever minute the test runs in.
+        records = sorted(traffic(now_minute, burst) + [call(burst + 4)], key=lambda r: r["eventTime"])
+        split = next(i for i, r in enumerate(records) if r["eventTime"] >= stamp_minute(burst + 5))
+        status, body = put(cairn, "alice", {"Records": records[:split]}, region=REGION)
+        assert status == 200 and body["failed"] == [], body
+
+        def states():
+            """The states delivered to the trail. (Read from its files: a call in the region,
+            LookupEvents included, would close the region's minutes up to its own.)"""
+            files = insight_files(cairn, "watch")
+            return sorted(r["insightDetails"]["state"] for records in files.values() for r in records)
+        wait_for(lambda: states() == ["Start", "Start"], timeout=30, interval=0.3)
+
+        cairn.kill()
+        cairn.start()
+        # Shutdown saves the detector, rebuilt from the journal by now.
+        cairn.stop()
+        assert (cairn.data_dir / "insights" / "detector.bin").exists()
+        cairn.start()
+        # A restored account and region waits for late calls before the clock closes its
+        # minutes, so nothing has ended yet.
+        assert states() == ["Start", "Start"]
+        status, body = put(cairn, "alice", {"Records": records[split:]}, region=REGION)
+        assert status == 200 and body["failed"] == [], body
+        wait_for(lambda: len(states()) == 4, timeout=60, interval=0.5)
+        events = cairn.client(region=REGION).lookup_events(EventCategory="insight")["Events"]
+        live = sorted((json.loads(e["CloudTrailEvent"]) for e in events), key=lambda r: r["eventID"])
+        scanned, summary = scan(workdir, records)
+        assert live == sorted(scanned, key=lambda r: r["eventID"]), summary
     finally:
         cairn.stop()

@@ -99,11 +99,13 @@ fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        // Before the banner: a SIGTERM right after it must shut down cleanly, not kill.
+        let shutdown = shutdown_signal().context("installing signal handlers")?;
         let server = cairn_server::Server::start(settings)
             .await
             .context("refusing to start")?;
         println!("{}", cairn_server::banner(server.settings()));
-        server.run(shutdown_signal()).await.context("serving")
+        server.run(shutdown).await.context("serving")
     })
 }
 
@@ -119,12 +121,17 @@ fn create_bucket(name: &str, config: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed at once, so a signal that
+/// arrives before the future is first polled is not lost to the default action.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight and flushing the history");
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = interrupt.recv() => {},
+        }
+        tracing::info!("shutting down: finishing requests in flight and flushing the history");
+    })
 }

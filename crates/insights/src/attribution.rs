@@ -1,8 +1,10 @@
 //! Who made the calls: the usual callers of a series (a decaying top list) and the callers
 //! during an Insight, by user identity, user agent and error code.
 
+use serde::{Deserialize, Serialize};
+
 /// The attributes an Insight is attributed by, in AWS's order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Attribute {
     UserIdentityArn,
     UserAgent,
@@ -31,7 +33,7 @@ impl Attribute {
 
 /// Values (interned ids) with counts, keeping only the largest `cap`: a new value takes the
 /// place of the smallest when it is larger.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Tally {
     entries: Vec<(u32, f64)>,
 }
@@ -74,6 +76,11 @@ impl Tally {
         sorted.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         sorted.truncate(n);
         sorted
+    }
+
+    /// The values held, in no order.
+    pub fn values(&self) -> impl Iterator<Item = u32> + '_ {
+        self.entries.iter().map(|&(value, _)| value)
     }
 
     pub fn bytes(&self) -> usize {

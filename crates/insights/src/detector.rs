@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
+
 use crate::attribution::{Attribute, Tally};
 use crate::history::MINUTES_PER_DAY;
 use crate::record::{Attribution, Insight, InsightKind, State};
@@ -52,6 +54,16 @@ const TOP: usize = 5;
 /// The errorCode attribution's value for calls that did not fail.
 const NO_ERROR: &str = "null";
 
+/// Writes the key an API is found by: account, region, event source and name.
+fn api_key(key: &mut String, parts: [&str; 4]) {
+    key.clear();
+    for part in parts {
+        key.push_str(part);
+        key.push('\n');
+    }
+}
+
+#[derive(Serialize, Deserialize)]
 struct Api {
     account: u32,
     region: u32,
@@ -63,13 +75,14 @@ struct Api {
     errors: Vec<(u32, usize)>,
 }
 
+#[derive(Serialize, Deserialize)]
 struct SeriesInfo {
     api: usize,
     /// The error code of an error-rate series.
     error: Option<u32>,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Minute {
     counts: HashMap<usize, u32>,
     callers: HashMap<(usize, Attribute, u32), u32>,
@@ -85,13 +98,19 @@ impl Minute {
     }
 }
 
-#[derive(Default)]
+/// A snapshot holds every field but the parameters (the configuration's), the lookups
+/// rebuilt from what they index, scratch space, and Insights not yet taken.
+#[derive(Default, Serialize, Deserialize)]
 pub struct Detector {
+    #[serde(skip)]
     params: Params,
     strings: Vec<Box<str>>,
+    #[serde(skip)]
     string_ids: HashMap<Box<str>, u32>,
     apis: Vec<Api>,
+    #[serde(skip)]
     api_ids: HashMap<Box<str>, usize>,
+    #[serde(skip)]
     key: String,
     series: Vec<Series>,
     info: Vec<SeriesInfo>,
@@ -101,11 +120,13 @@ pub struct Detector {
     /// The interned `NO_ERROR`.
     no_error: u32,
     /// Per series, this minute's count while a minute closes.
+    #[serde(skip)]
     counts: Vec<u32>,
     closed: Option<i64>,
     /// The last closed minute that had calls.
     last_calls: i64,
     pending: BTreeMap<i64, Minute>,
+    #[serde(skip)]
     out: Vec<Insight>,
     late: u64,
 }
@@ -118,6 +139,63 @@ impl Detector {
         };
         detector.no_error = detector.intern(NO_ERROR);
         detector
+    }
+
+    /// A detector read from a snapshot, with `params`: checks that every index points
+    /// inside what it indexes (so a damaged snapshot is refused, not a panic later) and
+    /// rebuilds the lookups.
+    pub(crate) fn restored(mut self, params: Params) -> Result<Self, String> {
+        let strings = self.strings.len();
+        let string = |id: u32| (id as usize) < strings;
+        let series = self.series.len();
+        let apis_ok = self.apis.iter().all(|api| {
+            [api.account, api.region, api.source, api.name]
+                .into_iter()
+                .all(string)
+                && api.scope < self.since.len()
+                && api.calls.is_none_or(|s| s < series)
+                && api
+                    .errors
+                    .iter()
+                    .all(|&(code, s)| string(code) && s < series)
+        });
+        let info_ok = self.info.len() == series
+            && self
+                .info
+                .iter()
+                .all(|i| i.api < self.apis.len() && i.error.is_none_or(string));
+        let pending_ok = self.pending.values().all(|minute| {
+            minute.counts.keys().all(|&s| s < series)
+                && minute
+                    .callers
+                    .keys()
+                    .all(|&(s, _, value)| s < series && string(value))
+        });
+        let series_ok = self.series.iter().all(|s| {
+            let open = s.open.iter().flat_map(|open| open.tallies());
+            s.is_whole()
+                && s.usual.iter().chain(open).all(|t| t.values().all(string))
+                && s.minute_callers.iter().all(|&(_, value, _)| string(value))
+        });
+        let scopes_ok = self.scopes.values().all(|&i| i < self.since.len());
+        if !(apis_ok && info_ok && pending_ok && series_ok && scopes_ok && string(self.no_error)) {
+            return Err("an index points outside the detector's tables".into());
+        }
+        self.params = params;
+        self.string_ids = (0u32..)
+            .zip(&self.strings)
+            .map(|(id, text)| (text.clone(), id))
+            .collect();
+        let mut api_ids = HashMap::with_capacity(self.apis.len());
+        let mut key = String::new();
+        for (index, api) in self.apis.iter().enumerate() {
+            let name = |id: u32| &*self.strings[id as usize];
+            let parts = [api.account, api.region, api.source, api.name].map(name);
+            api_key(&mut key, parts);
+            api_ids.insert(key.as_str().into(), index);
+        }
+        self.api_ids = api_ids;
+        Ok(self)
     }
 
     /// Counts `weight` calls like `call`. A call for a minute already closed is counted as
@@ -221,16 +299,13 @@ impl Detector {
 
     /// The API of `call`, added (with its account and region) if it is new.
     fn api(&mut self, call: &Call, minute: i64) -> usize {
-        self.key.clear();
-        for part in [
+        let parts = [
             call.account,
             call.region,
             call.event_source,
             call.event_name,
-        ] {
-            self.key.push_str(part);
-            self.key.push('\n');
-        }
+        ];
+        api_key(&mut self.key, parts);
         if let Some(&api) = self.api_ids.get(self.key.as_str()) {
             return api;
         }

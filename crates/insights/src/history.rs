@@ -2,6 +2,8 @@
 //! the last week the slot's total and the largest rolling sum at each window length. The
 //! band for a moment is read from the same time of day on the days before.
 
+use serde::{Deserialize, Serialize};
+
 /// Window lengths in minutes: a spike shows in one minute, a thin or slow rise over more.
 pub const SCALES: [usize; 4] = [1, 5, 15, 30];
 pub const MINUTES_PER_DAY: i64 = 1440;
@@ -19,7 +21,7 @@ const LEVEL_PRIOR: f64 = 50.0;
 const RING: usize = (BASELINE_DAYS * SLOTS_PER_DAY + LEVEL_SLOTS + 4) as usize;
 const RECENT: usize = 64;
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
 struct Slot {
     total: u32,
     /// The largest rolling sum ending in this slot, per scale.
@@ -27,7 +29,7 @@ struct Slot {
 }
 
 /// The usual range of a series at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Band {
     /// Per scale: the largest rolling sum seen around this time on the days before.
     pub peak: [f64; SCALES.len()],
@@ -52,8 +54,9 @@ impl Band {
 }
 
 /// The last hour's per-minute counts and the rolling sums over them.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Serialize, Deserialize)]
 struct Recent {
+    #[serde(with = "crate::snapshot::array")]
     counts: [u32; RECENT],
     sums: [u64; SCALES.len()],
 }
@@ -72,6 +75,7 @@ impl Recent {
 /// Two views of the recent past: what happened (for deciding) and what is learned from
 /// (the same, except that minutes inside an Insight are held to the band, so an anomaly
 /// does not teach tomorrow's band to expect another).
+#[derive(Serialize, Deserialize)]
 pub struct History {
     seen: Recent,
     learned: Recent,
@@ -114,6 +118,11 @@ pub fn slot_of(minute: i64) -> i64 {
 impl History {
     /// Bytes one series' history holds.
     pub const BYTES: usize = RING * std::mem::size_of::<Slot>() + 2 * std::mem::size_of::<Recent>();
+
+    /// Whether every slot of the week is there.
+    pub fn is_whole(&self) -> bool {
+        self.slots.len() == RING
+    }
 
     /// Records minute `t`, which must follow the minute recorded before it, and returns the
     /// rolling sums ending at `t`.

@@ -20,6 +20,7 @@ pub mod quality;
 mod record;
 mod scopes;
 mod series;
+mod snapshot;
 pub mod source;
 
 pub use detector::{Call, Detector, Params};

@@ -5,12 +5,17 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::detector::{Call, Detector, Params};
 use crate::record::Insight;
+use crate::snapshot;
 
+#[derive(Serialize, Deserialize)]
 struct Scope {
     detector: Detector,
-    /// Wall-clock seconds when the scope last observed a call.
+    /// Wall-clock seconds when the scope last observed a call (not kept in a snapshot).
+    #[serde(skip)]
     last_seen: i64,
 }
 
@@ -76,6 +81,38 @@ impl Scopes {
             .collect()
     }
 
+    /// Every scope's state as bytes, for [`restore`](Self::restore). Insights decided but
+    /// not yet taken are not in it.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let body = postcard::to_allocvec(&self.scopes).expect("the detector serializes");
+        snapshot::frame(&body)
+    }
+
+    /// Scopes as a [`snapshot`](Self::snapshot) left them, with `params`. Each scope
+    /// counts as having seen a call at wall-clock `now`, so callers resending what they
+    /// could not send while the snapshot's owner was down are not late.
+    pub fn restore(params: Params, bytes: &[u8], now: i64) -> Result<Self, String> {
+        let body = snapshot::unframe(bytes)?;
+        let saved: BTreeMap<Box<str>, Scope> =
+            postcard::from_bytes(body).map_err(|e| format!("undecodable: {e}"))?;
+        let mut scopes = BTreeMap::new();
+        for (key, scope) in saved {
+            let detector = scope.detector.restored(params.clone())?;
+            scopes.insert(
+                key,
+                Scope {
+                    detector,
+                    last_seen: now,
+                },
+            );
+        }
+        Ok(Scopes {
+            params,
+            scopes,
+            key: String::new(),
+        })
+    }
+
     /// Calls that arrived after their minute had closed, over every scope.
     pub fn late(&self) -> u64 {
         self.scopes.values().map(|s| s.detector.late()).sum()
@@ -133,6 +170,65 @@ mod tests {
             ]
         );
         assert_eq!(scopes.late(), 0);
+    }
+
+    /// Two regions' two days with a burst of calls and failures, restored from a snapshot
+    /// after minute `split` when given.
+    fn two_regions(split: Option<i64>) -> Vec<Insight> {
+        let mut scopes = Scopes::new(Params::default());
+        let mut out = Vec::new();
+        for minute in 0..2 * MINUTES_PER_DAY {
+            let burst = (MINUTES_PER_DAY + 600..MINUTES_PER_DAY + 605).contains(&minute);
+            for region in ["eu-west-1", "us-east-1"] {
+                scopes.observe(&call(region, minute), if burst { 50 } else { 2 }, 0);
+                if burst {
+                    let denied = Call {
+                        error_code: Some("AccessDenied"),
+                        ..call(region, minute)
+                    };
+                    scopes.observe(&denied, 40, 0);
+                }
+            }
+            if split == Some(minute) {
+                out.extend(scopes.take());
+                let bytes = scopes.snapshot();
+                scopes = Scopes::restore(Params::default(), &bytes, 0).expect("restores");
+            }
+        }
+        scopes.flush();
+        out.extend(scopes.take());
+        // Each take lists scope by scope: order by when each was decided.
+        out.sort_by_key(|i| (i.decided_at, i.region.clone(), i.kind.clone()));
+        out
+    }
+
+    #[test]
+    fn a_restored_snapshot_goes_on_exactly_as_if_never_stopped() {
+        let whole = two_regions(None);
+        assert_eq!(whole.len(), 8, "{whole:#?}");
+        // Before the burst, with minutes still open inside it, with Insights open, after.
+        for split in [
+            600,
+            MINUTES_PER_DAY + 601,
+            MINUTES_PER_DAY + 610,
+            2 * MINUTES_PER_DAY - 5,
+        ] {
+            assert_eq!(
+                two_regions(Some(split)),
+                whole,
+                "split after minute {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_damaged_snapshot_is_refused() {
+        let mut scopes = Scopes::new(Params::default());
+        scopes.observe(&call("eu-west-1", 1), 1, 0);
+        let mut bytes = scopes.snapshot();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        assert!(Scopes::restore(Params::default(), &bytes, 0).is_err());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! One series (an API's write calls, or its failures with one error code) minute by minute:
 //! its history, its band for the current slot, and whether an Insight is open.
 
+use serde::{Deserialize, Serialize};
+
 use crate::attribution::{Attribute, Tally};
 use crate::history::{slot_of, Band, History, SCALES};
 
@@ -61,7 +63,7 @@ impl Thresholds {
 }
 
 /// What a band allows, per window and minute.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 struct Limits {
     /// Per scale: above this a window is outside its band.
     open: [f64; SCALES.len()],
@@ -73,7 +75,7 @@ struct Limits {
 }
 
 /// An Insight being open on a series.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Open {
     pub start: i64,
     /// The band when it opened, for the baseline statistics.
@@ -91,6 +93,11 @@ pub struct Open {
 }
 
 impl Open {
+    /// Who made the calls, claimed and not yet claimed.
+    pub fn tallies(&self) -> impl Iterator<Item = &Tally> {
+        self.callers.iter().chain(&self.quiet_callers)
+    }
+
     /// The minute the Insight's activity ended: the one after its last loud minute.
     pub fn end(&self) -> i64 {
         self.last_loud + 1
@@ -143,7 +150,7 @@ pub const INSIGHT_CALLERS: usize = 64;
 /// Hourly decay of the usual callers' counts: a half-life of three and a half days.
 const HOURLY_DECAY: f64 = 0.991_783;
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct Series {
     history: History,
     band: Band,
@@ -160,6 +167,11 @@ pub struct Series {
 }
 
 impl Series {
+    /// Whether the history has all its slots (a snapshot read back may not).
+    pub fn is_whole(&self) -> bool {
+        self.history.is_whole()
+    }
+
     pub fn bytes(&self) -> usize {
         History::BYTES
             + std::mem::size_of::<Self>()

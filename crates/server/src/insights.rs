@@ -6,9 +6,13 @@
 //! groups, the trails that asked for their type: `CloudTrail-Insight/` files (digested with
 //! the trail's log files) and the trails' log groups.
 //!
-//! An Insights event's eventID is a function of the Insight (account, region, API, type,
-//! first minute and state), so an event decided again after a restart is stored once: the
-//! journal keeps the first of an account's events with one eventID.
+//! The detector's state is saved with the cursor it belongs to (every half minute while it
+//! learns, and at shutdown), and the journal is kept from that cursor; a restart restores
+//! it and reads the journal again from there, so it goes on from where it stopped (an open
+//! Insight still gets its End) instead of learning a day afresh. An Insights event's
+//! eventID is a function of the Insight (account, region, API, type, first minute and
+//! state), so an event decided again after a restart is stored once: the journal keeps the
+//! first of an account's events with one eventID.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -35,9 +39,14 @@ const MAX_AHEAD_SECS: i64 = 60;
 /// An account and region that received no call for this long closes its minutes by the
 /// clock; until then by its calls' eventTimes (so a backlog sent late still counts).
 const IDLE_SECS: i64 = 10;
-/// The cursor is saved at least this often while it moves.
+/// The cursor is saved at least this often while it moves; with the detector's state
+/// (which grows with the APIs tracked) less often.
 const SAVE_EVERY: Duration = Duration::from_secs(2);
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(30);
 const STATE_FILE: &str = "state.json";
+/// The journal position (8 bytes, little-endian) and the detector's snapshot. Written
+/// before the state file, so it is never older than the cursor there.
+const SNAPSHOT_FILE: &str = "detector.bin";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Saved {
@@ -64,20 +73,25 @@ pub struct Insights {
 }
 
 impl Insights {
-    /// Opens `<data_dir>/insights`; a new one starts at journal position `start`.
+    /// Opens `<data_dir>/insights`, with the detector as it was saved; a new one starts at
+    /// journal position `start`.
     pub fn open(data_dir: &Path, start: u64, params: Params) -> std::io::Result<Insights> {
         let dir = data_dir.join("insights");
-        let saved = tasks::read_state(&dir.join(STATE_FILE))?.unwrap_or(Saved { cursor: start });
+        let saved = tasks::load_state(&dir.join(STATE_FILE), || Saved { cursor: start })?;
+        let (cursor, detector) = match restore(&dir, saved.cursor, &params)? {
+            Some((cursor, scopes)) => (cursor, Some(scopes)),
+            None => (saved.cursor, None),
+        };
         Ok(Insights {
             dir,
             params,
             live: Mutex::new(Live {
-                cursor: saved.cursor,
-                detector: None,
+                cursor,
+                detector,
                 reader: None,
                 unsent: Vec::new(),
             }),
-            saved: Mutex::new((saved.cursor, std::time::Instant::now())),
+            saved: Mutex::new((cursor, std::time::Instant::now())),
         })
     }
 
@@ -94,9 +108,9 @@ impl Insights {
             tasks::drain(&app, "an Insights pass", pass)
         })
         .await;
-        let cursor = app.insights.live.lock().expect("insights lock").cursor;
-        if let Err(error) = app.insights.save(&app, cursor, true) {
-            tracing::error!(%error, "Insights: the cursor could not be saved at shutdown");
+        let live = app.insights.live.lock().expect("insights lock");
+        if let Err(error) = app.insights.save(&app, &live, true) {
+            tracing::error!(%error, "Insights: the state could not be saved at shutdown");
         }
     }
 
@@ -128,8 +142,7 @@ impl Insights {
                 live.unsent.clear();
             }
             live.cursor = until.max(cursor);
-            drop(guard);
-            return self.save(app, until.max(cursor), false).map(|()| false);
+            return self.save(app, live, false).map(|()| false);
         }
         // The range is read whole before any call is counted, so that a failed read
         // counts nothing and the next pass reads it again.
@@ -189,29 +202,70 @@ impl Insights {
                 .map_err(|e| format!("storing Insights events: {e}"))?;
             live.unsent.clear();
         }
-        drop(guard);
-        self.save(app, to, false)?;
+        self.save(app, live, false)?;
         Ok(to < until)
     }
 
-    /// Saves the cursor when it moved and a while has passed since the last save (or
-    /// `now`), and lets the journal go below it.
-    fn save(&self, app: &App, cursor: u64, now: bool) -> Result<(), String> {
+    /// Saves the cursor, and the detector's state that goes with it, when the cursor moved
+    /// and a while has passed since the last save (or `now`); then lets the journal go
+    /// below it. Every Insight decided is stored by then, so none is missing from the state.
+    fn save(&self, app: &App, live: &Live, now: bool) -> Result<(), String> {
         let mut saved = self.saved.lock().expect("saved lock");
-        if saved.0 == cursor || (!now && saved.1.elapsed() < SAVE_EVERY) {
+        let every = match live.detector {
+            Some(_) => SNAPSHOT_EVERY,
+            None => SAVE_EVERY,
+        };
+        if saved.0 == live.cursor || (!now && saved.1.elapsed() < every) {
             return Ok(());
         }
-        let bytes = serde_json::to_vec(&Saved { cursor }).expect("state serializes");
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                cairn_store::fsutil::write_atomic(&self.dir.join(STATE_FILE), &bytes)
-                    .map_err(|e| e.to_string())
-            })
-            .map_err(|e| format!("saving the Insights cursor: {e}"))?;
-        *saved = (cursor, std::time::Instant::now());
+        let snapshot = self.dir.join(SNAPSHOT_FILE);
+        match &live.detector {
+            Some(scopes) => {
+                let mut bytes = live.cursor.to_le_bytes().to_vec();
+                bytes.extend(scopes.snapshot());
+                cairn_store::fsutil::write_atomic(&snapshot, &bytes).map_err(|e| e.to_string())
+            }
+            None => match std::fs::remove_file(&snapshot) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+                _ => Ok(()),
+            },
+        }
+        .and_then(|()| {
+            let state = Saved {
+                cursor: live.cursor,
+            };
+            tasks::write_state(&self.dir.join(STATE_FILE), &state)
+        })
+        .map_err(|e| format!("saving the Insights state: {e}"))?;
+        *saved = (live.cursor, std::time::Instant::now());
         drop(saved);
         app.release_journal();
         Ok(())
+    }
+}
+
+/// The detector saved in `dir` and the journal position it goes on from, unless there is
+/// none, or it is older than the saved `cursor` (the journal before that may be gone), or
+/// it cannot be read back: then Insights learn afresh, and say so.
+fn restore(dir: &Path, cursor: u64, params: &Params) -> std::io::Result<Option<(u64, Scopes)>> {
+    let bytes = match std::fs::read(dir.join(SNAPSHOT_FILE)) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let restored = match bytes.split_first_chunk::<8>() {
+        None => Err("too short".to_string()),
+        Some((at, _)) if u64::from_le_bytes(*at) < cursor => {
+            Err("older than the saved cursor".to_string())
+        }
+        Some((at, rest)) => Scopes::restore(params.clone(), rest, crate::app::now())
+            .map(|scopes| (u64::from_le_bytes(*at), scopes)),
+    };
+    match restored {
+        Ok(restored) => Ok(Some(restored)),
+        Err(error) => {
+            tracing::warn!(%error, "Insights: the saved detector state is not used; learning afresh");
+            Ok(None)
+        }
     }
 }

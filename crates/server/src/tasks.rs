@@ -53,6 +53,29 @@ pub fn read_state<T: serde::de::DeserializeOwned>(path: &Path) -> std::io::Resul
     }
 }
 
+/// A journal consumer's saved state, or `new()` saved first: a consumer that stops before
+/// its first save must resume where it began, not at wherever the journal has got to.
+pub fn load_state<T>(path: &Path, new: impl FnOnce() -> T) -> std::io::Result<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    if let Some(state) = read_state(path)? {
+        return Ok(state);
+    }
+    let state = new();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_state(path, &state).map_err(std::io::Error::other)?;
+    Ok(state)
+}
+
+/// Writes a journal consumer's state as JSON, whole or not at all.
+pub fn write_state<T: serde::Serialize>(path: &Path, state: &T) -> Result<(), String> {
+    let bytes = serde_json::to_vec(state).expect("state serializes");
+    cairn_store::fsutil::write_atomic(path, &bytes).map_err(|e| e.to_string())
+}
+
 /// Runs a journal consumer's `pass` on a blocking thread until it reports that nothing
 /// more waits (a pass returns whether more does), logging a failure as `what` failing.
 pub async fn drain(app: &Arc<App>, what: &'static str, pass: fn(&App) -> Result<bool, String>) {

@@ -44,7 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let seeds = args.seed..args.seed + args.runs;
     let (mut labelled, mut clean) = (Score::default(), Clean::default());
-    let (mut calls, mut seconds, mut series, mut bytes) = (0, 0.0, 0, 0);
+    let mut cost = quality::Cost::default();
     for seed in seeds.clone() {
         let report = quality::run(seed, args.apis, args.days, &Params::default());
         let s = &report.labelled;
@@ -67,20 +67,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 println!("  false: {}", describe(&traffic, found));
             }
         }
-        calls += report.calls;
-        seconds += report.detecting.as_secs_f64();
-        series = series.max(report.series);
-        bytes = bytes.max(report.bytes);
+        cost.calls += report.cost.calls;
+        cost.detecting += report.cost.detecting;
+        cost.series = cost.series.max(report.cost.series);
+        cost.bytes = cost.bytes.max(report.cost.bytes);
+        cost.snapshot_bytes = cost.snapshot_bytes.max(report.cost.snapshot_bytes);
+        cost.snapshotting = cost.snapshotting.max(report.cost.snapshotting);
         labelled.merge(report.labelled);
         clean.merge(report.clean);
     }
     print_totals(&labelled, &clean);
-    let rate = calls as f64 / seconds;
+    let rate = cost.calls as f64 / cost.detecting.as_secs_f64();
+    let series = cost.series.max(1);
     println!(
-        "  cost: {:.2} M calls/s on one core, so {:.1}% of a core at 100,000 calls/s; {} B per tracked series ({series} series)",
+        "  cost: {:.2} M calls/s on one core, so {:.1}% of a core at 100,000 calls/s; {} B per tracked series ({} series); \
+         saved state {} B per series, made in {:.1} ms",
         rate / 1e6,
         100.0 * 100_000.0 / rate,
-        bytes / series.max(1),
+        cost.bytes / series,
+        cost.series,
+        cost.snapshot_bytes / series,
+        cost.snapshotting.as_secs_f64() * 1000.0,
     );
     if args.references {
         for (name, which) in [

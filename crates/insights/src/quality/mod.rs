@@ -20,10 +20,21 @@ use traffic::{Traffic, SCORED_FROM_DAY, START_MINUTE};
 pub struct Report {
     pub labelled: Score,
     pub clean: Clean,
+    /// On the labelled traffic.
+    pub cost: Cost,
+}
+
+/// What detection cost over one scenario.
+#[derive(Debug, Default)]
+pub struct Cost {
     pub calls: u64,
     pub detecting: Duration,
     pub series: usize,
+    /// Bytes held at the end.
     pub bytes: usize,
+    /// The detector's snapshot at the end, and the time taken to make it.
+    pub snapshot_bytes: usize,
+    pub snapshotting: Duration,
 }
 
 /// Insights on the traffic without anomalies, every one of them false: in the scored
@@ -81,16 +92,13 @@ impl Clean {
 /// then the scored days), with and without anomalies.
 pub fn run(seed: u64, apis: usize, days: i64, params: &Params) -> Report {
     let labelled = Traffic::new(seed, apis, days, true);
-    let (found, calls, detecting, series, bytes) = detect(&labelled, params);
+    let (found, cost) = detect(&labelled, params);
     let clean = Traffic::new(seed, apis, days, false);
-    let (clean_found, ..) = detect(&clean, params);
+    let (clean_found, _) = detect(&clean, params);
     Report {
         labelled: score::score(&labelled, &found),
         clean: Clean::count(&clean, clean_found),
-        calls,
-        detecting,
-        series,
-        bytes,
+        cost,
     }
 }
 
@@ -109,7 +117,7 @@ pub fn run_reference(
 }
 
 /// Feeds every call of the scenario to a fresh detector and returns the Insights opened.
-fn detect(traffic: &Traffic, params: &Params) -> (Vec<Found>, u64, Duration, usize, usize) {
+fn detect(traffic: &Traffic, params: &Params) -> (Vec<Found>, Cost) {
     let index: HashMap<(&str, &str), usize> = traffic
         .apis
         .iter()
@@ -148,13 +156,18 @@ fn detect(traffic: &Traffic, params: &Params) -> (Vec<Found>, u64, Duration, usi
     detector.flush();
     detecting += began.elapsed();
     collect(&index, detector.take(), &mut found);
-    (
-        found,
+    let began = Instant::now();
+    let snapshot = postcard::to_allocvec(&detector).expect("the detector serializes");
+    let snapshotting = began.elapsed();
+    let cost = Cost {
         calls,
         detecting,
-        detector.series_count(),
-        detector.bytes(),
-    )
+        series: detector.series_count(),
+        bytes: detector.bytes(),
+        snapshot_bytes: snapshot.len(),
+        snapshotting,
+    };
+    (found, cost)
 }
 
 fn collect(index: &HashMap<(&str, &str), usize>, insights: Vec<Insight>, found: &mut Vec<Found>) {

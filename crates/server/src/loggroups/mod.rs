@@ -222,10 +222,10 @@ impl LogGroups {
     pub fn open(data_dir: &Path, start: u64, alarms: alarms::Alarms) -> std::io::Result<LogGroups> {
         let dir = data_dir.join("logs");
         let store = LogStore::open(&dir.join("groups")).map_err(std::io::Error::other)?;
-        let state = crate::tasks::read_state(&dir.join(STATE_FILE))?.unwrap_or(State {
+        let state = crate::tasks::load_state(&dir.join(STATE_FILE), || State {
             cursor: start,
             ..State::default()
-        });
+        })?;
         Ok(LogGroups {
             store,
             saved: Mutex::new((state.cursor, std::time::Instant::now())),
@@ -253,8 +253,7 @@ impl LogGroups {
     }
 
     fn save(&self, state: &State) -> Result<(), String> {
-        let bytes = serde_json::to_vec(state).expect("state serializes");
-        cairn_store::fsutil::write_atomic(&self.dir.join(STATE_FILE), &bytes)
+        crate::tasks::write_state(&self.dir.join(STATE_FILE), state)
             .map_err(|e| format!("saving the log group cursor: {e}"))?;
         *self.saved.lock().expect("saved lock") = (state.cursor, std::time::Instant::now());
         Ok(())
