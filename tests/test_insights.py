@@ -2,8 +2,9 @@
 bulk endpoint, a burst of calls and of failures; the Insights events show in LookupEvents
 (EventCategory=insight), in the trail's CloudTrail-Insight/ files and its log group, and
 reach no trail that did not ask for them, and are there once each after a restart;
-`cairn insights scan` over the same calls finds the same Insights. A crash and a restart
-while the Insights are open neither lose their End nor change it."""
+`cairn insights scan` over the same calls finds the same Insights; a webhook receives them
+as EventBridge events. A crash and a restart while the Insights are open neither lose their
+End nor change it."""
 
 import base64
 import gzip
@@ -16,6 +17,7 @@ import time
 from datetime import datetime, timezone
 
 from conftest import ACCOUNT_A, BIN, serve, trails_config, wait_for
+from test_alarms import Webhook
 from test_bulk import put, record
 from test_log_delivery import ROLE, group_arn
 
@@ -120,7 +122,9 @@ def validate_locally(workdir, cairn, keys, trail_arn, start):
 def test_bursts_become_insights_in_history_files_and_log_group(workdir):
     random.seed(7)
     began = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    cairn = serve(workdir, lambda data: trails_config(data, tail="[insights]\nlearning_minutes = 60\n"))
+    hook = Webhook()  # refuses its first POST
+    cairn = serve(workdir, lambda data: trails_config(
+        data, tail=f"[insights]\nlearning_minutes = 60\nwebhook = \"{hook.url}\"\n"))
     try:
         ct, logs = cairn.client(), cairn.client(service="logs")
         # Insights events belong to the region of the calls they are about.
@@ -193,6 +197,15 @@ def test_bursts_become_insights_in_history_files_and_log_group(workdir):
                                            filterPattern='{ $.eventCategory = "Insight" }')["events"]]
         assert sorted(m["eventID"] for m in messages) == sorted(ids)
 
+        # The webhook gets each one in EventBridge's envelope, the refused one again.
+        wait_for(lambda: len(hook.bodies) == 4, timeout=30, interval=0.3)
+        by_id = {r["eventID"]: r for r in insights}
+        for body in hook.bodies:
+            assert body["detail-type"] == "AWS Insight via CloudTrail" and body["source"] == "aws.cloudtrail"
+            assert body["account"] == ACCOUNT_A and body["region"] == REGION and body["resources"] == []
+            assert body["detail"] == by_id[body["detail"]["eventID"]] and body["time"] == body["detail"]["eventTime"]
+        assert hook.refused == 1 and len({b["id"] for b in hook.bodies}) == 4
+
         # `cairn insights scan` over the same calls as a log file finds the same Insights.
         scanned, summary = scan(workdir, records)
         assert sorted(r["eventID"] for r in scanned) == sorted(ids), (summary, scanned)
@@ -204,6 +217,7 @@ def test_bursts_become_insights_in_history_files_and_log_group(workdir):
         time.sleep(3)
         again = cairn.client(region=REGION).lookup_events(EventCategory="insight")["Events"]
         assert sorted(e["EventId"] for e in again) == sorted(ids)
+        assert len(hook.bodies) == 4, "nothing posted twice"
     finally:
         cairn.stop()
 

@@ -30,6 +30,8 @@ pub struct App {
     pub log_groups: crate::loggroups::LogGroups,
     /// Live Insights detection.
     pub insights: crate::insights::Insights,
+    /// Insights events to a webhook, when one is configured.
+    pub insights_webhook: Option<crate::insights::webhook::Webhook>,
     /// Digest signing keys.
     pub keys: crate::keys::Keys,
     /// The HTTP client for delivery notifications.
@@ -37,13 +39,19 @@ pub struct App {
 }
 
 impl App {
-    /// How far every consumer of the journal (delivery, log groups, Insights) has durably
-    /// come: trails' logging periods and journal segments below it are no longer needed.
+    /// How far every consumer of the journal (delivery, log groups, Insights and their
+    /// webhook) has durably come: trails' logging periods and journal segments below it
+    /// are no longer needed.
     pub fn journal_floor(&self) -> u64 {
+        let webhook = self
+            .insights_webhook
+            .as_ref()
+            .map_or(u64::MAX, |w| w.cursor());
         self.delivery
             .cursor()
             .min(self.log_groups.saved_cursor())
             .min(self.insights.saved_cursor())
+            .min(webhook)
     }
 
     /// Lets the store remove journal segments below the floor.

@@ -172,12 +172,16 @@ pub struct InsightsConfig {
     /// Default 1440 (a day; AWS takes up to 36 hours). Shorter is for tests and
     /// demonstrations: 1 to 10080.
     pub learning_minutes: i64,
+    /// A URL that receives each Insights event as EventBridge delivers it (a POST of its
+    /// envelope, detail-type `AWS Insight via CloudTrail`), retried until it answers 2xx.
+    pub webhook: Option<String>,
 }
 
 impl Default for InsightsConfig {
     fn default() -> Self {
         InsightsConfig {
             learning_minutes: 1440,
+            webhook: None,
         }
     }
 }
@@ -462,6 +466,14 @@ impl Config {
                 "insights.learning_minutes",
                 "must be between 1 and 10080",
             ));
+        }
+        if let Some(url) = &self.insights.webhook {
+            if !is_http_url(url) {
+                return Err(invalid(
+                    "insights.webhook",
+                    "must be an http:// or https:// URL",
+                ));
+            }
         }
         if !(1..=365).contains(&self.digests.key_rotation_days) {
             return Err(invalid(
@@ -836,6 +848,14 @@ secret_access_key = "alice-secret-0123456789"
             (format!("retention_days = 0\n{GOOD}"), "retention_days"),
             (format!("listen = \"nowhere\"\n{GOOD}"), "listen"),
             (format!("colour = \"blue\"\n{GOOD}"), "colour"),
+            (
+                format!("{GOOD}[insights]\nwebhook = \"ftp://x\"\n"),
+                "insights.webhook",
+            ),
+            (
+                format!("{GOOD}[insights]\nlearning_minutes = 0\n"),
+                "insights.learning_minutes",
+            ),
             (
                 GOOD.replace("secret_access_key = \"alice-secret-0123456789\"", ""),
                 "secret_access_key",

@@ -147,6 +147,11 @@ impl Server {
                 ..cairn_insights::Params::default()
             },
         )?;
+        let insights_webhook = insights::webhook::Webhook::open(
+            &settings.data_dir,
+            store.committed_seq(),
+            settings.insights.webhook.clone(),
+        )?;
         let app = Arc::new(app::App {
             settings,
             store: Arc::new(store),
@@ -157,6 +162,7 @@ impl Server {
             delivery,
             log_groups,
             insights,
+            insights_webhook,
             keys,
             webhooks: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
@@ -184,6 +190,10 @@ impl Server {
         let insights = tokio::spawn(insights::Insights::run(app.clone(), insights_stopped));
         let (stop_delivery, stopped) = tokio::sync::watch::channel(false);
         let delivery = tokio::spawn(delivery::Delivery::run(app.clone(), stopped.clone()));
+        let insights_webhook = tokio::spawn(insights::webhook::Webhook::run(
+            app.clone(),
+            stopped.clone(),
+        ));
         let alarms = tokio::spawn(loggroups::alarms::Alarms::run(app.clone(), stopped.clone()));
         let log_groups = tokio::spawn(loggroups::LogGroups::run(app.clone(), stopped));
         let router = axum::Router::new()
@@ -203,6 +213,7 @@ impl Server {
         let _ = stop_delivery.send(true);
         let _ = delivery.await;
         let _ = log_groups.await;
+        let _ = insights_webhook.await;
         let _ = alarms.await;
         let store = app.store.clone();
         tokio::task::spawn_blocking(move || store.close())

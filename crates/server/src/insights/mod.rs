@@ -14,6 +14,8 @@
 //! state), so an event decided again after a restart is stored once: the journal keeps the
 //! first of an account's events with one eventID.
 
+pub mod webhook;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
