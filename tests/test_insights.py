@@ -265,3 +265,30 @@ def test_open_insights_survive_a_crash_and_a_restart(workdir):
         assert live == sorted(scanned, key=lambda r: r["eventID"]), summary
     finally:
         cairn.stop()
+
+
+def test_scan_reads_logs_in_an_s3_bucket(workdir, moto_s3):
+    """`cairn insights scan s3://BUCKET/PREFIX` finds in a bucket what it finds on disk."""
+    port, s3 = moto_s3
+    random.seed(9)
+    now_minute = int(time.time()) // 60
+    records = traffic(now_minute, now_minute - 45)
+    local, _ = scan(workdir, records)
+    assert len(local) == 4
+    s3.create_bucket(Bucket="old-logs")
+    body = gzip.compress(json.dumps({"Records": records}).encode())
+    s3.put_object(Bucket="old-logs", Key=f"team/AWSLogs/{ACCOUNT_A}/CloudTrail/{REGION}/calls.json.gz", Body=body)
+    s3.put_object(Bucket="old-logs", Key="team/README.txt", Body=b"not a log file")
+    s3.put_object(Bucket="old-logs", Key="elsewhere/calls.json.gz", Body=b"outside the prefix")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+
+    def scan_s3(location):
+        return subprocess.run([BIN, "insights", "scan", location, "--learning-minutes", "60",
+                               "--s3-endpoint-url", f"http://127.0.0.1:{port}"],
+                              capture_output=True, text=True, timeout=60, env=env)
+    out = scan_s3("s3://old-logs/team/")
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(line) for line in out.stdout.splitlines()] == local
+    assert "scanned 1 files" in out.stderr, out.stderr
+    missing = scan_s3("s3://no-such-bucket/")
+    assert missing.returncode != 0 and "no-such-bucket" in missing.stderr, missing.stderr

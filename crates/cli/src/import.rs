@@ -46,16 +46,19 @@ pub struct Summary {
     pub unreadable: Vec<String>,
 }
 
+/// Whether a file of this name may hold CloudTrail records.
+pub(crate) fn is_log_file_name(name: &str) -> bool {
+    let name = name.to_lowercase();
+    [".json", ".json.gz", ".gz", ".ndjson", ".jsonl"]
+        .iter()
+        .any(|e| name.ends_with(e))
+}
+
 /// Files to read, in a stable order.
 pub(crate) fn files_under(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let wanted = |p: &Path| {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().to_lowercase())
-            .unwrap_or_default();
-        [".json", ".json.gz", ".gz", ".ndjson", ".jsonl"]
-            .iter()
-            .any(|e| name.ends_with(e))
+        p.file_name()
+            .is_some_and(|n| is_log_file_name(&n.to_string_lossy()))
     };
     if path.is_file() {
         return Ok(vec![path.to_owned()]);
@@ -81,7 +84,11 @@ pub(crate) fn files_under(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// A file's text, gunzipped when it is gzip (by magic number, whatever its name).
 pub(crate) fn read_text(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path)?;
+    text_of(std::fs::read(path)?)
+}
+
+/// Text from a file's bytes, gunzipped when they are gzip.
+pub(crate) fn text_of(bytes: Vec<u8>) -> anyhow::Result<String> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut text = String::new();
         flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_string(&mut text)?;

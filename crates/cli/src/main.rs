@@ -4,6 +4,7 @@
 mod api_client;
 mod bench;
 mod import;
+mod logfiles;
 mod scan;
 mod validate;
 

@@ -1,24 +1,33 @@
-//! `cairn insights scan PATH`: runs the live detector over existing CloudTrail logs (AWS's
-//! `AWSLogs/…` tree of `.json.gz` files, plain `.json`, NDJSON) and writes the Insights
+//! `cairn insights scan PATH | s3://BUCKET/PREFIX`: runs the live detector over existing
+//! CloudTrail logs (AWS's `AWSLogs/…` tree of `.json.gz` files, plain `.json`, NDJSON), on
+//! disk or in an S3-compatible bucket, and writes the Insights
 //! events it finds, with a short summary. Files are read, gunzipped and parsed on every
 //! core; the detector takes their calls in file order, one account and region at a time
 //! closing minutes by the calls' own eventTimes, as the server does.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use cairn_insights::source::ReadCall;
 use cairn_insights::{Call, Insight, Params, Scopes, State};
 
-use crate::import::{files_under, read_text, records_of};
+use crate::import::records_of;
+use crate::logfiles::LogFiles;
 
 #[derive(clap::Args)]
 pub struct ScanArgs {
-    /// A log file, or a directory searched recursively for `.json`, `.json.gz`, `.gz`,
-    /// `.ndjson` and `.jsonl` files.
-    path: PathBuf,
+    /// A log file, a directory searched recursively for `.json`, `.json.gz`, `.gz`,
+    /// `.ndjson` and `.jsonl` files, or `s3://BUCKET/PREFIX` (with AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY).
+    source: String,
+    /// The S3-compatible endpoint of an `s3://` source. Default: AWS's, in `--region`.
+    #[arg(long)]
+    s3_endpoint_url: Option<String>,
+    /// The region of an `s3://` source's bucket.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    region: String,
     /// Only Insights starting at or after this time (`2026-11-01T00:00:00Z`). The eight
     /// days before it are still read, to learn the baseline.
     #[arg(long, value_parser = parse_time)]
@@ -128,12 +137,12 @@ struct FileCalls {
     unreadable: Option<String>,
 }
 
-fn read_file(path: &Path, window: (i64, i64)) -> FileCalls {
+fn read_file(files: &LogFiles, i: usize, window: (i64, i64)) -> FileCalls {
     let mut out = FileCalls::default();
-    let text = match read_text(path) {
+    let text = match files.read_text(i) {
         Ok(text) => text,
         Err(e) => {
-            out.unreadable = Some(format!("{}: {e}", path.display()));
+            out.unreadable = Some(format!("{}: {e:#}", files.name(i)));
             return out;
         }
     };
@@ -151,7 +160,7 @@ fn read_file(path: &Path, window: (i64, i64)) -> FileCalls {
     let records = match records_of(&text) {
         Ok(records) => records,
         Err(e) => {
-            out.unreadable = Some(format!("{}: not CloudTrail records: {e}", path.display()));
+            out.unreadable = Some(format!("{}: not CloudTrail records: {e}", files.name(i)));
             return out;
         }
     };
@@ -178,7 +187,7 @@ pub struct Scanned {
 }
 
 /// Scans `files` with `threads` readers; calls outside `window` are not counted.
-pub fn scan(files: &[PathBuf], window: (i64, i64), params: Params, threads: usize) -> Scanned {
+pub fn scan(files: &LogFiles, window: (i64, i64), params: Params, threads: usize) -> Scanned {
     let mut detector = Scopes::new(params);
     let mut scanned = Scanned {
         insights: Vec::new(),
@@ -204,7 +213,8 @@ pub fn scan(files: &[PathBuf], window: (i64, i64), params: Params, threads: usiz
     // Files are read a round at a time on every thread; the detector takes the previous
     // round's calls, in file order, while the next round is read.
     let mut previous: Option<Vec<FileCalls>> = None;
-    for round in files.chunks(threads * 4) {
+    let indices: Vec<usize> = (0..files.len()).collect();
+    for round in indices.chunks(threads * 4) {
         previous = Some(std::thread::scope(|scope| {
             let per_thread = round.len().div_ceil(threads);
             let handles: Vec<_> = round
@@ -213,7 +223,7 @@ pub fn scan(files: &[PathBuf], window: (i64, i64), params: Params, threads: usiz
                     scope.spawn(move || {
                         chunk
                             .iter()
-                            .map(|path| read_file(path, window))
+                            .map(|&i| read_file(files, i, window))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -292,9 +302,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
     if args.learning_minutes < 1 {
         bail!("--learning-minutes must be at least 1");
     }
-    let files = files_under(&args.path)?;
+    let files = LogFiles::list(&args.source, args.s3_endpoint_url.clone(), &args.region)?;
     if files.is_empty() {
-        bail!("no CloudTrail log files under {}", args.path.display());
+        bail!("no CloudTrail log files under {}", args.source);
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let params = params(args.learning_minutes);

@@ -43,10 +43,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let paths = crate::import::files_under(&logs)?;
+    let files = crate::logfiles::LogFiles::Local(crate::import::files_under(&logs)?);
     let began = Instant::now();
     let scanned = crate::scan::scan(
-        &paths,
+        &files,
         (i64::MIN, i64::MAX),
         crate::scan::params(cairn_insights::Params::default().learning_minutes),
         threads,
