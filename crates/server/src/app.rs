@@ -46,7 +46,7 @@ impl App {
         let webhook = self
             .insights_webhook
             .as_ref()
-            .map_or(u64::MAX, |w| w.cursor());
+            .map_or(u64::MAX, |w| w.saved_cursor());
         self.delivery
             .cursor()
             .min(self.log_groups.saved_cursor())

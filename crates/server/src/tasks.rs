@@ -70,6 +70,14 @@ where
     Ok(state)
 }
 
+/// Removes a consumer's state file, if there is one.
+pub fn remove_state(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Writes a journal consumer's state as JSON, whole or not at all.
 pub fn write_state<T: serde::Serialize>(path: &Path, state: &T) -> Result<(), String> {
     let bytes = serde_json::to_vec(state).expect("state serializes");

@@ -210,14 +210,18 @@ impl Insights {
 
     /// Saves the cursor, and the detector's state that goes with it, when the cursor moved
     /// and a while has passed since the last save (or `now`); then lets the journal go
-    /// below it. Every Insight decided is stored by then, so none is missing from the state.
+    /// below it. Not while Insights decided wait to be stored: a state that has decided
+    /// them must not outlive them (the journal from the last save decides them again).
+    /// Only the pass saves (under the live lock), so the saved lock is held just to read
+    /// and to update, never while writing.
     fn save(&self, app: &App, live: &Live, now: bool) -> Result<(), String> {
-        let mut saved = self.saved.lock().expect("saved lock");
+        let (saved_cursor, saved_at) = *self.saved.lock().expect("saved lock");
         let every = match live.detector {
             Some(_) => SNAPSHOT_EVERY,
             None => SAVE_EVERY,
         };
-        if saved.0 == live.cursor || (!now && saved.1.elapsed() < every) {
+        let due = now || saved_at.elapsed() >= every;
+        if saved_cursor == live.cursor || !due || !live.unsent.is_empty() {
             return Ok(());
         }
         let snapshot = self.dir.join(SNAPSHOT_FILE);
@@ -227,10 +231,7 @@ impl Insights {
                 bytes.extend(scopes.snapshot());
                 cairn_store::fsutil::write_atomic(&snapshot, &bytes).map_err(|e| e.to_string())
             }
-            None => match std::fs::remove_file(&snapshot) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
-                _ => Ok(()),
-            },
+            None => tasks::remove_state(&snapshot).map_err(|e| e.to_string()),
         }
         .and_then(|()| {
             let state = Saved {
@@ -239,8 +240,7 @@ impl Insights {
             tasks::write_state(&self.dir.join(STATE_FILE), &state)
         })
         .map_err(|e| format!("saving the Insights state: {e}"))?;
-        *saved = (live.cursor, std::time::Instant::now());
-        drop(saved);
+        *self.saved.lock().expect("saved lock") = (live.cursor, std::time::Instant::now());
         app.release_journal();
         Ok(())
     }

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cairn_store::journal::JournalReader;
 use serde::{Deserialize, Serialize};
@@ -25,23 +25,34 @@ use crate::tasks::{self, AtStop};
 const POLL: Duration = Duration::from_secs(1);
 /// The most record bytes one read takes from the journal.
 const PASS_BUDGET: usize = 32 << 20;
+/// The cursor, rewritten at most every `SAVE_EVERY` while only it moves.
 const STATE_FILE: &str = "webhook.json";
+/// The queue, rewritten only when it changes (and before the cursor moves past what it
+/// gained).
+const QUEUE_FILE: &str = "webhook-queue.json";
+const SAVE_EVERY: Duration = Duration::from_secs(2);
 /// Events queued beyond this are dropped, oldest first, and logged: a webhook down for
 /// long must not fill the disk. Insights are rare; this is weeks of them.
 const MAX_QUEUED: usize = 10_000;
 const DETAIL_TYPE: &str = "AWS Insight via CloudTrail";
 
 #[derive(Default, Serialize, Deserialize)]
-struct State {
+struct Saved {
     /// Every Insights event below this journal position is queued or sent.
+    cursor: u64,
+}
+
+struct State {
     cursor: u64,
     /// Envelopes not yet taken by the webhook, oldest first.
     queue: VecDeque<String>,
+    /// When the cursor was last saved.
+    saved_at: Instant,
 }
 
 pub struct Webhook {
     url: String,
-    path: PathBuf,
+    dir: PathBuf,
     state: Mutex<State>,
     /// The cursor in the state file: the journal is kept from here.
     saved_cursor: AtomicU64,
@@ -57,41 +68,44 @@ impl Webhook {
         start: u64,
         url: Option<String>,
     ) -> std::io::Result<Option<Webhook>> {
-        let path = data_dir.join("insights").join(STATE_FILE);
+        let dir = data_dir.join("insights");
         let Some(url) = url else {
-            return match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(None),
-            };
+            tasks::remove_state(&dir.join(STATE_FILE))?;
+            tasks::remove_state(&dir.join(QUEUE_FILE))?;
+            return Ok(None);
         };
-        let state = tasks::load_state(&path, || State {
-            cursor: start,
-            queue: VecDeque::new(),
-        })?;
+        let saved = tasks::load_state(&dir.join(STATE_FILE), || Saved { cursor: start })?;
+        let queue = tasks::read_state(&dir.join(QUEUE_FILE))?.unwrap_or_default();
         Ok(Some(Webhook {
             url,
-            path,
-            saved_cursor: AtomicU64::new(state.cursor),
-            state: Mutex::new(state),
+            dir,
+            saved_cursor: AtomicU64::new(saved.cursor),
+            state: Mutex::new(State {
+                cursor: saved.cursor,
+                queue,
+                saved_at: Instant::now(),
+            }),
             reader: Mutex::new(None),
         }))
     }
 
     /// The journal position below which nothing is needed any more.
-    pub fn cursor(&self) -> u64 {
+    pub fn saved_cursor(&self) -> u64 {
         self.saved_cursor.load(Ordering::Acquire)
     }
 
-    /// Every second until `stop` fires, and once more: queues new Insights events, then
-    /// posts the queue.
+    /// Every second until `stop` fires: queues new Insights events, then posts the queue.
+    /// At stop the last events are queued, not posted (a slow webhook must not hold up
+    /// shutdown); they go after the next start.
     pub async fn run(app: Arc<App>, stop: tokio::sync::watch::Receiver<bool>) {
         if app.insights_webhook.is_none() {
             return;
         }
         let read: fn(&App) -> Result<bool, String> =
             |app| app.insights_webhook.as_ref().expect("checked").read(app);
-        tasks::every(POLL, stop, AtStop::Finish, || async {
-            tasks::drain(&app, "queueing Insights events for the webhook", read).await;
+        const WHAT: &str = "queueing Insights events for the webhook";
+        tasks::every(POLL, stop, AtStop::Quit, || async {
+            tasks::drain(&app, WHAT, read).await;
             app.insights_webhook
                 .as_ref()
                 .expect("checked")
@@ -99,6 +113,12 @@ impl Webhook {
                 .await;
         })
         .await;
+        tasks::drain(&app, WHAT, read).await;
+        let webhook = app.insights_webhook.as_ref().expect("checked");
+        let mut state = webhook.state.lock().expect("webhook lock");
+        if let Err(error) = webhook.save_cursor(&app, &mut state) {
+            tracing::error!(%error);
+        }
     }
 
     /// Queues the Insights events the journal holds beyond the cursor (up to the budget).
@@ -127,32 +147,48 @@ impl Webhook {
                 return Err(error.to_string());
             }
         };
-        state.queue.extend(found);
-        let excess = state.queue.len().saturating_sub(MAX_QUEUED);
-        if excess > 0 {
-            tracing::error!(
-                dropped = excess,
-                "the Insights webhook has not taken events for long; the oldest are dropped"
-            );
-            state.queue.drain(..excess);
+        if !found.is_empty() {
+            state.queue.extend(found);
+            let excess = state.queue.len().saturating_sub(MAX_QUEUED);
+            if excess > 0 {
+                tracing::error!(
+                    dropped = excess,
+                    "the Insights webhook has not taken events for long; the oldest are dropped"
+                );
+                state.queue.drain(..excess);
+            }
+            self.save_queue(&state)?;
         }
         state.cursor = to;
-        self.save(&state)?;
-        drop(state);
-        app.release_journal();
+        if state.saved_at.elapsed() >= SAVE_EVERY {
+            self.save_cursor(app, &mut state)?;
+        }
         Ok(to < until)
     }
 
-    /// Writes the state; from then on the journal below its cursor may go.
-    fn save(&self, state: &State) -> Result<(), String> {
-        tasks::write_state(&self.path, state)
-            .map_err(|e| format!("saving the Insights webhook queue: {e}"))?;
+    fn save_queue(&self, state: &State) -> Result<(), String> {
+        tasks::write_state(&self.dir.join(QUEUE_FILE), &state.queue)
+            .map_err(|e| format!("saving the Insights webhook queue: {e}"))
+    }
+
+    /// Writes the cursor (the queue holds everything below it by then), and lets the
+    /// journal below it go.
+    fn save_cursor(&self, app: &App, state: &mut State) -> Result<(), String> {
+        let saved = Saved {
+            cursor: state.cursor,
+        };
+        tasks::write_state(&self.dir.join(STATE_FILE), &saved)
+            .map_err(|e| format!("saving the Insights webhook cursor: {e}"))?;
         self.saved_cursor.store(state.cursor, Ordering::Release);
+        state.saved_at = Instant::now();
+        app.release_journal();
         Ok(())
     }
 
-    /// Posts the queue in order until it is empty or the webhook refuses one.
+    /// Posts the queue in order until it is empty or the webhook refuses one; then saves
+    /// what is left once (an event taken just before a crash may go twice).
     async fn post(&self, app: &App) {
+        let mut taken = 0;
         loop {
             let Some(body) = self
                 .state
@@ -162,7 +198,7 @@ impl Webhook {
                 .front()
                 .cloned()
             else {
-                return;
+                break;
             };
             let sent = app
                 .webhooks
@@ -174,12 +210,14 @@ impl Webhook {
                 .and_then(|r| r.error_for_status());
             if let Err(error) = sent {
                 tracing::warn!(%error, webhook = %self.url, "Insights event not delivered; will retry");
-                return;
+                break;
             }
-            let mut state = self.state.lock().expect("webhook lock");
-            state.queue.pop_front();
-            if let Err(error) = self.save(&state) {
-                // The event may be sent again after a restart; the receiver sees its id twice.
+            self.state.lock().expect("webhook lock").queue.pop_front();
+            taken += 1;
+        }
+        if taken > 0 {
+            let state = self.state.lock().expect("webhook lock");
+            if let Err(error) = self.save_queue(&state) {
                 tracing::error!(%error);
             }
         }
