@@ -23,6 +23,18 @@ pub struct S3Files {
     runtime: tokio::runtime::Runtime,
 }
 
+/// Buckets on `endpoint` (default AWS's S3 in `region`), path-style, signed with
+/// `credentials`.
+pub fn s3_buckets(endpoint: Option<String>, region: &str, credentials: Credentials) -> Buckets {
+    Buckets::s3(cairn_server::config::S3Settings {
+        endpoint: endpoint.unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com")),
+        region: region.to_owned(),
+        access_key_id: credentials.access_key_id,
+        secret_access_key: credentials.secret_access_key,
+        virtual_hosted_style: false,
+    })
+}
+
 impl LogFiles {
     /// Lists `source`: a path, or `s3://BUCKET/PREFIX` on `s3_endpoint` (default AWS's in
     /// `region`) with the credentials in `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
@@ -36,15 +48,7 @@ impl LogFiles {
         };
         let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
         anyhow::ensure!(!bucket.is_empty(), "{source:?} names no bucket");
-        let credentials = Credentials::from_env()?;
-        let settings = cairn_server::config::S3Settings {
-            endpoint: s3_endpoint.unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com")),
-            region: region.to_owned(),
-            access_key_id: credentials.access_key_id,
-            secret_access_key: credentials.secret_access_key,
-            virtual_hosted_style: false,
-        };
-        let buckets = Buckets::s3(settings);
+        let buckets = s3_buckets(s3_endpoint, region, Credentials::from_env()?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;

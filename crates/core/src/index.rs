@@ -229,11 +229,8 @@ impl IndexFields {
         let reported = raw
             .event_data
             .and_then(|d| serde_json::from_str::<RawEventData<'_>>(d.get()).ok());
-        let subject = raw
-            .insight_details
-            .filter(|_| category == Category::Insight)
-            // LookupEvents finds an Insights event by the API it is about.
-            .and_then(crate::route::InsightSubject::of);
+        // LookupEvents finds an Insights event by the API it is about.
+        let subject = crate::route::InsightSubject::of(category, raw.insight_details);
         let attributes = match (&reported, &subject) {
             (_, Some(subject)) => attributes_of(
                 subject.event_name.as_deref(),

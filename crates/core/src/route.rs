@@ -79,8 +79,13 @@ pub(crate) struct InsightSubject<'a> {
 }
 
 impl<'a> InsightSubject<'a> {
-    /// `None` when the details are not an object of this shape.
-    pub(crate) fn of(details: &'a serde_json::value::RawValue) -> Option<InsightSubject<'a>> {
+    /// The subject of an event of `category` with `details`: `None` unless it is an
+    /// Insights event whose details are an object of this shape.
+    pub(crate) fn of(
+        category: Category,
+        details: Option<&'a serde_json::value::RawValue>,
+    ) -> Option<InsightSubject<'a>> {
+        let details = details.filter(|_| category == Category::Insight)?;
         serde_json::from_str(details.get()).ok()
     }
 }
@@ -126,10 +131,7 @@ impl RouteFields {
         );
         // An Insights event is routed by the API it is about (for the global-service
         // rule) and its type; a details object of another shape routes as having neither.
-        let details = raw
-            .insight_details
-            .filter(|_| category == Category::Insight)
-            .and_then(InsightSubject::of);
+        let details = InsightSubject::of(category, raw.insight_details);
         let (insight_type, insight_source) = match details {
             Some(d) => (d.insight_type.map(Cow::into_owned), d.event_source),
             None => (None, None),

@@ -54,6 +54,18 @@ impl App {
             .min(webhook)
     }
 
+    /// POSTs a JSON `body` to a webhook; an answer other than 2xx is an error.
+    pub async fn post_json(&self, url: &str, body: String) -> reqwest::Result<()> {
+        self.webhooks
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?
+            .error_for_status()
+            .map(drop)
+    }
+
     /// Lets the store remove journal segments below the floor.
     pub fn release_journal(&self) {
         self.store.retain_from(self.journal_floor());

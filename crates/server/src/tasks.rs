@@ -84,6 +84,28 @@ pub fn write_state<T: serde::Serialize>(path: &Path, state: &T) -> Result<(), St
     cairn_store::fsutil::write_atomic(path, &bytes).map_err(|e| e.to_string())
 }
 
+/// Reads the journal from `cursor` up to `until` (at most `budget` bytes of records),
+/// calling `visit(seq, record)`, with the reader a consumer keeps between passes in `kept`:
+/// opened again when it is not at `cursor`, dropped when a read fails. Returns the
+/// position reached.
+pub fn read_journal(
+    app: &App,
+    kept: &mut Option<cairn_store::journal::JournalReader>,
+    cursor: u64,
+    until: u64,
+    budget: usize,
+    visit: impl FnMut(u64, &[u8]),
+) -> Result<u64, String> {
+    if kept.as_ref().is_none_or(|r| r.next_seq() != cursor) {
+        *kept = Some(app.store.journal_reader(cursor));
+    }
+    let reader = kept.as_mut().expect("opened above");
+    reader.read(until, budget, visit).map_err(|error| {
+        *kept = None;
+        error.to_string()
+    })
+}
+
 /// Runs a journal consumer's `pass` on a blocking thread until it reports that nothing
 /// more waits (a pass returns whether more does), logging a failure as `what` failing.
 pub async fn drain(app: &Arc<App>, what: &'static str, pass: fn(&App) -> Result<bool, String>) {

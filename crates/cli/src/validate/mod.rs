@@ -228,18 +228,8 @@ fn source(
         });
     }
     let credentials = credentials.map_or_else(Credentials::from_env, Ok)?;
-    let settings = cairn_server::config::S3Settings {
-        endpoint: args
-            .s3_endpoint_url
-            .clone()
-            .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com")),
-        region: region.to_owned(),
-        access_key_id: credentials.access_key_id,
-        secret_access_key: credentials.secret_access_key,
-        virtual_hosted_style: false,
-    };
     Ok(Source {
-        buckets: Buckets::s3(settings),
+        buckets: crate::logfiles::s3_buckets(args.s3_endpoint_url.clone(), region, credentials),
         local: None,
     })
 }

@@ -663,14 +663,7 @@ async fn notify(app: &Arc<App>, outcomes: &[(&LogFile, Option<&str>)]) {
     for ((arn, region), (url, bucket, keys)) in messages {
         let body = serde_json::json!({ "s3Bucket": bucket, "s3ObjectKey": keys });
         let attempt = crate::app::now_precise();
-        let sent = app
-            .webhooks
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .and_then(|r| r.error_for_status());
+        let sent = app.post_json(&url, body.to_string()).await;
         let error = sent.err().map(|error| {
             tracing::warn!(%url, %error, "delivery notification failed");
             if error.is_status() {

@@ -151,19 +151,14 @@ impl Insights {
         let mut records = Vec::new();
         let mut to = cursor;
         if until > cursor {
-            if live.reader.as_ref().is_none_or(|r| r.next_seq() != cursor) {
-                live.reader = Some(app.store.journal_reader(cursor));
-            }
-            let reader = live.reader.as_mut().expect("opened above");
-            match reader.read(until, PASS_BUDGET, |seq, record| {
-                records.push((seq, record.to_vec()))
-            }) {
-                Ok(read_to) => to = read_to,
-                Err(error) => {
-                    live.reader = None;
-                    return Err(error.to_string());
-                }
-            }
+            to = tasks::read_journal(
+                app,
+                &mut live.reader,
+                cursor,
+                until,
+                PASS_BUDGET,
+                |seq, record| records.push((seq, record.to_vec())),
+            )?;
         }
         let detector = live
             .detector

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cairn_store::journal::JournalReader;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -104,17 +105,13 @@ impl Webhook {
         let read: fn(&App) -> Result<bool, String> =
             |app| app.insights_webhook.as_ref().expect("checked").read(app);
         const WHAT: &str = "queueing Insights events for the webhook";
+        let webhook = app.insights_webhook.as_ref().expect("checked");
         tasks::every(POLL, stop, AtStop::Quit, || async {
             tasks::drain(&app, WHAT, read).await;
-            app.insights_webhook
-                .as_ref()
-                .expect("checked")
-                .post(&app)
-                .await;
+            webhook.post(&app).await;
         })
         .await;
         tasks::drain(&app, WHAT, read).await;
-        let webhook = app.insights_webhook.as_ref().expect("checked");
         let mut state = webhook.state.lock().expect("webhook lock");
         if let Err(error) = webhook.save_cursor(&app, &mut state) {
             tracing::error!(%error);
@@ -126,27 +123,19 @@ impl Webhook {
     fn read(&self, app: &App) -> Result<bool, String> {
         let until = app.store.committed_seq();
         let mut state = self.state.lock().expect("webhook lock");
-        if until <= state.cursor {
-            return Ok(false);
-        }
-        let mut reader = self.reader.lock().expect("webhook reader lock");
-        if reader.as_ref().is_none_or(|r| r.next_seq() != state.cursor) {
-            *reader = Some(app.store.journal_reader(state.cursor));
-        }
+        let mut to = state.cursor;
         let mut found = Vec::new();
-        let read = reader
-            .as_mut()
-            .expect("opened above")
-            .read(until, PASS_BUDGET, |_, record| {
-                found.extend(envelope(record))
-            });
-        let to = match read {
-            Ok(to) => to,
-            Err(error) => {
-                *reader = None;
-                return Err(error.to_string());
-            }
-        };
+        if until > state.cursor {
+            let mut reader = self.reader.lock().expect("webhook reader lock");
+            to = tasks::read_journal(
+                app,
+                &mut reader,
+                state.cursor,
+                until,
+                PASS_BUDGET,
+                |_, record| found.extend(envelope(record)),
+            )?;
+        }
         if !found.is_empty() {
             state.queue.extend(found);
             let excess = state.queue.len().saturating_sub(MAX_QUEUED);
@@ -160,7 +149,8 @@ impl Webhook {
             self.save_queue(&state)?;
         }
         state.cursor = to;
-        if state.saved_at.elapsed() >= SAVE_EVERY {
+        let moved = to != self.saved_cursor();
+        if moved && state.saved_at.elapsed() >= SAVE_EVERY {
             self.save_cursor(app, &mut state)?;
         }
         Ok(to < until)
@@ -200,15 +190,7 @@ impl Webhook {
             else {
                 break;
             };
-            let sent = app
-                .webhooks
-                .post(&self.url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .and_then(|r| r.error_for_status());
-            if let Err(error) = sent {
+            if let Err(error) = app.post_json(&self.url, body).await {
                 tracing::warn!(%error, webhook = %self.url, "Insights event not delivered; will retry");
                 break;
             }

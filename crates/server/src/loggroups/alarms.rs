@@ -488,13 +488,8 @@ async fn notify(app: &App) {
     let alarms = &app.log_groups.metrics.alarms;
     for notification in alarms.evaluate(crate::app::now()) {
         let sent = app
-            .webhooks
-            .post(&notification.webhook)
-            .header("content-type", "application/json")
-            .body(notification.body.to_string())
-            .send()
-            .await
-            .and_then(|r| r.error_for_status());
+            .post_json(&notification.webhook, notification.body.to_string())
+            .await;
         match sent {
             Ok(_) => alarms.sent(&notification),
             Err(error) => {

@@ -306,16 +306,15 @@ impl LogGroups {
             return Ok(false);
         }
         let mut reader = self.reader.lock().expect("reader lock");
-        if reader.as_ref().is_none_or(|r| r.next_seq() != cursor) {
-            *reader = Some(app.store.journal_reader(cursor));
-        }
-        let reader = reader.as_mut().expect("opened above");
         let mut records = Vec::new();
-        let to = reader
-            .read(until, PASS_BUDGET, |seq, record| {
-                records.push((seq, record.to_vec()))
-            })
-            .map_err(|e| e.to_string())?;
+        let to = crate::tasks::read_journal(
+            app,
+            &mut reader,
+            cursor,
+            until,
+            PASS_BUDGET,
+            |seq, record| records.push((seq, record.to_vec())),
+        )?;
         let ingestion = (crate::app::now_precise() * 1000.0) as i64;
         let mut outcomes: Vec<(String, Option<String>)> = Vec::new();
         let batches = self.route(&records, &trails, &targets, &mut outcomes);
