@@ -2,11 +2,13 @@
 
 import gzip
 import json
+import os
 import subprocess
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from conftest import ACCOUNT_A, BIN, Cairn, all_records, config_text
+from conftest import ACCOUNT_A, BIN, Cairn, all_records, config_text, trails_config, wait_for
+from test_delivery import local_objects
 
 
 def record(days_ago=1, **changes):
@@ -35,9 +37,9 @@ def write_tree(root):
     return first + second[:-1]
 
 
-def run_import(root, data, *extra):
-    return subprocess.run([BIN, "import", str(root), "--data-dir", str(data), "--quiet", *extra],
-                          capture_output=True, text=True, timeout=120)
+def run_import(source, data, *extra, env=None):
+    return subprocess.run([BIN, "import", str(source), "--data-dir", str(data), "--quiet", *extra],
+                          capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_import_loads_trees_idempotently_and_keeps_every_field(workdir):
@@ -82,3 +84,70 @@ def test_import_refuses_a_data_directory_in_use(cairn, workdir):
     out = run_import(root, cairn.data_dir)
     assert out.returncode != 0
     assert "in use" in out.stderr
+
+
+def test_import_reads_an_s3_bucket_idempotently(workdir, moto_s3):
+    port, s3 = moto_s3
+    root = workdir / "logs"
+    written = write_tree(root)
+    s3.create_bucket(Bucket="old-trail")
+    for path in (root / "AWSLogs").rglob("*.json.gz"):
+        s3.put_object(Bucket="old-trail", Key=f"team/{path.relative_to(root)}", Body=path.read_bytes())
+    s3.put_object(Bucket="old-trail", Key="team/AWSLogs/notes.txt", Body=b"not a log file")
+    s3.put_object(Bucket="old-trail", Key="elsewhere/x.json", Body=json.dumps([record()]))
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    data = workdir / "data"
+
+    def import_s3(location):
+        return run_import(location, data, "--s3-endpoint-url", f"http://127.0.0.1:{port}", env=env)
+    out = import_s3("s3://old-trail/team/")
+    assert out.returncode == 0, out.stderr
+    assert "2 files: 51 events, 50 stored, 1 duplicates, 0 older than 90 days skipped, 0 rejected" in out.stdout
+    again = import_s3("s3://old-trail/team/")
+    assert "51 events, 0 stored, 51 duplicates" in again.stdout, again.stdout
+    missing = import_s3("s3://no-such-bucket/")
+    assert missing.returncode != 0 and "no-such-bucket" in missing.stderr, missing.stderr
+
+    config = workdir / "cairn.toml"
+    config.write_text(config_text(data))
+    server = Cairn(data, config=config).start()
+    try:
+        found = {r["eventID"]: r for r in all_records(server.client("alice", region="eu-west-1"))}
+        for r in written[:50]:
+            assert found[r["eventID"]] == r
+    finally:
+        server.stop()
+
+
+def test_imported_events_reach_the_trails_that_are_logging_only_with_deliver(workdir):
+    data = workdir / "data"
+    config = workdir / "cairn.toml"
+    config.write_text(trails_config(data))
+    server = Cairn(data, config=config).start()
+    alice = server.client()
+    alice.create_trail(Name="everywhere", S3BucketName="trail-bucket", IsMultiRegionTrail=True)
+    alice.start_logging(Name="everywhere")
+    alice.create_trail(Name="stopped", S3BucketName="other-bucket", IsMultiRegionTrail=True)
+    server.stop()
+
+    quiet, delivered = [record() for _ in range(10)], [record() for _ in range(10)]
+    (workdir / "quiet.json").write_text(json.dumps({"Records": quiet}))
+    (workdir / "delivered.json").write_text(json.dumps({"Records": delivered}))
+    assert run_import(workdir / "quiet.json", data).returncode == 0
+    out = run_import(workdir / "delivered.json", data, "--deliver")
+    assert out.returncode == 0, out.stderr
+    assert "10 new events go to the trails that are logging" in out.stdout
+
+    server = Cairn(data, config=config).start()
+    try:
+        def delivered_ids():
+            return {r["eventID"] for records in local_objects(server).values() for r in records}
+        wanted = {r["eventID"] for r in delivered}
+        # Both imports are in one delivery: once the second is delivered, the first was passed over.
+        ids = wait_for(lambda: wanted <= delivered_ids() and delivered_ids())
+        assert not ids & {r["eventID"] for r in quiet}
+        assert local_objects(server, "other-bucket") == {}
+        history = {r["eventID"] for r in all_records(server.client(region="eu-west-1"))}
+        assert {r["eventID"] for r in quiet + delivered} <= history
+    finally:
+        server.stop()

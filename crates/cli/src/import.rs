@@ -1,26 +1,42 @@
-//! `cairn import PATH`: loads CloudTrail log files as AWS delivers them (the
-//! `AWSLogs/…/CloudTrail/…` tree of `.json.gz` files), plain `.json` files (a log file's
-//! `{"Records":[…]}` or an array of records) and NDJSON (a record per line) into a data
-//! directory, keeping each event's account, region and time. Importing twice changes
+//! `cairn import PATH | s3://BUCKET/PREFIX`: loads CloudTrail log files as AWS delivers
+//! them (the `AWSLogs/…/CloudTrail/…` tree of `.json.gz` files), plain `.json` files (a log
+//! file's `{"Records":[…]}` or an array of records) and NDJSON (a record per line) into a
+//! data directory, keeping each event's account, region and time. Importing twice changes
 //! nothing: an event already held (same account and eventID) is counted as a duplicate.
 //! The server must not be running on the same data directory (the store is locked).
+//!
+//! Imported events go to the event history only, unless `--deliver` is given: then the
+//! server, when it next starts, routes them to the trails that are logging (and on to their
+//! log groups and Insights) like newly received events.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use cairn_core::json::minify;
 use cairn_server::records::{self, Policy};
 use cairn_store::{Event, Store, StoreOptions};
-use serde_json::value::RawValue;
+
+use crate::logfiles::LogFiles;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A log file, or a directory searched recursively for `.json`, `.json.gz`, `.gz`,
-    /// `.ndjson` and `.jsonl` files.
-    path: PathBuf,
+    /// A log file, a directory searched recursively for `.json`, `.json.gz`, `.gz`,
+    /// `.ndjson` and `.jsonl` files, or `s3://BUCKET/PREFIX` (with AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY).
+    source: String,
+    /// The S3-compatible endpoint of an `s3://` source. Default: AWS's, in `--region`.
+    #[arg(long)]
+    s3_endpoint_url: Option<String>,
+    /// The region of an `s3://` source's bucket.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Also route the imported events to the trails that are logging (delivered when
+    /// `cairn serve` next starts), like newly received events. Without it they go to the
+    /// event history only.
+    #[arg(long)]
+    deliver: bool,
     /// The data directory to import into (the server must be stopped).
     #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
     data_dir: PathBuf,
@@ -46,144 +62,112 @@ pub struct Summary {
     pub unreadable: Vec<String>,
 }
 
-/// Whether a file of this name may hold CloudTrail records.
-pub(crate) fn is_log_file_name(name: &str) -> bool {
-    let name = name.to_lowercase();
-    [".json", ".json.gz", ".gz", ".ndjson", ".jsonl"]
-        .iter()
-        .any(|e| name.ends_with(e))
+/// What one file gave: its new events, checked, and what was set aside.
+#[derive(Default)]
+struct FileEvents {
+    events: Vec<Event>,
+    records: u64,
+    too_old: u64,
+    rejected: Vec<(&'static str, String)>,
+    unreadable: Option<String>,
 }
 
-/// Files to read, in a stable order.
-pub(crate) fn files_under(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let wanted = |p: &Path| {
-        p.file_name()
-            .is_some_and(|n| is_log_file_name(&n.to_string_lossy()))
-    };
-    if path.is_file() {
-        return Ok(vec![path.to_owned()]);
-    }
-    let mut out = Vec::new();
-    let mut stack = vec![path.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
-        {
-            let entry = entry?;
-            let p = entry.path();
-            if entry.file_type()?.is_dir() {
-                stack.push(p);
-            } else if wanted(&p) {
-                out.push(p);
-            }
+/// Reads and checks file `i`; events before `oldest` are counted, not kept.
+fn read_file(files: &LogFiles, i: usize, oldest: i64, newest: i64) -> FileEvents {
+    let mut out = FileEvents::default();
+    let text = match files.read_text(i) {
+        Ok(text) => text,
+        Err(e) => {
+            out.unreadable = Some(format!("{}: {e:#}", files.name(i)));
+            return out;
         }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// A file's text, gunzipped when it is gzip (by magic number, whatever its name).
-pub(crate) fn read_text(path: &Path) -> anyhow::Result<String> {
-    text_of(std::fs::read(path)?)
-}
-
-/// Text from a file's bytes, gunzipped when they are gzip.
-pub(crate) fn text_of(bytes: Vec<u8>) -> anyhow::Result<String> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_string(&mut text)?;
-        Ok(text)
-    } else {
-        Ok(String::from_utf8(bytes)?)
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct LogFile<'a> {
-    #[serde(rename = "Records", borrow)]
-    records: Vec<&'a RawValue>,
-}
-
-/// The records of one file: a log file's `Records`, a JSON array, or NDJSON lines.
-pub(crate) fn records_of(text: &str) -> anyhow::Result<Vec<&RawValue>> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
-        return Ok(serde_json::from_str(text)?);
-    }
-    if let Ok(file) = serde_json::from_str::<LogFile<'_>>(text) {
-        return Ok(file.records);
-    }
-    text.lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| serde_json::from_str::<&RawValue>(line).map_err(Into::into))
-        .collect()
-}
-
-/// Imports every file under `path` into `store`; `now` fixes the retention window.
-pub fn import(
-    store: &Store,
-    path: &Path,
-    retention_days: u32,
-    now: i64,
-    progress: &indicatif::ProgressBar,
-) -> anyhow::Result<Summary> {
-    let files = files_under(path)?;
-    if files.is_empty() {
-        bail!("no CloudTrail log files under {}", path.display());
-    }
-    progress.set_length(files.len() as u64);
+    };
+    let records = match files.records_in(i, &text) {
+        Ok(records) => records,
+        Err(unreadable) => {
+            out.unreadable = Some(unreadable);
+            return out;
+        }
+    };
     let anyone = |_: &str| true;
-    let oldest = now - i64::from(retention_days) * 86_400;
     // Age is judged apart from the other checks: old events are skipped, not rejected.
     let policy = Policy {
         may_write_for: &anyone,
         oldest: i64::MIN,
-        newest: now + 86_400,
+        newest,
     };
+    out.records = records.len() as u64;
+    for raw in records {
+        match records::check(raw.get(), &policy) {
+            Ok(fields) if fields.time < oldest => out.too_old += 1,
+            Ok(fields) => out.events.push(Event {
+                fields,
+                record: minify(raw.get()).into_bytes(),
+            }),
+            Err(refusal) => out.rejected.push((
+                refusal.code,
+                format!("{}: {}", files.name(i), refusal.message),
+            )),
+        }
+    }
+    out
+}
+
+/// How an import runs.
+pub struct Options {
+    /// Days of history kept, before `now`: older events are skipped and counted.
+    pub retention_days: u32,
+    pub now: i64,
+    /// Whether the server routes the events to trails; if not, they belong to the
+    /// history only.
+    pub deliver: bool,
+    /// Threads reading, gunzipping and checking files.
+    pub threads: usize,
+}
+
+/// Imports `files` into `store`.
+pub fn import(
+    store: &Store,
+    files: &LogFiles,
+    options: &Options,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<Summary> {
+    let deliver = options.deliver;
+    progress.set_length(files.len() as u64);
+    let oldest = options.now - i64::from(options.retention_days) * 86_400;
+    let newest = options.now + 86_400;
     let mut summary = Summary::default();
     let mut batch: Vec<Event> = Vec::new();
-    for file in &files {
-        progress.inc(1);
-        let text = match read_text(file) {
-            Ok(text) => text,
-            Err(e) => {
-                summary.unreadable.push(format!("{}: {e}", file.display()));
-                continue;
+    if !deliver {
+        store.begin_history_only()?;
+    }
+    files.read_in_order(
+        options.threads,
+        |files, i| read_file(files, i, oldest, newest),
+        |file| {
+            progress.inc(1);
+            if let Some(unreadable) = file.unreadable {
+                summary.unreadable.push(unreadable);
+                return Ok(());
             }
-        };
-        let records = match records_of(&text) {
-            Ok(records) => records,
-            Err(e) => {
-                summary
-                    .unreadable
-                    .push(format!("{}: not CloudTrail records: {e}", file.display()));
-                continue;
+            summary.files += 1;
+            summary.events += file.records;
+            summary.too_old += file.too_old;
+            for (code, example) in file.rejected {
+                summary.rejected += 1;
+                summary.reasons.entry(code).or_insert((0, example)).0 += 1;
             }
-        };
-        summary.files += 1;
-        for raw in records {
-            summary.events += 1;
-            match records::check(raw.get(), &policy) {
-                Ok(fields) if fields.time < oldest => summary.too_old += 1,
-                Ok(fields) => batch.push(Event {
-                    fields,
-                    record: minify(raw.get()).into_bytes(),
-                }),
-                Err(refusal) => {
-                    summary.rejected += 1;
-                    let entry = summary
-                        .reasons
-                        .entry(refusal.code)
-                        .or_insert_with(|| (0, format!("{}: {}", file.display(), refusal.message)));
-                    entry.0 += 1;
-                }
-            }
+            batch.extend(file.events);
             if batch.len() >= 5000 {
                 store_batch(store, &mut batch, &mut summary)?;
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     store_batch(store, &mut batch, &mut summary)?;
+    if !deliver {
+        store.end_history_only()?;
+    }
     Ok(summary)
 }
 
@@ -199,6 +183,10 @@ fn store_batch(store: &Store, batch: &mut Vec<Event>, summary: &mut Summary) -> 
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let files = LogFiles::list(&args.source, args.s3_endpoint_url.clone(), &args.region)?;
+    if files.is_empty() {
+        bail!("no CloudTrail log files under {}", args.source);
+    }
     let store = Store::open(&args.data_dir, StoreOptions::default()).with_context(|| {
         format!(
             "opening {} (is cairn serve running on it?)",
@@ -216,13 +204,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )
     };
     let began = Instant::now();
-    let summary = import(
-        &store,
-        &args.path,
-        args.retention_days,
-        crate::now(),
-        &progress,
-    )?;
+    let options = Options {
+        retention_days: args.retention_days,
+        now: crate::now(),
+        deliver: args.deliver,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let summary = import(&store, &files, &options, &progress)?;
     progress.finish_and_clear();
     store.close();
     let seconds = began.elapsed().as_secs_f64();
@@ -242,6 +230,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     for file in &summary.unreadable {
         println!("  unreadable: {file}");
+    }
+    if args.deliver && summary.stored > 0 {
+        println!(
+            "  the {} new events go to the trails that are logging when cairn serve next starts",
+            summary.stored
+        );
     }
     if summary.rejected > 0 || !summary.unreadable.is_empty() {
         bail!(

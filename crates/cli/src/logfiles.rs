@@ -1,14 +1,16 @@
 //! Where CloudTrail log files are read from: a local file or directory, or an S3 bucket and
 //! prefix (`s3://BUCKET/PREFIX`). The files are listed once, in a stable order; any thread
-//! may then read any of them.
+//! may then read any of them. A file holds a log file's `{"Records":[…]}`, a JSON array of
+//! records or NDJSON, gzip-compressed or not.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cairn_server::buckets::Buckets;
+use serde_json::value::RawValue;
 
 use crate::api_client::Credentials;
-use crate::import::{files_under, is_log_file_name, text_of};
 
 pub enum LogFiles {
     Local(Vec<PathBuf>),
@@ -86,6 +88,48 @@ impl LogFiles {
         }
     }
 
+    /// Reads every file with `read` on `threads` threads and hands what each gave to
+    /// `consume` in file order: a round of files is read while the previous round is
+    /// consumed. Stops at the first error `consume` returns.
+    pub fn read_in_order<T: Send>(
+        &self,
+        threads: usize,
+        read: impl Fn(&LogFiles, usize) -> T + Sync,
+        mut consume: impl FnMut(T) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let threads = threads.max(1);
+        let read = &read;
+        let mut previous: Option<Vec<T>> = None;
+        let indices: Vec<usize> = (0..self.len()).collect();
+        for round in indices.chunks(threads * 4) {
+            let results = std::thread::scope(|scope| {
+                let per_thread = round.len().div_ceil(threads);
+                let handles: Vec<_> = round
+                    .chunks(per_thread)
+                    .map(|chunk| {
+                        scope
+                            .spawn(move || chunk.iter().map(|&i| read(self, i)).collect::<Vec<_>>())
+                    })
+                    .collect();
+                let consumed = previous.take().map_or(Ok(()), |results| {
+                    results.into_iter().try_for_each(&mut consume)
+                });
+                let results: Vec<T> = handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("a reader thread panicked"))
+                    .collect();
+                consumed.map(|()| results)
+            })?;
+            previous = Some(results);
+        }
+        previous.map_or(Ok(()), |results| results.into_iter().try_for_each(consume))
+    }
+
+    /// The records in file `i`'s `text`; the error names the file.
+    pub fn records_in<'t>(&self, i: usize, text: &'t str) -> Result<Vec<&'t RawValue>, String> {
+        records_of(text).map_err(|e| format!("{}: not CloudTrail records: {e}", self.name(i)))
+    }
+
     /// File `i`'s text, gunzipped when it is gzip.
     pub fn read_text(&self, i: usize) -> anyhow::Result<String> {
         let bytes = match self {
@@ -97,4 +141,72 @@ impl LogFiles {
         };
         text_of(bytes)
     }
+}
+
+/// Whether a file of this name may hold CloudTrail records.
+pub(crate) fn is_log_file_name(name: &str) -> bool {
+    let name = name.to_lowercase();
+    [".json", ".json.gz", ".gz", ".ndjson", ".jsonl"]
+        .iter()
+        .any(|e| name.ends_with(e))
+}
+
+/// Files to read, in a stable order.
+pub(crate) fn files_under(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let wanted = |p: &Path| {
+        p.file_name()
+            .is_some_and(|n| is_log_file_name(&n.to_string_lossy()))
+    };
+    if path.is_file() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let entry = entry?;
+            let p = entry.path();
+            if entry.file_type()?.is_dir() {
+                stack.push(p);
+            } else if wanted(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Text from a file's bytes, gunzipped when they are gzip.
+pub(crate) fn text_of(bytes: Vec<u8>) -> anyhow::Result<String> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_string(&mut text)?;
+        Ok(text)
+    } else {
+        Ok(String::from_utf8(bytes)?)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LogFile<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<&'a RawValue>,
+}
+
+/// The records of one file: a log file's `Records`, a JSON array, or NDJSON lines.
+fn records_of(text: &str) -> anyhow::Result<Vec<&RawValue>> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        return Ok(serde_json::from_str(text)?);
+    }
+    if let Ok(file) = serde_json::from_str::<LogFile<'_>>(text) {
+        return Ok(file.records);
+    }
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str::<&RawValue>(line).map_err(Into::into))
+        .collect()
 }

@@ -13,7 +13,6 @@ use anyhow::{bail, Context};
 use cairn_insights::source::ReadCall;
 use cairn_insights::{Call, Insight, Params, Scopes, State};
 
-use crate::import::records_of;
 use crate::logfiles::LogFiles;
 
 #[derive(clap::Args)]
@@ -157,10 +156,10 @@ fn read_file(files: &LogFiles, i: usize, window: (i64, i64)) -> FileCalls {
         }
         return out;
     }
-    let records = match records_of(&text) {
+    let records = match files.records_in(i, &text) {
         Ok(records) => records,
-        Err(e) => {
-            out.unreadable = Some(format!("{}: not CloudTrail records: {e}", files.name(i)));
+        Err(unreadable) => {
+            out.unreadable = Some(unreadable);
             return out;
         }
     };
@@ -197,49 +196,24 @@ pub fn scan(files: &LogFiles, window: (i64, i64), params: Params, threads: usize
         late: 0,
         unreadable: Vec::new(),
     };
-    let threads = threads.max(1);
-    let mut feed = |results: Vec<FileCalls>, scanned: &mut Scanned| {
-        for file in results {
-            scanned.records += file.records;
-            scanned.unreadable.extend(file.unreadable);
-            for owned in &file.calls {
-                let call = owned.call();
-                detector.observe(&call, 1, call.time);
-            }
-            scanned.calls += file.calls.len() as u64;
-        }
-        scanned.insights.extend(detector.take());
-    };
-    // Files are read a round at a time on every thread; the detector takes the previous
-    // round's calls, in file order, while the next round is read.
-    let mut previous: Option<Vec<FileCalls>> = None;
-    let indices: Vec<usize> = (0..files.len()).collect();
-    for round in indices.chunks(threads * 4) {
-        previous = Some(std::thread::scope(|scope| {
-            let per_thread = round.len().div_ceil(threads);
-            let handles: Vec<_> = round
-                .chunks(per_thread)
-                .map(|chunk| {
-                    scope.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|&i| read_file(files, i, window))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            if let Some(results) = previous.take() {
-                feed(results, &mut scanned);
-            }
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("a reader thread panicked"))
-                .collect()
-        }));
-    }
-    if let Some(results) = previous {
-        feed(results, &mut scanned);
-    }
+    // The detector takes each file's calls in file order while the next files are read.
+    files
+        .read_in_order(
+            threads,
+            |files, i| read_file(files, i, window),
+            |file| {
+                scanned.records += file.records;
+                scanned.unreadable.extend(file.unreadable);
+                for owned in &file.calls {
+                    let call = owned.call();
+                    detector.observe(&call, 1, call.time);
+                }
+                scanned.calls += file.calls.len() as u64;
+                scanned.insights.extend(detector.take());
+                Ok(())
+            },
+        )
+        .expect("consuming calls cannot fail");
     detector.flush();
     scanned.insights.extend(detector.take());
     scanned.late = detector.late();

@@ -25,6 +25,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, StoreError};
@@ -245,6 +246,11 @@ impl Journal {
         self.next_seq
     }
 
+    /// The first sequence number still on disk (or the next one, when none is).
+    pub fn first_seq(&self) -> u64 {
+        self.segments.first().map_or(self.next_seq, |s| s.first_seq)
+    }
+
     /// Appends `records` as one durable frame and returns the first one's sequence number.
     /// On failure nothing is appended: a partly written frame is cut off again.
     pub fn append(&mut self, records: &[&[u8]]) -> Result<u64> {
@@ -366,6 +372,8 @@ pub struct JournalReader {
     next_seq: u64,
     /// The open segment and the byte offset of the next frame in it.
     at: Option<(u64, File, u64)>,
+    /// Positions passed over: events that belong to the history only.
+    passed_over: Vec<Range<u64>>,
 }
 
 impl JournalReader {
@@ -374,7 +382,14 @@ impl JournalReader {
             dir: dir.to_owned(),
             next_seq: from_seq,
             at: None,
+            passed_over: Vec::new(),
         }
+    }
+
+    /// The reader does not visit events at these positions.
+    pub fn passing_over(mut self, ranges: Vec<Range<u64>>) -> JournalReader {
+        self.passed_over = ranges;
+        self
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -464,8 +479,14 @@ impl JournalReader {
                     }
                 }
             };
-            payload.resize(h.payload_len, 0);
             let at = *offset + HEADER_LEN as u64;
+            let frame_end = h.first_seq + u64::from(h.count);
+            if covered(&self.passed_over, h.first_seq..frame_end) {
+                *offset = at + h.payload_len as u64;
+                self.next_seq = self.next_seq.max(frame_end);
+                continue;
+            }
+            payload.resize(h.payload_len, 0);
             if !read_exact_at(file, &mut payload, at)? || crc32fast::hash(&payload) != h.payload_crc
             {
                 return Err(StoreError::corrupt(format!(
@@ -485,7 +506,7 @@ impl JournalReader {
                 .ok_or_else(|| StoreError::corrupt("journal frame: bad record lengths"))?;
             for (k, record) in records.into_iter().enumerate() {
                 let seq = h.first_seq + k as u64;
-                if seq >= self.next_seq {
+                if seq >= self.next_seq && !covered(&self.passed_over, seq..seq + 1) {
                     spent += record.len();
                     visit(seq, record);
                 }
@@ -495,6 +516,13 @@ impl JournalReader {
         }
         Ok(self.next_seq)
     }
+}
+
+/// Whether `seqs` lies inside one of `ranges`.
+fn covered(ranges: &[Range<u64>], seqs: Range<u64>) -> bool {
+    ranges
+        .iter()
+        .any(|r| r.start <= seqs.start && seqs.end <= r.end)
 }
 
 /// Fills `buf` from `offset`; false if the file ends first.
@@ -549,6 +577,25 @@ mod tests {
         assert_eq!(journal.next_seq(), 4);
         let all = collect(&journal, 2);
         assert_eq!(all, vec![(2, b"bb".to_vec()), (3, b"ccc".to_vec())]);
+    }
+
+    #[test]
+    fn a_reader_passes_over_ranges_inside_frames_and_whole_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(dir.path(), 1).unwrap();
+        journal.append(&[b"a", b"b", b"c", b"d"]).unwrap();
+        journal.append(&[b"e", b"f"]).unwrap();
+        journal.append(&[b"g"]).unwrap();
+        let mut seen = Vec::new();
+        let end = JournalReader::new(dir.path(), 1)
+            .passing_over(vec![2..4, 5..7])
+            .read(8, usize::MAX, |seq, r| seen.push((seq, r.to_vec())))
+            .unwrap();
+        assert_eq!(end, 8);
+        assert_eq!(
+            seen,
+            vec![(1, b"a".to_vec()), (4, b"d".to_vec()), (7, b"g".to_vec())]
+        );
     }
 
     #[test]

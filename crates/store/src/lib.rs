@@ -12,6 +12,7 @@
 mod error;
 pub mod fsutil;
 pub mod history;
+mod history_only;
 pub mod journal;
 pub mod logs;
 pub mod meta;

@@ -12,6 +12,7 @@ use crate::error::{Result, StoreError};
 use cairn_core::timefmt::day_of;
 
 use crate::history::{event_key, History, HistoryOptions, HistoryStats, Hit, LookupQuery};
+use crate::history_only::HistoryOnly;
 use crate::journal::Journal;
 
 /// An event ready to be stored: its record and the fields the history indexes.
@@ -88,6 +89,7 @@ pub struct Store {
     journal_bytes: Arc<std::sync::atomic::AtomicU64>,
     positions: Arc<Positions>,
     journal_dir: std::path::PathBuf,
+    history_only: Mutex<HistoryOnly>,
     /// Held while the store is open.
     _lock: std::fs::File,
 }
@@ -112,6 +114,7 @@ impl Store {
         )?);
         let durable = history.durable_seq();
         let journal = Journal::open(&dir.join("journal"), durable + 1)?;
+        let history_only = HistoryOnly::open(dir, journal.next_seq(), journal.first_seq())?;
 
         let mut replayed = 0u64;
         let mut batch = Vec::new();
@@ -195,6 +198,7 @@ impl Store {
             journal_bytes,
             positions,
             journal_dir: dir.join("journal"),
+            history_only: Mutex::new(history_only),
             _lock: lock,
         })
     }
@@ -236,9 +240,24 @@ impl Store {
     }
 
     /// A reader of the journal from `seq` on, for a consumer that has called
-    /// [`Store::retain_from`].
+    /// [`Store::retain_from`]. It passes over the events that belong to the history only.
     pub fn journal_reader(&self, seq: u64) -> crate::journal::JournalReader {
-        crate::journal::JournalReader::new(&self.journal_dir, seq)
+        let passed_over = self.history_only.lock().expect("ranges lock").closed();
+        crate::journal::JournalReader::new(&self.journal_dir, seq).passing_over(passed_over)
+    }
+
+    /// Events appended from now until [`Store::end_history_only`] belong to the event
+    /// history only: journal readers pass over them (an import without delivery). Call
+    /// with no append in flight.
+    pub fn begin_history_only(&self) -> Result<()> {
+        let from = self.committed_seq();
+        self.history_only.lock().expect("ranges lock").begin(from)
+    }
+
+    /// Ends what [`Store::begin_history_only`] began, once its appends are acknowledged.
+    pub fn end_history_only(&self) -> Result<()> {
+        let to = self.committed_seq();
+        self.history_only.lock().expect("ranges lock").end(to)
     }
 
     /// Expires history days before `first_day`.

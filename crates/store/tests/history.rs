@@ -394,3 +394,68 @@ fn an_event_id_is_stored_once_per_account_wherever_the_original_is() {
         1
     );
 }
+
+/// The eventIDs a journal reader from the start visits.
+fn read_ids(store: &Store) -> Vec<String> {
+    let mut ids = Vec::new();
+    store
+        .journal_reader(1)
+        .read(store.committed_seq(), usize::MAX, |_, record| {
+            let value: serde_json::Value = serde_json::from_slice(record).unwrap();
+            ids.push(value["eventID"].as_str().unwrap().to_owned());
+        })
+        .unwrap();
+    ids
+}
+
+#[test]
+fn journal_readers_pass_over_history_only_events_which_lookups_still_find() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = |from: u64, to: u64| -> Vec<Event> {
+        (from..to)
+            .map(|i| {
+                let record = record(
+                    i,
+                    DAY0 + i as i64,
+                    "111111111111",
+                    "us-east-1",
+                    "Management",
+                );
+                Event::from_record(record).unwrap()
+            })
+            .collect()
+    };
+    let ids = |from: u64, to: u64| (from..to).map(|i| format!("id-{i}")).collect::<Vec<_>>();
+    let all = LookupQuery {
+        account: "111111111111".into(),
+        region: "us-east-1".into(),
+        insights: false,
+        start: DAY0,
+        end: DAY0 + SECONDS_PER_DAY,
+        attribute: None,
+        after: None,
+        limit: 1000,
+    };
+    {
+        let store = Store::open(dir.path(), options(32 << 10)).unwrap();
+        store.append_blocking(events(0, 10)).unwrap();
+        store.begin_history_only().unwrap();
+        store.append_blocking(events(10, 20)).unwrap();
+        store.append_blocking(events(20, 30)).unwrap();
+        store.end_history_only().unwrap();
+        store.append_blocking(events(30, 35)).unwrap();
+        assert_eq!(read_ids(&store), [ids(0, 10), ids(30, 35)].concat());
+        assert_eq!(store.lookup(&all).unwrap().len(), 35);
+        // An import that stops before it ends its range.
+        store.begin_history_only().unwrap();
+        store.append_blocking(events(35, 40)).unwrap();
+        store.close();
+    }
+    let store = Store::open(dir.path(), options(32 << 10)).unwrap();
+    store.append_blocking(events(40, 42)).unwrap();
+    assert_eq!(
+        read_ids(&store),
+        [ids(0, 10), ids(30, 35), ids(40, 42)].concat()
+    );
+    assert_eq!(store.lookup(&all).unwrap().len(), 42);
+}

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use cairn_core::timefmt::format_event_time;
 use cairn_store::{Store, StoreOptions};
+use indicatif::ProgressBar;
 
 use super::gen::{Generator, WorkDir, ACCOUNTS, REGIONS};
 
@@ -36,7 +37,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let store = Store::open(&dir.join("data"), StoreOptions::default())?;
     let began = Instant::now();
-    let summary = crate::import::import(&store, &logs, 90, now, &indicatif::ProgressBar::hidden())?;
+    let files = crate::logfiles::LogFiles::list(&logs.to_string_lossy(), None, "us-east-1")?;
+    let options = crate::import::Options {
+        retention_days: 90,
+        now,
+        deliver: false,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let summary = crate::import::import(&store, &files, &options, &ProgressBar::hidden())?;
     let elapsed = began.elapsed().as_secs_f64();
     store.close();
     println!(

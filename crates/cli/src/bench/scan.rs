@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let files = crate::logfiles::LogFiles::Local(crate::import::files_under(&logs)?);
+    let files = crate::logfiles::LogFiles::Local(crate::logfiles::files_under(&logs)?);
     let began = Instant::now();
     let scanned = crate::scan::scan(
         &files,
