@@ -16,7 +16,7 @@ import subprocess
 import time
 from datetime import datetime, timezone
 
-from conftest import ACCOUNT_A, BIN, serve, trails_config, wait_for
+from conftest import ACCOUNT_A, BIN, error_of, serve, trails_config, wait_for
 from test_alarms import Webhook
 from test_bulk import put, record
 from test_log_delivery import ROLE, group_arn
@@ -263,6 +263,95 @@ def test_open_insights_survive_a_crash_and_a_restart(workdir):
         live = sorted((json.loads(e["CloudTrailEvent"]) for e in events), key=lambda r: r["eventID"])
         scanned, summary = scan(workdir, records)
         assert live == sorted(scanned, key=lambda r: r["eventID"]), summary
+    finally:
+        cairn.stop()
+
+
+def minute_of(r):
+    return int(datetime.strptime(r["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()) // 60
+
+
+def points(answer):
+    return [(int(t.timestamp()), v) for t, v in zip(answer["Timestamps"], answer["Values"])]
+
+
+def test_list_insights_metric_data_gives_what_each_series_counted(workdir):
+    random.seed(11)
+    cairn = serve(workdir, lambda data: trails_config(data, tail="[insights]\nlearning_minutes = 60\n"))
+    try:
+        watch_trail(cairn.client())
+        now_minute = int(time.time()) // 60
+        burst = now_minute - 45
+        records = traffic(now_minute, burst)
+        status, body = put(cairn, "alice", {"Records": records}, region=REGION)
+        assert status == 200 and body["failed"] == [], body
+        ct = cairn.client(region=REGION)
+        wait_for(lambda: len(ct.lookup_events(EventCategory="insight")["Events"]) >= 4, timeout=60, interval=1)
+
+        # Minutes well before now are closed: their counts are final.
+        end = (burst + 10) * 60
+        start = (now_minute - 27 * 60) * 60
+        writes = {}
+        for r in records:
+            if r["eventName"] == "RunInstances" and start <= minute_of(r) * 60 < end:
+                writes[minute_of(r)] = writes.get(minute_of(r), 0) + 1
+        per_minute = [(m * 60, float(n)) for m, n in sorted(writes.items())]
+        rate = dict(EventSource="ec2.amazonaws.com", EventName="RunInstances", InsightType="ApiCallRateInsight")
+        answer = ct.list_insights_metric_data(StartTime=start, EndTime=end, Period=60, **rate)
+        assert points(answer) == per_minute
+        assert answer["EventName"] == "RunInstances" and "NextToken" not in answer and "ErrorCode" not in answer
+
+        # One-hour points (the default period) sum their minutes; points sit on the hour,
+        # from StartTime on.
+        hour_end = end // 3600 * 3600
+        hourly = {}
+        for t, n in per_minute:
+            if start <= t // 3600 * 3600 and t < hour_end:
+                hourly[t // 3600 * 3600] = hourly.get(t // 3600 * 3600, 0) + n
+        answer = ct.list_insights_metric_data(StartTime=start, EndTime=hour_end, **rate)
+        assert points(answer) == sorted(hourly.items())
+
+        # Failures per error code, here in five-minute points.
+        errors = dict(EventSource="ec2.amazonaws.com", EventName="DescribeInstances",
+                      InsightType="ApiErrorRateInsight", ErrorCode="Client.UnauthorizedOperation")
+        answer = ct.list_insights_metric_data(StartTime=start, EndTime=end, Period=300, **errors)
+        assert points(answer) == [(burst * 60 // 300 * 300, 30.0)]
+        assert answer["ErrorCode"] == "Client.UnauthorizedOperation"
+
+        # Zeros filled in, a page at a time.
+        window = dict(StartTime=(burst - 3) * 60, EndTime=(burst + 7) * 60, Period=60, DataType="FillWithZeros")
+        pages, token = [], None
+        while True:
+            more = {"NextToken": token} if token else {}
+            answer = ct.list_insights_metric_data(MaxResults=4, **window, **rate, **more)
+            pages.append(points(answer))
+            token = answer.get("NextToken")
+            if not token:
+                break
+        assert [len(p) for p in pages] == [4, 4, 2]
+        filled = [p for page in pages for p in page]
+        assert filled == [((burst + k) * 60, float(writes.get(burst + k, 0))) for k in range(-3, 7)]
+        assert filled[3] == (burst * 60, float(writes[burst])) and writes[burst] >= 40
+
+        # Another account's series, another region's, and bad parameters.
+        assert points(cairn.client("bob", region=REGION).list_insights_metric_data(
+            StartTime=start, EndTime=end, Period=60, **rate)) == []
+        assert points(cairn.client().list_insights_metric_data(StartTime=start, EndTime=end, Period=60, **rate)) == []
+        for bad in [dict(rate, Period=120), dict(errors, ErrorCode=None), dict(rate, ErrorCode="Throttling"),
+                    dict(rate, EventSource="ec2"), dict(rate, DataType="All")]:
+            bad = {k: v for k, v in bad.items() if v is not None}
+            error = error_of(ct.list_insights_metric_data, **bad)
+            assert error["Code"] == "InvalidParameterException", (bad, error)
+        error = error_of(ct.list_insights_metric_data, NextToken="00" * 40, **rate)
+        assert error["Code"] == "InvalidParameterException"
+        error = error_of(ct.list_insights_metric_data, TrailName="watch", **rate)
+        assert error["Code"] == "UnsupportedOperationException"
+
+        # The counts survive a restart: the open day from the saved state.
+        cairn.stop()
+        cairn.start()
+        ct = cairn.client(region=REGION)
+        assert points(ct.list_insights_metric_data(StartTime=start, EndTime=end, Period=60, **rate)) == per_minute
     finally:
         cairn.stop()
 

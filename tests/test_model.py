@@ -104,3 +104,19 @@ def test_trail_operations_fit_the_model(trails_cairn):
     error_ok("StopLogging", west.stop_logging, Name=arn)
     error_ok("DeleteTrail", west.delete_trail, Name=arn)
     output_ok("DeleteTrail", ct.delete_trail(Name=arn))
+
+
+def test_list_insights_metric_data_errors_and_output_fit_the_model(cairn):
+    client = cairn.client("alice")
+    operation = MODEL.operation_model("ListInsightsMetricData")
+    modeled = {shape.name for shape in operation.error_shapes}
+    rate = dict(EventSource="ec2.amazonaws.com", EventName="RunInstances", InsightType="ApiCallRateInsight")
+    for kwargs in [dict(rate, Period=120), dict(rate, ErrorCode="Throttling"), dict(rate, StartTime=2, EndTime=1),
+                   dict(rate, InsightType="ApiErrorRateInsight"), dict(rate, NextToken="00"),
+                   dict(rate, TrailName="t")]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            client.list_insights_metric_data(**kwargs)
+        assert e.value.response["Error"]["Code"] in modeled, kwargs
+    answer = client.list_insights_metric_data(DataType="FillWithZeros", Period=3600, MaxResults=3, **rate)
+    assert set(answer) - {"ResponseMetadata"} <= set(operation.output_shape.members)
+    assert answer["Values"] == [0.0, 0.0, 0.0] and len(answer["Timestamps"]) == 3 and "NextToken" in answer

@@ -33,6 +33,8 @@ pub struct Params {
     pub learning_minutes: i64,
     /// Minutes a minute stays open for calls that arrive out of order.
     pub reorder_minutes: i64,
+    /// Whether closed minutes' counts are kept for [`Detector::take_counts`].
+    pub keep_counts: bool,
 }
 
 impl Default for Params {
@@ -41,6 +43,7 @@ impl Default for Params {
             thresholds: Thresholds::default(),
             learning_minutes: MINUTES_PER_DAY,
             reorder_minutes: 2,
+            keep_counts: false,
         }
     }
 }
@@ -98,6 +101,20 @@ impl Minute {
     }
 }
 
+/// What a series counted in one closed minute (only minutes with calls are given).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MinuteCount {
+    pub account: String,
+    pub region: String,
+    pub event_source: String,
+    pub event_name: String,
+    /// The error code of an `ApiErrorRateInsight` series; none for `ApiCallRateInsight`.
+    pub error_code: Option<String>,
+    /// Epoch minute.
+    pub minute: i64,
+    pub count: u32,
+}
+
 /// A snapshot holds every field but the parameters (the configuration's), the lookups
 /// rebuilt from what they index, scratch space, and Insights not yet taken.
 #[derive(Default, Serialize, Deserialize)]
@@ -128,6 +145,9 @@ pub struct Detector {
     pending: BTreeMap<i64, Minute>,
     #[serde(skip)]
     out: Vec<Insight>,
+    /// Closed minutes' counts not yet taken: (series, minute, count).
+    #[serde(skip)]
+    counted: Vec<(usize, i64, u32)>,
     late: u64,
 }
 
@@ -270,6 +290,28 @@ impl Detector {
         std::mem::take(&mut self.out)
     }
 
+    /// The counts of the minutes closed so far, in order of minute.
+    pub fn take_counts(&mut self) -> Vec<MinuteCount> {
+        let name = |id: u32| self.strings[id as usize].to_string();
+        let counted = std::mem::take(&mut self.counted);
+        counted
+            .into_iter()
+            .map(|(series, minute, count)| {
+                let info = &self.info[series];
+                let api = &self.apis[info.api];
+                MinuteCount {
+                    account: name(api.account),
+                    region: name(api.region),
+                    event_source: name(api.source),
+                    event_name: name(api.name),
+                    error_code: info.error.map(name),
+                    minute,
+                    count,
+                }
+            })
+            .collect()
+    }
+
     /// Calls that arrived after their minute had closed.
     pub fn late(&self) -> u64 {
         self.late
@@ -366,6 +408,9 @@ impl Detector {
         self.counts.resize(self.series.len(), 0);
         for (&series, &count) in &minute.counts {
             self.counts[series] = count;
+            if self.params.keep_counts {
+                self.counted.push((series, t, count));
+            }
         }
         for index in 0..self.series.len() {
             let since = self.since[self.apis[self.info[index].api].scope];
@@ -548,6 +593,50 @@ mod tests {
         assert!(
             detector.take().is_empty(),
             "nothing learned yet after the gap"
+        );
+    }
+
+    #[test]
+    fn closed_minutes_give_their_counts_per_series_once() {
+        let params = Params {
+            keep_counts: true,
+            ..Params::default()
+        };
+        let mut detector = Detector::new(params);
+        detector.observe(&call(600, None), 2);
+        detector.observe(&call(610, Some("Throttling")), 1);
+        assert!(detector.take_counts().is_empty());
+        // Minute 10 closes once a call is more than the reorder window past it.
+        detector.observe(&call(13 * 60, None), 4);
+        let mut counts = detector.take_counts();
+        counts.sort();
+        let count = |error: Option<&str>, minute: i64, count: u32| MinuteCount {
+            account: "111111111111".into(),
+            region: "us-east-1".into(),
+            event_source: "ec2.amazonaws.com".into(),
+            event_name: "TerminateInstances".into(),
+            error_code: error.map(Into::into),
+            minute,
+            count,
+        };
+        // A failed write counts on the call rate and on its error's series.
+        assert_eq!(
+            counts,
+            vec![count(None, 10, 3), count(Some("Throttling"), 10, 1)]
+        );
+        detector.flush();
+        assert_eq!(
+            detector.take_counts(),
+            vec![count(None, 13, 4)],
+            "quiet minutes give nothing"
+        );
+        assert!(detector.take_counts().is_empty());
+        let mut quiet = Detector::new(Params::default());
+        quiet.observe(&call(600, None), 2);
+        quiet.flush();
+        assert!(
+            quiet.take_counts().is_empty(),
+            "only when asked to keep them"
         );
     }
 

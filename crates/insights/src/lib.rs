@@ -23,6 +23,6 @@ mod series;
 mod snapshot;
 pub mod source;
 
-pub use detector::{Call, Detector, Params};
+pub use detector::{Call, Detector, MinuteCount, Params};
 pub use record::{Attribution, Insight, InsightKind, State};
 pub use scopes::Scopes;

@@ -81,6 +81,14 @@ impl Scopes {
             .collect()
     }
 
+    /// The counts of the minutes closed so far, per scope in order of minute.
+    pub fn take_counts(&mut self) -> Vec<crate::MinuteCount> {
+        self.scopes
+            .values_mut()
+            .flat_map(|scope| scope.detector.take_counts())
+            .collect()
+    }
+
     /// Every scope's state as bytes, for [`restore`](Self::restore). Insights decided but
     /// not yet taken are not in it.
     pub fn snapshot(&self) -> Vec<u8> {

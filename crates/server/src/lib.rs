@@ -144,6 +144,7 @@ impl Server {
             store.committed_seq(),
             cairn_insights::Params {
                 learning_minutes: settings.insights.learning_minutes,
+                keep_counts: true,
                 ..cairn_insights::Params::default()
             },
         )?;

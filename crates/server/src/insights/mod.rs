@@ -13,7 +13,11 @@
 //! eventID is a function of the Insight (account, region, API, type, first minute and
 //! state), so an event decided again after a restart is stored once: the journal keeps the
 //! first of an account's events with one eventID.
+//!
+//! Every minute the detector closes gives its counts to the metrics
+//! ([`metrics`]), which ListInsightsMetricData reads.
 
+pub mod metrics;
 pub mod webhook;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::delivery::build::PlannedTrail;
 use crate::tasks::{self, AtStop};
+use metrics::{Metrics, Subject};
 
 /// How often the journal is read and the minutes the clock has passed are closed.
 const POLL: Duration = Duration::from_secs(1);
@@ -49,6 +54,9 @@ const STATE_FILE: &str = "state.json";
 /// The journal position (8 bytes, little-endian) and the detector's snapshot. Written
 /// before the state file, so it is never older than the cursor there.
 const SNAPSHOT_FILE: &str = "detector.bin";
+/// The metrics' days not yet written to their files. Written before the detector's
+/// snapshot, so it is never older than that.
+const METRICS_FILE: &str = "metrics.bin";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Saved {
@@ -72,6 +80,7 @@ pub struct Insights {
     live: Mutex<Live>,
     /// The cursor as last saved, and when: the journal is kept from here.
     saved: Mutex<(u64, std::time::Instant)>,
+    metrics: Mutex<Metrics>,
 }
 
 impl Insights {
@@ -84,6 +93,7 @@ impl Insights {
             Some((cursor, scopes)) => (cursor, Some(scopes)),
             None => (saved.cursor, None),
         };
+        let metrics = open_metrics(&dir)?;
         Ok(Insights {
             dir,
             params,
@@ -94,7 +104,21 @@ impl Insights {
                 unsent: Vec::new(),
             }),
             saved: Mutex::new((cursor, std::time::Instant::now())),
+            metrics: Mutex::new(metrics),
         })
+    }
+
+    /// `subject`'s non-zero per-minute counts from epoch minute `from` up to `to`.
+    pub fn metric_counts(
+        &self,
+        subject: &Subject,
+        from: i64,
+        to: i64,
+    ) -> std::io::Result<Vec<(i64, u32)>> {
+        self.metrics
+            .lock()
+            .expect("metrics lock")
+            .counts(subject, from, to)
     }
 
     /// The journal position below which nothing is needed any more.
@@ -176,6 +200,19 @@ impl Insights {
             }
         }
         detector.close_idle(now, IDLE_SECS);
+        let counts = detector.take_counts();
+        if !counts.is_empty() {
+            // The calls are counted already: a count that cannot be kept is a hole in the
+            // metrics, not a reason to count the calls again.
+            let recorded = self
+                .metrics
+                .lock()
+                .expect("metrics lock")
+                .record(counts, now);
+            if let Err(error) = recorded {
+                tracing::error!(%error, "Insights metrics: counts of closed minutes were not kept");
+            }
+        }
         for insight in detector.take() {
             let wanted = trails.iter().any(|t| {
                 t.covers(&insight.account, &insight.region, &insight.event_source)
@@ -203,6 +240,18 @@ impl Insights {
         Ok(to < until)
     }
 
+    /// Writes the metrics' ended days to their files, then the open days, if they changed.
+    fn save_metrics(&self) -> std::io::Result<()> {
+        let mut metrics = self.metrics.lock().expect("metrics lock");
+        metrics.write_ended_days(crate::app::now())?;
+        if let Some(bytes) = metrics.saved() {
+            cairn_store::fsutil::write_atomic(&self.dir.join(METRICS_FILE), &bytes)
+                .map_err(std::io::Error::other)?;
+            metrics.was_saved();
+        }
+        Ok(())
+    }
+
     /// Saves the cursor, and the detector's state that goes with it, when the cursor moved
     /// and a while has passed since the last save (or `now`); then lets the journal go
     /// below it. Not while Insights decided wait to be stored: a state that has decided
@@ -219,6 +268,8 @@ impl Insights {
         if saved_cursor == live.cursor || !due || !live.unsent.is_empty() {
             return Ok(());
         }
+        self.save_metrics()
+            .map_err(|e| format!("saving the Insights metrics: {e}"))?;
         let snapshot = self.dir.join(SNAPSHOT_FILE);
         match &live.detector {
             Some(scopes) => {
@@ -239,6 +290,23 @@ impl Insights {
         app.release_journal();
         Ok(())
     }
+}
+
+/// The metrics in `dir`, with their open days as saved; saved days that cannot be read
+/// back are left out, and the log says so.
+fn open_metrics(dir: &Path) -> std::io::Result<Metrics> {
+    let saved = match std::fs::read(dir.join(METRICS_FILE)) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let days = dir.join("metrics");
+    Ok(
+        Metrics::open(days.clone(), saved.as_deref()).unwrap_or_else(|error| {
+            tracing::warn!(%error, "Insights metrics: the days not yet written are lost");
+            Metrics::open(days, None).expect("no saved days to read")
+        }),
+    )
 }
 
 /// The detector saved in `dir` and the journal position it goes on from, unless there is

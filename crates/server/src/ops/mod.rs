@@ -1,6 +1,7 @@
 //! CloudTrail operations: each a plain function from a typed input to a JSON output.
 
 pub mod channels;
+pub mod insights_metrics;
 pub mod keys;
 pub mod log_events;
 pub mod logs;
@@ -111,6 +112,7 @@ pub fn input<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, ApiError
 pub async fn dispatch(call: Call<'_>, operation: &str, body: &Value) -> Result<Outcome, ApiError> {
     match operation {
         "LookupEvents" => lookup_events::handle(&call, input(body)?).await,
+        "ListInsightsMetricData" => insights_metrics::handle(&call, input(body)?).await,
         "CreateChannel" => channels::create(&call, input(body)?).await,
         "GetChannel" => channels::get(&call, input(body)?).await,
         "ListChannels" => channels::list(&call, input(body)?).await,
