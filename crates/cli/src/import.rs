@@ -18,7 +18,9 @@ use cairn_core::json::minify;
 use cairn_server::records::{self, Policy};
 use cairn_store::{Event, Store, StoreOptions};
 
-use crate::logfiles::LogFiles;
+use cairn_core::timefmt::SECONDS_PER_DAY;
+
+use crate::logfiles::{cores, LogFiles};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -63,32 +65,19 @@ pub struct Summary {
 }
 
 /// What one file gave: its new events, checked, and what was set aside.
-#[derive(Default)]
 struct FileEvents {
     events: Vec<Event>,
     records: u64,
     too_old: u64,
-    rejected: Vec<(&'static str, String)>,
-    unreadable: Option<String>,
+    /// Rejected records by error code, with the first example of each.
+    rejected: BTreeMap<&'static str, (u64, String)>,
 }
 
-/// Reads and checks file `i`; events before `oldest` are counted, not kept.
-fn read_file(files: &LogFiles, i: usize, oldest: i64, newest: i64) -> FileEvents {
-    let mut out = FileEvents::default();
-    let text = match files.read_text(i) {
-        Ok(text) => text,
-        Err(e) => {
-            out.unreadable = Some(format!("{}: {e:#}", files.name(i)));
-            return out;
-        }
-    };
-    let records = match files.records_in(i, &text) {
-        Ok(records) => records,
-        Err(unreadable) => {
-            out.unreadable = Some(unreadable);
-            return out;
-        }
-    };
+/// Reads and checks file `i`; events before `oldest` are counted, not kept. The error
+/// says why the file cannot be read.
+fn read_file(files: &LogFiles, i: usize, oldest: i64, newest: i64) -> Result<FileEvents, String> {
+    let text = files.read_text(i)?;
+    let records = files.records_in(i, &text)?;
     let anyone = |_: &str| true;
     // Age is judged apart from the other checks: old events are skipped, not rejected.
     let policy = Policy {
@@ -96,7 +85,12 @@ fn read_file(files: &LogFiles, i: usize, oldest: i64, newest: i64) -> FileEvents
         oldest: i64::MIN,
         newest,
     };
-    out.records = records.len() as u64;
+    let mut out = FileEvents {
+        events: Vec::with_capacity(records.len()),
+        records: records.len() as u64,
+        too_old: 0,
+        rejected: BTreeMap::new(),
+    };
     for raw in records {
         match records::check(raw.get(), &policy) {
             Ok(fields) if fields.time < oldest => out.too_old += 1,
@@ -104,13 +98,16 @@ fn read_file(files: &LogFiles, i: usize, oldest: i64, newest: i64) -> FileEvents
                 fields,
                 record: minify(raw.get()).into_bytes(),
             }),
-            Err(refusal) => out.rejected.push((
-                refusal.code,
-                format!("{}: {}", files.name(i), refusal.message),
-            )),
+            Err(refusal) => {
+                let example = || format!("{}: {}", files.name(i), refusal.message);
+                out.rejected
+                    .entry(refusal.code)
+                    .or_insert_with(|| (0, example()))
+                    .0 += 1;
+            }
         }
     }
-    out
+    Ok(out)
 }
 
 /// How an import runs.
@@ -121,8 +118,6 @@ pub struct Options {
     /// Whether the server routes the events to trails; if not, they belong to the
     /// history only.
     pub deliver: bool,
-    /// Threads reading, gunzipping and checking files.
-    pub threads: usize,
 }
 
 /// Imports `files` into `store`.
@@ -132,30 +127,32 @@ pub fn import(
     options: &Options,
     progress: &indicatif::ProgressBar,
 ) -> anyhow::Result<Summary> {
-    let deliver = options.deliver;
     progress.set_length(files.len() as u64);
-    let oldest = options.now - i64::from(options.retention_days) * 86_400;
-    let newest = options.now + 86_400;
+    let oldest = options.now - i64::from(options.retention_days) * SECONDS_PER_DAY;
+    let newest = options.now + SECONDS_PER_DAY;
     let mut summary = Summary::default();
     let mut batch: Vec<Event> = Vec::new();
-    if !deliver {
+    if !options.deliver {
         store.begin_history_only()?;
     }
     files.read_in_order(
-        options.threads,
+        cores(),
         |files, i| read_file(files, i, oldest, newest),
         |file| {
             progress.inc(1);
-            if let Some(unreadable) = file.unreadable {
-                summary.unreadable.push(unreadable);
-                return Ok(());
-            }
+            let file = match file {
+                Ok(file) => file,
+                Err(unreadable) => {
+                    summary.unreadable.push(unreadable);
+                    return Ok(());
+                }
+            };
             summary.files += 1;
             summary.events += file.records;
             summary.too_old += file.too_old;
-            for (code, example) in file.rejected {
-                summary.rejected += 1;
-                summary.reasons.entry(code).or_insert((0, example)).0 += 1;
+            for (code, (count, example)) in file.rejected {
+                summary.rejected += count;
+                summary.reasons.entry(code).or_insert((0, example)).0 += count;
             }
             batch.extend(file.events);
             if batch.len() >= 5000 {
@@ -165,7 +162,7 @@ pub fn import(
         },
     )?;
     store_batch(store, &mut batch, &mut summary)?;
-    if !deliver {
+    if !options.deliver {
         store.end_history_only()?;
     }
     Ok(summary)
@@ -208,7 +205,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         retention_days: args.retention_days,
         now: crate::now(),
         deliver: args.deliver,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let summary = import(&store, &files, &options, &progress)?;
     progress.finish_and_clear();

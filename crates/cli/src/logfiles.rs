@@ -130,21 +130,29 @@ impl LogFiles {
         records_of(text).map_err(|e| format!("{}: not CloudTrail records: {e}", self.name(i)))
     }
 
-    /// File `i`'s text, gunzipped when it is gzip.
-    pub fn read_text(&self, i: usize) -> anyhow::Result<String> {
-        let bytes = match self {
-            LogFiles::Local(paths) => std::fs::read(&paths[i])?,
-            LogFiles::S3(s3) => s3
-                .runtime
-                .block_on(s3.buckets.get(&s3.bucket, &s3.keys[i]))?
-                .context("gone since it was listed")?,
+    /// File `i`'s text, gunzipped when it is gzip; the error names the file.
+    pub fn read_text(&self, i: usize) -> Result<String, String> {
+        let read = || -> anyhow::Result<String> {
+            let bytes = match self {
+                LogFiles::Local(paths) => std::fs::read(&paths[i])?,
+                LogFiles::S3(s3) => s3
+                    .runtime
+                    .block_on(s3.buckets.get(&s3.bucket, &s3.keys[i]))?
+                    .context("gone since it was listed")?,
+            };
+            text_of(bytes)
         };
-        text_of(bytes)
+        read().map_err(|e| format!("{}: {e:#}", self.name(i)))
     }
 }
 
+/// Threads for reading files: one per core.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Whether a file of this name may hold CloudTrail records.
-pub(crate) fn is_log_file_name(name: &str) -> bool {
+fn is_log_file_name(name: &str) -> bool {
     let name = name.to_lowercase();
     [".json", ".json.gz", ".gz", ".ndjson", ".jsonl"]
         .iter()
@@ -180,7 +188,7 @@ pub(crate) fn files_under(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Text from a file's bytes, gunzipped when they are gzip.
-pub(crate) fn text_of(bytes: Vec<u8>) -> anyhow::Result<String> {
+fn text_of(bytes: Vec<u8>) -> anyhow::Result<String> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut text = String::new();
         flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_string(&mut text)?;

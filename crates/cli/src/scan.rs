@@ -129,50 +129,34 @@ impl OwnedCall {
 }
 
 /// What one file gave.
-#[derive(Default)]
 struct FileCalls {
     calls: Vec<OwnedCall>,
     records: u64,
-    unreadable: Option<String>,
 }
 
-fn read_file(files: &LogFiles, i: usize, window: (i64, i64)) -> FileCalls {
-    let mut out = FileCalls::default();
-    let text = match files.read_text(i) {
-        Ok(text) => text,
-        Err(e) => {
-            out.unreadable = Some(format!("{}: {e:#}", files.name(i)));
-            return out;
-        }
-    };
+/// The calls in file `i` within `window`; the error says why the file cannot be read.
+fn read_file(files: &LogFiles, i: usize, window: (i64, i64)) -> Result<FileCalls, String> {
+    let text = files.read_text(i)?;
     // A log file's records are read in one pass; other layouts record by record.
-    if let Some(calls) = cairn_insights::source::parse_log_file(&text) {
-        out.records = calls.len() as u64;
-        for read in calls.iter().flatten() {
-            let call = read.call();
-            if (window.0..window.1).contains(&call.time) {
-                out.calls.push(OwnedCall::new(&call));
-            }
-        }
-        return out;
-    }
-    let records = match files.records_in(i, &text) {
-        Ok(records) => records,
-        Err(unreadable) => {
-            out.unreadable = Some(unreadable);
-            return out;
-        }
+    let reads = match cairn_insights::source::parse_log_file(&text) {
+        Some(reads) => reads,
+        None => files
+            .records_in(i, &text)?
+            .into_iter()
+            .map(|raw| ReadCall::parse(raw.get().as_bytes()))
+            .collect(),
     };
-    out.records = records.len() as u64;
-    for raw in records {
-        if let Ok(read) = ReadCall::parse(raw.get().as_bytes()) {
-            let call = read.call();
-            if (window.0..window.1).contains(&call.time) {
-                out.calls.push(OwnedCall::new(&call));
-            }
-        }
-    }
-    out
+    let calls = reads
+        .iter()
+        .flatten()
+        .map(ReadCall::call)
+        .filter(|call| (window.0..window.1).contains(&call.time))
+        .map(|call| OwnedCall::new(&call))
+        .collect();
+    Ok(FileCalls {
+        calls,
+        records: reads.len() as u64,
+    })
 }
 
 /// What a scan found.
@@ -202,8 +186,14 @@ pub fn scan(files: &LogFiles, window: (i64, i64), params: Params, threads: usize
             threads,
             |files, i| read_file(files, i, window),
             |file| {
+                let file = match file {
+                    Ok(file) => file,
+                    Err(unreadable) => {
+                        scanned.unreadable.push(unreadable);
+                        return Ok(());
+                    }
+                };
                 scanned.records += file.records;
-                scanned.unreadable.extend(file.unreadable);
                 for owned in &file.calls {
                     let call = owned.call();
                     detector.observe(&call, 1, call.time);
@@ -280,7 +270,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
     if files.is_empty() {
         bail!("no CloudTrail log files under {}", args.source);
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = crate::logfiles::cores();
     let params = params(args.learning_minutes);
     let began = Instant::now();
     // The baseline needs the week (and a day of margin) before --since.

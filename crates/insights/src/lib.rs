@@ -20,9 +20,9 @@ pub mod quality;
 mod record;
 mod scopes;
 mod series;
-mod snapshot;
+pub mod snapshot;
 pub mod source;
 
-pub use detector::{Call, Detector, MinuteCount, Params};
+pub use detector::{Call, Detector, MinuteCount, Params, Subject};
 pub use record::{Attribution, Insight, InsightKind, State};
 pub use scopes::Scopes;

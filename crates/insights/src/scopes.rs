@@ -11,6 +11,9 @@ use crate::detector::{Call, Detector, Params};
 use crate::record::Insight;
 use crate::snapshot;
 
+/// The layout of a snapshot's body; a snapshot of another layout is refused.
+const FORMAT: u32 = 1;
+
 #[derive(Serialize, Deserialize)]
 struct Scope {
     detector: Detector,
@@ -93,14 +96,14 @@ impl Scopes {
     /// not yet taken are not in it.
     pub fn snapshot(&self) -> Vec<u8> {
         let body = postcard::to_allocvec(&self.scopes).expect("the detector serializes");
-        snapshot::frame(&body)
+        snapshot::frame(FORMAT, &body)
     }
 
     /// Scopes as a [`snapshot`](Self::snapshot) left them, with `params`. Each scope
     /// counts as having seen a call at wall-clock `now`, so callers resending what they
     /// could not send while the snapshot's owner was down are not late.
     pub fn restore(params: Params, bytes: &[u8], now: i64) -> Result<Self, String> {
-        let body = snapshot::unframe(bytes)?;
+        let body = snapshot::unframe(FORMAT, bytes)?;
         let saved: BTreeMap<Box<str>, Scope> =
             postcard::from_bytes(body).map_err(|e| format!("undecodable: {e}"))?;
         let mut scopes = BTreeMap::new();

@@ -1,22 +1,21 @@
-//! The detector's state as bytes, so that a restart goes on from where it stopped instead
-//! of learning a day afresh: a format number, a CRC-32 of the body, and the body in
-//! postcard (compact, and exact for the floats the bands and callers hold).
+//! Saved state as bytes (the detector's, so that a restart goes on from where it stopped
+//! instead of learning a day afresh; the server's Insights metrics): a format number, a
+//! CRC-32 of the body, and the body, in postcard (compact, and exact for the floats the
+//! bands and callers hold).
 
-/// The body's layout; a snapshot of another layout is refused.
-pub const FORMAT: u32 = 1;
 const HEADER: usize = 8;
 
-/// Frames `body` with the format and its checksum.
-pub fn frame(body: &[u8]) -> Vec<u8> {
+/// Frames `body`, of layout `format`, with the format and its checksum.
+pub fn frame(format: u32, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER + body.len());
-    out.extend_from_slice(&FORMAT.to_le_bytes());
+    out.extend_from_slice(&format.to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
     out.extend_from_slice(body);
     out
 }
 
-/// The body of a framed snapshot, once its format and checksum check out.
-pub fn unframe(bytes: &[u8]) -> Result<&[u8], String> {
+/// The body of framed state, once its format is `expected` and its checksum checks out.
+pub fn unframe(expected: u32, bytes: &[u8]) -> Result<&[u8], String> {
     let word = |at: usize| {
         bytes
             .get(at..at + 4)
@@ -25,8 +24,8 @@ pub fn unframe(bytes: &[u8]) -> Result<&[u8], String> {
     let (Some(format), Some(crc)) = (word(0), word(4)) else {
         return Err("too short".into());
     };
-    if format != FORMAT {
-        return Err(format!("format {format}, this build reads {FORMAT}"));
+    if format != expected {
+        return Err(format!("format {format}, this build reads {expected}"));
     }
     let body = &bytes[HEADER..];
     if crc32fast::hash(body) != crc {
@@ -61,14 +60,14 @@ mod tests {
 
     #[test]
     fn a_changed_byte_or_format_is_refused() {
-        let framed = frame(b"body");
-        assert_eq!(unframe(&framed), Ok(&b"body"[..]));
+        let framed = frame(1, b"body");
+        assert_eq!(unframe(1, &framed), Ok(&b"body"[..]));
         let mut flipped = framed.clone();
         flipped[HEADER + 1] ^= 1;
-        assert_eq!(unframe(&flipped), Err("checksum mismatch".into()));
+        assert_eq!(unframe(1, &flipped), Err("checksum mismatch".into()));
         let mut other = framed.clone();
         other[0] = 9;
-        assert!(unframe(&other).unwrap_err().starts_with("format 9"));
-        assert!(unframe(&framed[..5]).is_err());
+        assert!(unframe(1, &other).unwrap_err().starts_with("format 9"));
+        assert!(unframe(1, &framed[..5]).is_err());
     }
 }

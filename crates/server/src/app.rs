@@ -417,8 +417,11 @@ pub async fn handle(
     // durable. Changes record themselves inside their metadata update.
     let recorded = match &result {
         Ok(outcome) if outcome.recorded => Ok(()),
-        Ok(outcome) => recorder.record(Ok(&outcome.response), Vec::new()).await,
-        Err(error) => recorder.record(Err(error), Vec::new()).await,
+        other => {
+            recorder
+                .record(other.as_ref().map(|outcome| &outcome.response))
+                .await
+        }
     };
     if let Err(error) = recorded {
         return error_response(&error, &request_id);

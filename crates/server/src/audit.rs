@@ -76,12 +76,8 @@ impl Recorder<'_> {
     }
 
     /// Records the call and waits until the record is durable.
-    pub async fn record(
-        &self,
-        outcome: Result<&Value, &ApiError>,
-        resources: Vec<RecordResource>,
-    ) -> Result<(), ApiError> {
-        let event = self.event(outcome, resources)?;
+    pub async fn record(&self, outcome: Result<&Value, &ApiError>) -> Result<(), ApiError> {
+        let event = self.event(outcome, Vec::new())?;
         store_events(self.store, vec![event]).await.map(drop)
     }
 

@@ -242,5 +242,15 @@ async fn expire_history(app: Arc<app::App>) {
         let logs = app.clone();
         let _ =
             tokio::task::spawn_blocking(move || logs.log_groups.expire(&logs, app::now())).await;
+        let insights = app.clone();
+        match tokio::task::spawn_blocking(move || insights.insights.expire_metrics(app::now()))
+            .await
+        {
+            Ok(Ok(0)) | Err(_) => {}
+            Ok(Ok(days)) => tracing::info!(days, "expired Insights metrics days"),
+            Ok(Err(error)) => {
+                tracing::error!(%error, "expiring Insights metrics failed; will retry")
+            }
+        }
     }
 }

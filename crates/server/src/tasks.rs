@@ -44,13 +44,7 @@ pub async fn every<F, Fut>(
 
 /// A journal consumer's saved JSON state, or `None` when it has none yet.
 pub fn read_state<T: serde::de::DeserializeOwned>(path: &Path) -> std::io::Result<Option<T>> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    cairn_store::fsutil::read_json(path).map_err(std::io::Error::other)
 }
 
 /// A journal consumer's saved state, or `new()` saved first: a consumer that stops before
@@ -70,6 +64,15 @@ where
     Ok(state)
 }
 
+/// A state file's bytes, or `None` when there is none.
+pub fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Removes a consumer's state file, if there is one.
 pub fn remove_state(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(path) {
@@ -80,8 +83,7 @@ pub fn remove_state(path: &Path) -> std::io::Result<()> {
 
 /// Writes a journal consumer's state as JSON, whole or not at all.
 pub fn write_state<T: serde::Serialize>(path: &Path, state: &T) -> Result<(), String> {
-    let bytes = serde_json::to_vec(state).expect("state serializes");
-    cairn_store::fsutil::write_atomic(path, &bytes).map_err(|e| e.to_string())
+    cairn_store::fsutil::write_json(path, state).map_err(|e| e.to_string())
 }
 
 /// Reads the journal from `cursor` up to `until` (at most `budget` bytes of records),

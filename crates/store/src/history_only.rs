@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::fsutil;
 
 #[derive(Default, Serialize, Deserialize)]
@@ -30,14 +30,9 @@ impl HistoryOnly {
     /// wholly below `first_on_disk` (no consumer can read them any more).
     pub fn open(dir: &Path, journal_end: u64, first_on_disk: u64) -> Result<HistoryOnly> {
         let path = dir.join("history-only.json");
-        let saved = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| StoreError::corrupt(format!("{}: {e}", path.display())))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Saved::default(),
-            Err(e) => return Err(StoreError::io(path.display(), e)),
-        };
+        let saved = fsutil::read_json(&path)?.unwrap_or_default();
         let mut ranges = HistoryOnly { path, saved };
-        let before = serde_json::to_vec(&ranges.saved).expect("ranges serialize");
+        let mut changed = false;
         for range in &mut ranges.saved.ranges {
             if range.1.is_none() {
                 tracing::info!(
@@ -46,16 +41,24 @@ impl HistoryOnly {
                     "an import stopped before it finished; its events stay out of trails"
                 );
                 range.1 = Some(journal_end);
+                changed = true;
             }
         }
-        ranges
-            .saved
-            .ranges
-            .retain(|&(from, to)| to.is_some_and(|to| to > first_on_disk && to > from));
-        if serde_json::to_vec(&ranges.saved).expect("ranges serialize") != before {
+        changed |= ranges.prune(first_on_disk);
+        if changed {
             ranges.save()?;
         }
         Ok(ranges)
+    }
+
+    /// Forgets closed ranges that are empty or wholly below `first_on_disk`; returns
+    /// whether any went.
+    fn prune(&mut self, first_on_disk: u64) -> bool {
+        let before = self.saved.ranges.len();
+        self.saved
+            .ranges
+            .retain(|&(from, to)| to.is_none_or(|to| to > first_on_disk && to > from));
+        self.saved.ranges.len() != before
     }
 
     /// Starts a range at `from` (the next journal position), durably.
@@ -71,7 +74,7 @@ impl HistoryOnly {
                 last.1 = Some(to);
             }
         }
-        self.saved.ranges.retain(|&(from, to)| to != Some(from));
+        self.prune(0);
         self.save()
     }
 
@@ -85,8 +88,7 @@ impl HistoryOnly {
     }
 
     fn save(&self) -> Result<()> {
-        let bytes = serde_json::to_vec(&self.saved).expect("ranges serialize");
-        fsutil::write_atomic(&self.path, &bytes)
+        fsutil::write_json(&self.path, &self.saved)
     }
 }
 

@@ -586,6 +586,17 @@ mod tests {
         journal.append(&[b"a", b"b", b"c", b"d"]).unwrap();
         journal.append(&[b"e", b"f"]).unwrap();
         journal.append(&[b"g"]).unwrap();
+        // Damage the second frame's payload: a frame passed over whole is never read.
+        let segment = fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mut bytes = fs::read(&segment).unwrap();
+        let second_payload = 2 * HEADER_LEN + 4 * 5;
+        bytes[second_payload + 4] ^= 1;
+        fs::write(&segment, bytes).unwrap();
         let mut seen = Vec::new();
         let end = JournalReader::new(dir.path(), 1)
             .passing_over(vec![2..4, 5..7])

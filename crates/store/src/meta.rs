@@ -51,24 +51,19 @@ impl MetaStore {
     pub fn open(dir: &Path) -> Result<MetaStore> {
         fsutil::create_dir(dir)?;
         let path = dir.join(FILE);
-        let document = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let document: Document = serde_json::from_slice(&bytes)
-                    .map_err(|e| StoreError::corrupt(format!("{}: {e}", path.display())))?;
-                if document.version != VERSION {
-                    return Err(StoreError::corrupt(format!(
-                        "{}: unknown version {}",
-                        path.display(),
-                        document.version
-                    )));
-                }
-                document
+        let document = match fsutil::read_json::<Document>(&path)? {
+            Some(document) if document.version != VERSION => {
+                return Err(StoreError::corrupt(format!(
+                    "{}: unknown version {}",
+                    path.display(),
+                    document.version
+                )));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Document {
+            Some(document) => document,
+            None => Document {
                 version: VERSION,
                 ..Document::default()
             },
-            Err(e) => return Err(StoreError::io(path.display(), e)),
         };
         Ok(MetaStore {
             path,

@@ -42,7 +42,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         retention_days: 90,
         now,
         deliver: false,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let summary = crate::import::import(&store, &files, &options, &ProgressBar::hidden())?;
     let elapsed = began.elapsed().as_secs_f64();

@@ -40,9 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         files * args.per_file,
         compressed as f64 / 1e6
     );
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args.threads.unwrap_or_else(crate::logfiles::cores);
     let files = crate::logfiles::LogFiles::Local(crate::logfiles::files_under(&logs)?);
     let began = Instant::now();
     let scanned = crate::scan::scan(

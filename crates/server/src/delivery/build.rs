@@ -197,13 +197,13 @@ pub fn build(
             })
             .clone();
         let generation = Generation::of(trail);
+        // Log files keep the seed they always had, so a plan saved by an earlier version
+        // builds the same keys.
+        let suffix = match kind {
+            FileKind::Insight => "|insight",
+            FileKind::Log => "",
+        };
         for (part, packed) in parts.into_iter().enumerate() {
-            // Log files keep the seed they always had, so a plan saved by an earlier
-            // version builds the same keys.
-            let suffix = match kind {
-                FileKind::Insight => "|insight",
-                FileKind::Log => "",
-            };
             let seed = format!(
                 "{}|{account}|{region}|{}|{}|{part}{suffix}",
                 trail.arn(),

@@ -4,7 +4,6 @@
 //! (`delivery/state.json`), replaced atomically; spooled files beside it.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -237,19 +236,8 @@ impl State {
     }
 
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(self).expect("delivery state serializes");
-        write_durably(dir, FILE, &bytes)
+        cairn_store::fsutil::write_json(&dir.join(FILE), self).map_err(std::io::Error::other)
     }
-}
-
-/// Writes `dir/name` whole or not at all, durably.
-fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, dir.join(name))?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The spool file name for an object key: its last path segment is unique already.
@@ -258,7 +246,8 @@ pub fn spool_name(key: &str) -> String {
 }
 
 pub fn write_spool_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    write_durably(&dir.join(SPOOL), name, bytes)
+    cairn_store::fsutil::write_atomic(&dir.join(SPOOL).join(name), bytes)
+        .map_err(std::io::Error::other)
 }
 
 pub fn read_spool_file(dir: &Path, name: &str) -> std::io::Result<Vec<u8>> {

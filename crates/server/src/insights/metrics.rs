@@ -7,6 +7,7 @@
 //! `insights/metrics/<day>.bin`, indexed by series, and leave memory. A count is set, never
 //! added: counts decided again after a restart change nothing. A count for a day already
 //! written (an account and region far behind the clock) opens that day again from its file.
+//! Day files older than 90 days are removed with the history's expiry.
 //!
 //! A day file: the header's length (u32), the header (postcard: each series with its
 //! block's offset, length and CRC-32), the header's CRC-32, then the blocks, each a run of
@@ -17,40 +18,19 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use cairn_core::timefmt::format_event_time;
+use cairn_core::timefmt::{day_label, day_of, parse_day_label, SECONDS_PER_DAY};
+use cairn_insights::snapshot::{frame, unframe};
 use cairn_insights::MinuteCount;
+pub use cairn_insights::Subject;
 use serde::{Deserialize, Serialize};
 
-const MINUTES_PER_DAY: i64 = 1440;
+const MINUTES_PER_DAY: i64 = SECONDS_PER_DAY / 60;
 /// Days of counts kept: the longest period AWS answers for (one-hour points).
 pub const KEPT_DAYS: i64 = 90;
 /// A day stays in memory this long after it ends, for accounts and regions a little behind.
 const WRITE_AFTER_SECS: i64 = 3600;
 /// The saved open days' layout; another is refused.
 const FORMAT: u32 = 1;
-
-/// One Insights series of an account and region.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Subject {
-    pub account: String,
-    pub region: String,
-    pub event_source: String,
-    pub event_name: String,
-    /// An `ApiErrorRateInsight` series' error code; none for `ApiCallRateInsight`.
-    pub error_code: Option<String>,
-}
-
-impl Subject {
-    fn of(count: &MinuteCount) -> Subject {
-        Subject {
-            account: count.account.clone(),
-            region: count.region.clone(),
-            event_source: count.event_source.clone(),
-            event_name: count.event_name.clone(),
-            error_code: count.error_code.clone(),
-        }
-    }
-}
 
 /// A day's counts: per series, per minute of the day.
 type Day = BTreeMap<Subject, BTreeMap<u16, u32>>;
@@ -68,7 +48,7 @@ impl Metrics {
     pub fn open(dir: PathBuf, saved: Option<&[u8]>) -> Result<Metrics, String> {
         let open = match saved {
             None => BTreeMap::new(),
-            Some(bytes) => unframe(bytes)
+            Some(bytes) => unframe(FORMAT, bytes)
                 .and_then(|body| postcard::from_bytes(body).map_err(|e| e.to_string()))?,
         };
         Ok(Metrics {
@@ -93,7 +73,7 @@ impl Metrics {
             let minute = count.minute.rem_euclid(MINUTES_PER_DAY) as u16;
             let series = self.open.get_mut(&day).expect("opened above");
             series
-                .entry(Subject::of(&count))
+                .entry(count.subject)
                 .or_default()
                 .insert(minute, count.count);
             self.changed = true;
@@ -101,37 +81,41 @@ impl Metrics {
         Ok(())
     }
 
-    /// Writes the days that ended an hour before `now` to their files, and removes files
-    /// older than the days kept.
+    /// Writes the days that ended an hour before `now` to their files.
     pub fn write_ended_days(&mut self, now: i64) -> std::io::Result<()> {
         let ended: Vec<i64> = self
             .open
             .keys()
             .copied()
-            .filter(|day| (day + 1) * 86_400 + WRITE_AFTER_SECS <= now)
+            .filter(|day| (day + 1) * SECONDS_PER_DAY + WRITE_AFTER_SECS <= now)
             .collect();
         for day in ended {
             write_day(&self.day_path(day), &self.open[&day])?;
             self.open.remove(&day);
             self.changed = true;
         }
-        let oldest = oldest_day(now);
+        Ok(())
+    }
+
+    /// Removes the day files older than the days kept before `now`.
+    pub fn remove_expired(&self, now: i64) -> std::io::Result<usize> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Ok(());
+            return Ok(0);
         };
+        let oldest = oldest_day(now);
+        let mut removed = 0;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let day = name
                 .to_str()
                 .and_then(|n| n.strip_suffix(".bin"))
-                .and_then(|date| {
-                    cairn_core::timefmt::parse_event_time(&format!("{date}T00:00:00Z"))
-                });
-            if day.is_some_and(|t| t / 86_400 < oldest) {
+                .and_then(parse_day_label);
+            if day.is_some_and(|day| day < oldest) {
                 std::fs::remove_file(entry.path())?;
+                removed += 1;
             }
         }
-        Ok(())
+        Ok(removed)
     }
 
     /// The open days as bytes, for [`Metrics::open`], when they changed since they were
@@ -141,7 +125,7 @@ impl Metrics {
             return None;
         }
         let body = postcard::to_allocvec(&self.open).expect("metrics serialize");
-        Some(frame(&body))
+        Some(frame(FORMAT, &body))
     }
 
     /// The bytes [`Metrics::saved`] gave are on disk.
@@ -180,8 +164,7 @@ impl Metrics {
     }
 
     fn day_path(&self, day: i64) -> PathBuf {
-        let date = &format_event_time(day * 86_400)[..10];
-        self.dir.join(format!("{date}.bin"))
+        self.dir.join(format!("{}.bin", day_label(day)))
     }
 
     /// A written day, whole.
@@ -200,7 +183,7 @@ impl Metrics {
 }
 
 fn oldest_day(now: i64) -> i64 {
-    now.div_euclid(86_400) - KEPT_DAYS
+    day_of(now) - KEPT_DAYS
 }
 
 #[derive(Serialize, Deserialize)]
@@ -307,55 +290,34 @@ fn read_series(path: &Path, subject: &Subject) -> std::io::Result<Vec<(u16, u32)
     }
 }
 
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + body.len());
-    out.extend_from_slice(&FORMAT.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-fn unframe(bytes: &[u8]) -> Result<&[u8], String> {
-    if bytes.len() < 8 {
-        return Err("too short".into());
-    }
-    let format = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
-    let crc = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
-    if format != FORMAT {
-        return Err(format!("format {format}, this build reads {FORMAT}"));
-    }
-    if crc32fast::hash(&bytes[8..]) != crc {
-        return Err("checksum mismatch".into());
-    }
-    Ok(&bytes[8..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const DAY: i64 = 20_000;
 
-    fn count(name: &str, minute: i64, count: u32) -> MinuteCount {
-        MinuteCount {
+    fn subject(name: &str) -> Subject {
+        Subject {
             account: "111111111111".into(),
             region: "us-east-1".into(),
             event_source: "ec2.amazonaws.com".into(),
             event_name: name.into(),
             error_code: None,
+        }
+    }
+
+    fn count(name: &str, minute: i64, count: u32) -> MinuteCount {
+        MinuteCount {
+            subject: subject(name),
             minute,
             count,
         }
     }
 
-    fn subject(name: &str) -> Subject {
-        Subject::of(&count(name, 0, 0))
-    }
-
     #[test]
     fn counts_come_back_from_memory_from_files_and_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let now = (DAY + 1) * 86_400 + 600;
+        let now = (DAY + 1) * SECONDS_PER_DAY + 600;
         let mut metrics = Metrics::open(dir.path().to_owned(), None).unwrap();
         let first = DAY * MINUTES_PER_DAY;
         metrics
@@ -375,9 +337,9 @@ mod tests {
         assert_eq!(all(&metrics), expected);
         // Not an hour after the day: still in memory.
         metrics.write_ended_days(now).unwrap();
-        assert!(!dir.path().join("2024-10-04.bin").exists());
+        assert!(!dir.path().join("20241004.bin").exists());
         metrics.write_ended_days(now + 3600).unwrap();
-        assert!(dir.path().join("2024-10-04.bin").exists());
+        assert!(dir.path().join("20241004.bin").exists());
         assert_eq!(all(&metrics), expected, "one day from its file");
         assert_eq!(
             metrics.counts(&run, first + 6, first + 1440).unwrap(),
@@ -420,14 +382,14 @@ mod tests {
     #[test]
     fn damage_is_refused_and_old_days_go() {
         let dir = tempfile::tempdir().unwrap();
-        let now = (DAY + 1) * 86_400 + 7200;
+        let now = (DAY + 1) * SECONDS_PER_DAY + 7200;
         let mut metrics = Metrics::open(dir.path().to_owned(), None).unwrap();
         metrics
             .record(vec![count("RunInstances", DAY * MINUTES_PER_DAY, 3)], now)
             .unwrap();
         let mut saved = metrics.saved().unwrap();
         metrics.write_ended_days(now).unwrap();
-        let path = dir.path().join("2024-10-04.bin");
+        let path = dir.path().join("20241004.bin");
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
@@ -438,11 +400,12 @@ mod tests {
         saved[10] ^= 1;
         assert!(Metrics::open(dir.path().to_owned(), Some(&saved)).is_err());
         // Ninety days on, the day's file goes, and counts that old are not kept.
-        let later = now + KEPT_DAYS * 86_400;
+        let later = now + KEPT_DAYS * SECONDS_PER_DAY;
         metrics
             .record(vec![count("RunInstances", minute + 7, 1)], later)
             .unwrap();
         metrics.write_ended_days(later).unwrap();
+        assert_eq!(metrics.remove_expired(later).unwrap(), 1);
         assert!(!path.exists());
         assert!(metrics.open.is_empty());
     }

@@ -121,6 +121,14 @@ impl Insights {
             .counts(subject, from, to)
     }
 
+    /// Removes the metrics' day files older than the days kept before `now`.
+    pub fn expire_metrics(&self, now: i64) -> std::io::Result<usize> {
+        self.metrics
+            .lock()
+            .expect("metrics lock")
+            .remove_expired(now)
+    }
+
     /// The journal position below which nothing is needed any more.
     pub fn saved_cursor(&self) -> u64 {
         self.saved.lock().expect("saved lock").0
@@ -295,11 +303,7 @@ impl Insights {
 /// The metrics in `dir`, with their open days as saved; saved days that cannot be read
 /// back are left out, and the log says so.
 fn open_metrics(dir: &Path) -> std::io::Result<Metrics> {
-    let saved = match std::fs::read(dir.join(METRICS_FILE)) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
-    };
+    let saved = tasks::read_optional(&dir.join(METRICS_FILE))?;
     let days = dir.join("metrics");
     Ok(
         Metrics::open(days.clone(), saved.as_deref()).unwrap_or_else(|error| {
@@ -313,10 +317,8 @@ fn open_metrics(dir: &Path) -> std::io::Result<Metrics> {
 /// none, or it is older than the saved `cursor` (the journal before that may be gone), or
 /// it cannot be read back: then Insights learn afresh, and say so.
 fn restore(dir: &Path, cursor: u64, params: &Params) -> std::io::Result<Option<(u64, Scopes)>> {
-    let bytes = match std::fs::read(dir.join(SNAPSHOT_FILE)) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(bytes) = tasks::read_optional(&dir.join(SNAPSHOT_FILE))? else {
+        return Ok(None);
     };
     let restored = match bytes.split_first_chunk::<8>() {
         None => Err("too short".to_string()),

@@ -56,7 +56,6 @@ fn prefix(call: &Call<'_>) -> String {
     format!("channels/{}/{}/", call.identity.account_id, call.region)
 }
 
-/// The entries whose keys start with `prefix`: one account's channels in one region.
 fn validate_name(name: Option<&str>) -> Result<&str, ApiError> {
     let name =
         name.ok_or_else(|| ApiError::client("InvalidParameterException", "Name is required."))?;

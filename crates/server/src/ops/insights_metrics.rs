@@ -5,10 +5,11 @@
 //! Insights. As AWS keeps them, one-minute points reach back 15 days, five-minute points
 //! 63 days and one-hour points 90 days.
 
+use cairn_core::timefmt::SECONDS_PER_DAY;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{Call, Outcome};
+use super::{invalid, required, Call, Outcome};
 use crate::api::ApiError;
 use crate::insights::metrics::{Subject, KEPT_DAYS};
 
@@ -30,10 +31,6 @@ pub struct Input {
     pub next_token: Option<String>,
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::client("InvalidParameterException", message)
-}
-
 /// A required string member, checked against its length limit and characters.
 fn member<'a>(
     value: &'a Option<String>,
@@ -41,9 +38,7 @@ fn member<'a>(
     max: usize,
     allowed: impl Fn(char) -> bool,
 ) -> Result<&'a str, ApiError> {
-    let value = value
-        .as_deref()
-        .ok_or_else(|| invalid(format!("{name} is required.")))?;
+    let value = required(value.as_deref(), name)?;
     if value.is_empty() || value.len() > max || !value.chars().all(allowed) {
         return Err(invalid(format!(
             "{name} {value:?} is not valid: 1 to {max} characters of the allowed set."
@@ -55,9 +50,9 @@ fn member<'a>(
 /// How long points of a period are kept, as AWS keeps them.
 fn kept_secs(period: i64) -> i64 {
     match period {
-        60 => 15 * 86_400,
-        300 => 63 * 86_400,
-        _ => KEPT_DAYS * 86_400,
+        60 => 15 * SECONDS_PER_DAY,
+        300 => 63 * SECONDS_PER_DAY,
+        _ => KEPT_DAYS * SECONDS_PER_DAY,
     }
 }
 
@@ -79,10 +74,7 @@ pub async fn handle(call: &Call<'_>, input: Input) -> Result<Outcome, ApiError> 
     let name = member(&input.event_name, "EventName", 128, |c| {
         c.is_ascii_alphanumeric() || c == '_'
     })?;
-    let insight_type = input
-        .insight_type
-        .as_deref()
-        .ok_or_else(|| invalid("InsightType is required."))?;
+    let insight_type = required(input.insight_type.as_deref(), "InsightType")?;
     let error_code = match (insight_type, &input.error_code) {
         ("ApiCallRateInsight", None) => None,
         ("ApiCallRateInsight", Some(_)) => {
@@ -130,7 +122,7 @@ pub async fn handle(call: &Call<'_>, input: Input) -> Result<Outcome, ApiError> 
     // within what is kept for the period.
     let start = input
         .start_time
-        .map_or(call.now - KEPT_DAYS * 86_400, |t| t.ceil() as i64)
+        .map_or(i64::MIN, |t| t.ceil() as i64)
         .max(call.now - kept_secs(period));
     let end = input.end_time.map_or(call.now, |t| t.ceil() as i64);
     let fingerprint = format!(
@@ -163,10 +155,13 @@ pub async fn handle(call: &Call<'_>, input: Input) -> Result<Outcome, ApiError> 
     };
     let counts = if first < end {
         let last_end = first + (end - first + period - 1) / period * period;
-        call.app
-            .insights
-            .metric_counts(&subject, first / 60, last_end / 60)
-            .map_err(|e| ApiError::internal(format!("reading Insights metrics: {e}")))?
+        // Up to one header and block per day, read from disk.
+        tokio::task::block_in_place(|| {
+            call.app
+                .insights
+                .metric_counts(&subject, first / 60, last_end / 60)
+        })
+        .map_err(|e| ApiError::internal(format!("reading Insights metrics: {e}")))?
     } else {
         Vec::new()
     };

@@ -14,10 +14,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::logs::{
-    check_group_name, check_limit, constraint, group_not_found, invalid, paged, parse_pattern,
-    required,
+    check_group_name, check_limit, constraint, group_not_found, paged, parse_pattern,
 };
-use super::{Call, Outcome};
+use super::{invalid, required, Call, Outcome};
 use crate::api::ApiError;
 use crate::loggroups::GroupInfo;
 

@@ -10,7 +10,7 @@ use cairn_store::meta::Change;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{input, log_events, Call, Listing, Outcome};
+use super::{input, invalid, log_events, required, Call, Listing, Outcome};
 use crate::api::ApiError;
 use crate::loggroups::{group_key, GroupInfo};
 
@@ -96,15 +96,6 @@ pub async fn dispatch(call: Call<'_>, operation: &str, body: &Value) -> Result<O
 /// The metadata key of the caller's group `name` (with `""`: the prefix of them all).
 fn entry_key(call: &Call, name: &str) -> String {
     group_key(&call.identity.account_id, call.region, name)
-}
-
-pub(super) fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::client("InvalidParameterException", message)
-}
-
-/// The value of a member the operation requires.
-pub(super) fn required<T>(value: Option<T>, member: &str) -> Result<T, ApiError> {
-    value.ok_or_else(|| invalid(format!("{member} is required.")))
 }
 
 /// AWS's wording for a member that breaks its model constraint.

@@ -103,6 +103,17 @@ impl Listing {
     }
 }
 
+/// `InvalidParameterException`, the error of a bad member in the Logs and Insights
+/// metrics operations.
+pub(crate) fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::client("InvalidParameterException", message)
+}
+
+/// The value of a member the operation requires.
+pub(crate) fn required<T>(value: Option<T>, member: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| invalid(format!("{member} is required.")))
+}
+
 /// Deserializes an operation's input, mapping type errors to `SerializationException`.
 pub fn input<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
     T::deserialize(body).map_err(|e| ApiError::serialization(e.to_string()))

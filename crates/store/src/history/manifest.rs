@@ -28,25 +28,18 @@ pub(crate) struct Manifest {
 impl Manifest {
     pub fn load(dir: &Path) -> Result<Manifest> {
         let path = dir.join(FILE);
-        match fs::read(&path) {
-            Ok(bytes) => {
-                let manifest: Manifest = serde_json::from_slice(&bytes)
-                    .map_err(|e| StoreError::corrupt(format!("{}: {e}", path.display())))?;
-                if manifest.version != VERSION {
-                    return Err(StoreError::corrupt(format!(
-                        "{}: unknown version {}",
-                        path.display(),
-                        manifest.version
-                    )));
-                }
-                Ok(manifest)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
+        match crate::fsutil::read_json::<Manifest>(&path)? {
+            Some(manifest) if manifest.version != VERSION => Err(StoreError::corrupt(format!(
+                "{}: unknown version {}",
+                path.display(),
+                manifest.version
+            ))),
+            Some(manifest) => Ok(manifest),
+            None => Ok(Manifest {
                 version: VERSION,
                 next_run_id: 1,
                 ..Manifest::default()
             }),
-            Err(e) => Err(StoreError::io(path.display(), e)),
         }
     }
 
