@@ -24,14 +24,16 @@ impl Credentials {
     }
 }
 
-/// `(X-Amz-Date, Authorization)` for a POST of `body` to `host` + `path`, signed now for
-/// `service` (`cloudtrail`, `logs`).
+/// `(X-Amz-Date, Authorization)` for a POST of `body` to `host` + `path` + `?query` (as
+/// sent, percent-encoded; empty for none), signed now for `service` (`cloudtrail`, `logs`,
+/// `cloudtrail-data`).
 pub fn authorization(
     credentials: &Credentials,
     service: &str,
     region: &str,
     host: &str,
     path: &str,
+    query: &str,
     body: &[u8],
 ) -> (String, String) {
     let amz_date = cairn_core::timefmt::format_compact(crate::now());
@@ -46,7 +48,7 @@ pub fn authorization(
     let request = SignedRequest {
         method: "POST",
         path,
-        query: "",
+        query,
         headers: vec![("host", host), ("x-amz-date", &amz_date)],
         body,
     };
@@ -75,7 +77,7 @@ pub async fn call(
     };
     let body = serde_json::to_vec(input)?;
     let (amz_date, authorization) =
-        authorization(credentials, "cloudtrail", region, &host, "/", &body);
+        authorization(credentials, "cloudtrail", region, &host, "/", "", &body);
     let response = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/x-amz-json-1.1")

@@ -7,14 +7,17 @@
 //! retries a call does not store its events twice.
 
 use base64::Engine;
+use cairn_core::index::attributes_of;
 use cairn_core::json::minify;
 use cairn_core::timefmt::{format_event_time, parse_event_time};
-use cairn_core::IndexFields;
+use cairn_core::{Category, IndexFields, LookupKey};
 use cairn_store::Event;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 use crate::api::ApiError;
 use crate::app::App;
@@ -60,35 +63,53 @@ fn query_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| crate::sigv4::decode(v))
 }
 
-/// Checks one eventData against the schema; returns (eventTime, the object's JSON text).
-fn check_event_data(text: &str, owner: &str) -> Result<(i64, String), Failure> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| fail("InvalidData", format!("eventData is not JSON: {e}")))?;
-    let Value::Object(data) = &value else {
-        return Err(fail("InvalidData", "eventData must be a JSON object."));
-    };
-    let text_field = |name: &str, max: usize, required: bool| -> Result<Option<&str>, Failure> {
-        match data.get(name) {
-            None if required => Err(fail("FieldNotFound", format!("eventData has no {name}."))),
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.len() > max => Err(fail(
+/// What a valid eventData gives.
+struct Checked {
+    time: i64,
+    uid: String,
+    /// The lookup attributes the history indexes it by.
+    attributes: Vec<(LookupKey, String)>,
+    /// The eventData object, minified.
+    text: String,
+}
+
+/// Checks one eventData against the schema. Only the fields it checks are decoded; the
+/// rest are measured as they were written.
+fn check_event_data(text: &str, owner: &str) -> Result<Checked, Failure> {
+    let minified = minify(text);
+    let data: HashMap<Cow<'_, str>, &RawValue> =
+        serde_json::from_str(&minified).map_err(|_| match serde_json::from_str::<Value>(text) {
+            Ok(_) => fail("InvalidData", "eventData must be a JSON object."),
+            Err(e) => fail("InvalidData", format!("eventData is not JSON: {e}")),
+        })?;
+    let text_field = |name: &str, max: usize, required: bool| -> Result<Option<String>, Failure> {
+        let Some(raw) = data.get(name) else {
+            if required {
+                return Err(fail("FieldNotFound", format!("eventData has no {name}.")));
+            }
+            return Ok(None);
+        };
+        match serde_json::from_str::<Option<String>>(raw.get()) {
+            Ok(Some(s)) if s.len() > max => Err(fail(
                 "FieldTooLong",
                 format!("{name} is {} characters; the limit is {max}.", s.len()),
             )),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(fail("InvalidData", format!("{name} must be a string."))),
+            Ok(s) => Ok(s),
+            Err(_) => Err(fail("InvalidData", format!("{name} must be a string."))),
         }
     };
     text_field("version", 256, true)?;
-    text_field("eventSource", 1024, true)?;
-    text_field("eventName", 1024, true)?;
-    text_field("UID", 1024, true)?;
+    let event_source = text_field("eventSource", 1024, true)?;
+    let event_name = text_field("eventName", 1024, true)?;
+    let uid = text_field("UID", 1024, true)?.unwrap_or_default();
     text_field("userAgent", 1024, false)?;
     text_field("errorCode", 256, false)?;
     text_field("errorMessage", 256, false)?;
-    match data.get("userIdentity") {
-        None => return Err(fail("FieldNotFound", "eventData has no userIdentity.")),
-        Some(Value::Object(identity)) => {
+    let identity = data
+        .get("userIdentity")
+        .ok_or_else(|| fail("FieldNotFound", "eventData has no userIdentity."))?;
+    match serde_json::from_str::<Value>(identity.get()) {
+        Ok(Value::Object(identity)) => {
             for (field, max) in [("type", 128), ("principalId", 1024)] {
                 match identity.get(field) {
                     None => {
@@ -122,11 +143,11 @@ fn check_event_data(text: &str, owner: &str) -> Result<(i64, String), Failure> {
                 ));
             }
         }
-        Some(_) => return Err(fail("InvalidData", "userIdentity must be an object.")),
+        _ => return Err(fail("InvalidData", "userIdentity must be an object.")),
     }
     let time_text = text_field("eventTime", 64, true)?.unwrap_or_default();
     let with_zone = if time_text.ends_with('Z') {
-        time_text.to_owned()
+        time_text.clone()
     } else {
         format!("{time_text}Z")
     };
@@ -156,25 +177,104 @@ fn check_event_data(text: &str, owner: &str) -> Result<(i64, String), Failure> {
         ("responseElements", 100 * 1024),
         ("additionalEventData", 28 * 1024),
     ] {
-        if let Some(v) = data.get(name) {
-            if !v.is_object() && !v.is_null() {
+        if let Some(raw) = data.get(name).map(|v| v.get()) {
+            if !raw.starts_with('{') && raw != "null" {
                 return Err(fail("InvalidData", format!("{name} must be an object.")));
             }
-            let size = serde_json::to_string(v).map(|s| s.len()).unwrap_or(0);
-            if size > max {
+            if raw.len() > max {
                 return Err(fail(
                     "FieldTooLong",
-                    format!("{name} is {size} bytes; the limit is {max}."),
+                    format!("{name} is {} bytes; the limit is {max}.", raw.len()),
                 ));
             }
         }
     }
-    Ok((time, minify(text)))
+    let attributes = attributes_of(
+        event_name.as_deref(),
+        event_source.as_deref(),
+        None,
+        Some(identity),
+        None,
+    );
+    drop(data);
+    Ok(Checked {
+        time,
+        uid,
+        attributes,
+        text: minified,
+    })
 }
 
 /// A stable eventID for (channel, UID).
 fn event_id(channel: &str, uid: &str) -> String {
     cairn_core::record::stable_event_id(&format!("{channel}\n{uid}"))
+}
+
+/// The stored record, in CloudTrail's field order; eventData is written as it came.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditRecord<'a> {
+    event_version: &'a str,
+    event_category: &'a str,
+    event_type: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    event_time: String,
+    aws_region: &'a str,
+    recipient_account_id: &'a str,
+    metadata: Metadata<'a>,
+    event_data: &'a RawValue,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Metadata<'a> {
+    ingestion_time: String,
+    #[serde(rename = "channelARN")]
+    channel_arn: &'a str,
+}
+
+/// The `ActivityAuditLog` record CloudTrail stores for a checked eventData, with the
+/// fields the history indexes it by.
+fn audit_record(
+    checked: Checked,
+    channel_arn: &str,
+    account: &str,
+    region: &str,
+    now: i64,
+) -> Result<Event, ApiError> {
+    let event_id = event_id(channel_arn, &checked.uid);
+    let data =
+        RawValue::from_string(checked.text).map_err(|e| ApiError::internal(e.to_string()))?;
+    let record = AuditRecord {
+        event_version: cairn_core::EVENT_VERSION,
+        event_category: "ActivityAuditLog",
+        event_type: "ActivityLog",
+        event_id: &event_id,
+        event_time: format_event_time(checked.time),
+        aws_region: region,
+        recipient_account_id: account,
+        metadata: Metadata {
+            ingestion_time: format_event_time(now),
+            channel_arn,
+        },
+        event_data: &data,
+    };
+    let bytes = serde_json::to_vec(&record).expect("records serialize");
+    // Built from what the check decoded, rather than by parsing the record again; the
+    // tests hold it equal to what the history would extract from the record.
+    let fields = IndexFields {
+        event_id,
+        time: checked.time,
+        account: account.to_owned(),
+        region: region.to_owned(),
+        category: Category::Activity,
+        attributes: checked.attributes,
+    };
+    Ok(Event {
+        fields,
+        record: bytes,
+    })
 }
 
 pub async fn put_audit_events(
@@ -270,42 +370,15 @@ pub async fn put_audit_events(
                 continue;
             }
         }
-        let (time, data_text) = match check_event_data(data, account) {
+        let checked = match check_event_data(data, account) {
             Ok(checked) => checked,
             Err(f) => {
                 failed.push(json!({"id": id, "errorCode": f.code, "errorMessage": f.message}));
                 continue;
             }
         };
-        let uid = serde_json::from_str::<Map<String, Value>>(&data_text)
-            .ok()
-            .and_then(|m| m.get("UID").and_then(Value::as_str).map(str::to_owned))
-            .unwrap_or_default();
-        let event_id = event_id(&channel_arn, &uid);
-        let data_raw =
-            RawValue::from_string(data_text).map_err(|e| ApiError::internal(e.to_string()))?;
-        let record = json!({
-            "eventVersion": cairn_core::EVENT_VERSION,
-            "eventCategory": "ActivityAuditLog",
-            "eventType": "ActivityLog",
-            "eventID": event_id,
-            "eventTime": format_event_time(time),
-            "awsRegion": region,
-            "recipientAccountId": account,
-            "metadata": {"ingestionTime": format_event_time(now), "channelARN": channel_arn},
-            "eventData": data_raw,
-        });
-        let bytes = serde_json::to_vec(&record).expect("records serialize");
-        let fields = IndexFields::extract(&bytes)
-            .map_err(|e| ApiError::internal(format!("audit event: {e}")))?;
-        accepted.push((
-            id,
-            event_id,
-            Event {
-                fields,
-                record: bytes,
-            },
-        ));
+        let event = audit_record(checked, &channel_arn, account, region, now)?;
+        accepted.push((id, event.fields.event_id.clone(), event));
     }
 
     let (meta, events): (Vec<(String, String)>, Vec<Event>) = accepted
@@ -363,6 +436,29 @@ mod tests {
             "FieldTooLong"
         );
         assert_eq!(code("[1]"), "InvalidData");
+    }
+
+    #[test]
+    fn the_indexed_fields_are_those_the_history_extracts_from_the_record() {
+        let with_details = DATA.replace(
+            r#""principalId":"alice"}"#,
+            r#""principalId":"alice","details":{"arn":"arn:aws:iam::111122223333:user/alice","userName":"al\u0069ce"}}"#,
+        );
+        let spaced = DATA.replace(',', " ,\n ").replace("Login", r#"Log\"in"#);
+        let no_name = DATA.replace(r#""eventName":"Login""#, r#""eventName":null"#);
+        for text in [DATA, &with_details, &spaced, &no_name] {
+            let Ok(checked) = check_event_data(text, "111122223333") else {
+                panic!("{text} is refused");
+            };
+            let Ok(event) = audit_record(checked, "arn:c", "111122223333", "eu-west-1", 0) else {
+                panic!("{text} gives no record");
+            };
+            assert_eq!(
+                IndexFields::extract(&event.record).expect("indexable"),
+                event.fields,
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::io::BufReader as AsyncBufReader;
 use tokio::net::TcpStream;
 
 use super::gen::{percentile, WorkDir};
-use super::ingest::{body, exchange, start_server, stop_server, templates};
+use super::ingest::{body, call, exchange, start_server, stop_server, templates, Target};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -59,20 +59,6 @@ fn s3_settings(endpoint: &str) -> cairn_server::config::S3Settings {
         secret_access_key: "testing".into(),
         virtual_hosted_style: false,
     }
-}
-
-/// Calls an operation (`CloudTrail_20131101.CreateTrail`, `Logs_20140328.CreateLogGroup`).
-pub(super) async fn call(host: &str, target: &str, body: serde_json::Value) -> anyhow::Result<()> {
-    let mut stream = AsyncBufReader::new(TcpStream::connect(host).await?);
-    let (status, response) =
-        exchange(&mut stream, host, Some(target), body.to_string().as_bytes()).await?;
-    if status != 200 {
-        bail!(
-            "{target} failed ({status}): {}",
-            String::from_utf8_lossy(&response)
-        );
-    }
-    Ok(())
 }
 
 /// (connection, record number) from a bench eventID `cccccccc-0000-4000-8000-nnnnnnnnnnnn`.
@@ -199,7 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         tokio::time::sleep_until(due.into()).await;
                     }
                     let body = body(&templates, connection, b * BATCH, BATCH);
-                    let (status, response) = exchange(&mut stream, &host, None, &body).await?;
+                    let (status, response) = exchange(&mut stream, &host, Target::Records, &body).await?;
                     if status != 200 {
                         bail!("batch refused ({status}): {}", String::from_utf8_lossy(&response));
                     }

@@ -15,9 +15,10 @@ use serde_json::json;
 use tokio::io::BufReader as AsyncBufReader;
 use tokio::net::TcpStream;
 
-use super::delivery::call;
 use super::gen::{percentile, WorkDir};
-use super::ingest::{body, exchange, start_server, stop_server, templates, ACCOUNT, REGION};
+use super::ingest::{
+    body, call, exchange, start_server, stop_server, templates, Target, ACCOUNT, REGION,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -129,7 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let due = began + Duration::from_secs_f64(sent as f64 / args.rate as f64);
             tokio::time::sleep_until(due.into()).await;
             let batch = BATCH.min(total - sent);
-            let (status, response) = exchange(&mut stream, &host, None, &body(&templates, 0, sent, batch)).await?;
+            let (status, response) = exchange(&mut stream, &host, Target::Records, &body(&templates, 0, sent, batch)).await?;
             if status != 200 {
                 bail!("batch refused ({status}): {}", String::from_utf8_lossy(&response));
             }

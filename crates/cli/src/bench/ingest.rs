@@ -1,7 +1,8 @@
 //! `cairn bench ingest`: starts a real `cairn serve` on a loopback port and drives the bulk
-//! endpoint from concurrent keep-alive connections with signed 100-record batches of
-//! realistic records, every batch acknowledged only once fsynced. Prints events/s, request
-//! latency percentiles and the server's peak memory.
+//! endpoint (or, with `--api put-audit-events`, `PutAuditEvents` into a channel) from
+//! concurrent keep-alive connections with signed 100-event batches of realistic events,
+//! every batch acknowledged only once fsynced. Prints events/s, request latency
+//! percentiles and the server's peak memory.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
 use tokio::net::TcpStream;
 
@@ -28,6 +30,16 @@ pub struct Args {
     /// Data directory for the server (default: a temporary one).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Where the events go: the bulk endpoint (full CloudTrail records) or
+    /// `cloudtrail-data:PutAuditEvents` (eventData through a channel).
+    #[arg(long, value_enum, default_value_t = Api::Records)]
+    api: Api,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Api {
+    Records,
+    PutAuditEvents,
 }
 
 pub(super) const ACCOUNT: &str = "123456789012";
@@ -76,34 +88,128 @@ pub(super) fn body(templates: &[Template], connection: u64, first: u64, count: u
     out.into_bytes()
 }
 
-fn sign(service: &str, host: &str, path: &str, body: &[u8]) -> (String, String) {
+/// The same generated calls as `eventData` for `PutAuditEvents`: each JSON-escaped, ready
+/// to be a string value, split around its `UID`.
+fn audit_event_templates(now: i64) -> Vec<Template> {
+    const UID: &str = "UID-GOES-HERE";
+    let mut generator = Generator::new(42);
+    (0..500)
+        .map(|i| {
+            let record: Value =
+                serde_json::from_slice(&generator.record(now - 3600 + i, ACCOUNT, REGION))
+                    .expect("generated records are JSON");
+            let identity = &record["userIdentity"];
+            let data = json!({
+                "version": "1.0",
+                "userIdentity": {
+                    "type": identity["type"],
+                    "principalId": identity["principalId"],
+                    "details": identity,
+                },
+                "userAgent": record["userAgent"],
+                "eventSource": record["eventSource"],
+                "eventName": record["eventName"],
+                "eventTime": record["eventTime"],
+                "UID": UID,
+                "requestParameters": record["requestParameters"],
+                "responseElements": record["responseElements"],
+                "sourceIPAddress": record["sourceIPAddress"],
+                "recipientAccountId": ACCOUNT,
+                "additionalEventData": record["tlsDetails"],
+            });
+            let escaped = serde_json::to_string(&data.to_string()).expect("a string");
+            let (before, after) = escaped.split_once(UID).expect("the UID is in the data");
+            Template {
+                before: before.to_owned(),
+                after: after.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// A `PutAuditEvents` body of `count` events; UIDs are unique per (connection, number).
+fn audit_events_body(templates: &[Template], connection: u64, first: u64, count: u64) -> Vec<u8> {
+    let mut out = String::with_capacity(count as usize * 1500 + 16);
+    out.push_str("{\"auditEvents\":[");
+    for n in first..first + count {
+        if n > first {
+            out.push(',');
+        }
+        let t = &templates[(n % templates.len() as u64) as usize];
+        out.push_str(&format!("{{\"id\":\"{}\",\"eventData\":", n - first));
+        out.push_str(&t.before);
+        out.push_str(&format!("{connection:08x}-{n:012x}"));
+        out.push_str(&t.after);
+        out.push('}');
+    }
+    out.push_str("]}");
+    out.into_bytes()
+}
+
+/// Where a request goes.
+#[derive(Clone, Copy)]
+pub(super) enum Target<'a> {
+    /// The bulk endpoint, `POST /records`.
+    Records,
+    /// An operation: `CloudTrail_20131101.CreateTrail`, `Logs_20140328.CreateLogGroup`.
+    Operation(&'a str),
+    /// `PutAuditEvents` into the channel with this ARN.
+    PutAuditEvents(&'a str),
+}
+
+/// Sends one signed request on a keep-alive connection and returns (status, body).
+pub(super) async fn exchange(
+    stream: &mut AsyncBufReader<TcpStream>,
+    host: &str,
+    target: Target<'_>,
+    body: &[u8],
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    let (service, path, query, content_type, operation) = match target {
+        Target::Records => (
+            "cloudtrail",
+            "/records",
+            String::new(),
+            "application/x-amz-json-1.1",
+            None,
+        ),
+        Target::Operation(operation) => {
+            let service = if operation.starts_with("Logs_") {
+                "logs"
+            } else {
+                "cloudtrail"
+            };
+            (
+                service,
+                "/",
+                String::new(),
+                "application/x-amz-json-1.1",
+                Some(operation),
+            )
+        }
+        Target::PutAuditEvents(channel) => (
+            "cloudtrail-data",
+            "/PutAuditEvents",
+            format!("channelArn={}", cairn_server::sigv4::encode(channel)),
+            "application/json",
+            None,
+        ),
+    };
     let credentials = crate::api_client::Credentials {
         access_key_id: KEY.into(),
         secret_access_key: SECRET.into(),
     };
-    crate::api_client::authorization(&credentials, service, REGION, host, path, body)
-}
-
-/// Sends one request on a keep-alive connection and returns (status, body): to the bulk
-/// endpoint, or, with `target` (`CloudTrail_20131101.CreateTrail`,
-/// `Logs_20140328.CreateLogGroup`), to an operation.
-pub(super) async fn exchange(
-    stream: &mut AsyncBufReader<TcpStream>,
-    host: &str,
-    target: Option<&str>,
-    body: &[u8],
-) -> anyhow::Result<(u16, Vec<u8>)> {
-    let path = if target.is_some() { "/" } else { "/records" };
-    let service = match target {
-        Some(t) if t.starts_with("Logs_") => "logs",
-        _ => "cloudtrail",
-    };
-    let (amz_date, authorization) = sign(service, host, path, body);
-    let target = target
+    let (amz_date, authorization) =
+        crate::api_client::authorization(&credentials, service, REGION, host, path, &query, body);
+    let target = operation
         .map(|t| format!("X-Amz-Target: {t}\r\n"))
         .unwrap_or_default();
+    let path_and_query = if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    };
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n{target}X-Amz-Date: {amz_date}\r\nAuthorization: {authorization}\r\nContent-Length: {}\r\n\r\n",
+        "POST {path_and_query} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n{target}X-Amz-Date: {amz_date}\r\nAuthorization: {authorization}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     stream.get_mut().write_all(head.as_bytes()).await?;
@@ -131,6 +237,26 @@ pub(super) async fn exchange(
     let mut response = vec![0u8; length];
     stream.read_exact(&mut response).await?;
     Ok((status, response))
+}
+
+/// Calls an operation on a fresh connection and returns its JSON answer; an error answer
+/// is an error.
+pub(super) async fn call(host: &str, operation: &str, input: Value) -> anyhow::Result<Value> {
+    let mut stream = AsyncBufReader::new(TcpStream::connect(host).await?);
+    let (status, response) = exchange(
+        &mut stream,
+        host,
+        Target::Operation(operation),
+        input.to_string().as_bytes(),
+    )
+    .await?;
+    if status != 200 {
+        bail!(
+            "{operation} failed ({status}): {}",
+            String::from_utf8_lossy(&response)
+        );
+    }
+    Ok(serde_json::from_slice(&response)?)
 }
 
 /// Starts `cairn serve` on a loopback port; `top` adds top-level settings, `tail` tables.
@@ -176,10 +302,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = work.path().to_owned();
     let (server, host) = start_server(&dir, "", "")?;
     let now = crate::now();
-    let templates = std::sync::Arc::new(templates(now));
+    let (templates, what) = match args.api {
+        Api::Records => (templates(now), "bulk-endpoint"),
+        Api::PutAuditEvents => (audit_event_templates(now), "PutAuditEvents"),
+    };
+    let templates = std::sync::Arc::new(templates);
     let batches_per_connection = args.events / args.batch / args.connections;
     println!(
-        "cairn bench ingest: {} events as {}-record signed batches over {} connections to {host}",
+        "cairn bench ingest: {} events as {}-event signed {what} batches over {} connections to {host}",
         batches_per_connection * args.batch * args.connections,
         args.batch,
         args.connections
@@ -190,19 +320,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .thread_name("bench-client")
         .enable_all()
         .build()?;
+    let channel: Option<String> = match args.api {
+        Api::Records => None,
+        Api::PutAuditEvents => Some(runtime.block_on(create_channel(&host))?),
+    };
     let began = Instant::now();
     let latencies: Vec<Duration> = runtime.block_on(async {
         let mut tasks = Vec::new();
         for connection in 0..args.connections {
             let (templates, host, batch) = (templates.clone(), host.clone(), args.batch);
+            let channel = channel.clone();
             tasks.push(tokio::spawn(async move {
                 let mut stream = AsyncBufReader::new(TcpStream::connect(&host).await?);
                 stream.get_mut().set_nodelay(true)?;
                 let mut latencies = Vec::new();
                 for b in 0..batches_per_connection {
-                    let body = body(&templates, connection, b * batch, batch);
+                    let (target, body) = match &channel {
+                        None => (
+                            Target::Records,
+                            body(&templates, connection, b * batch, batch),
+                        ),
+                        Some(arn) => (
+                            Target::PutAuditEvents(arn),
+                            audit_events_body(&templates, connection, b * batch, batch),
+                        ),
+                    };
                     let sent = Instant::now();
-                    let (status, response) = exchange(&mut stream, &host, None, &body).await?;
+                    let (status, response) = exchange(&mut stream, &host, target, &body).await?;
                     latencies.push(sent.elapsed());
                     if status != 200 || !response.windows(11).any(|w| w == b"\"failed\":[]") {
                         bail!(
@@ -238,6 +382,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ms.last().copied().unwrap_or(0.0)
     );
     stop_server(server)
+}
+
+/// A channel for the bench's events, as a producer would create one.
+async fn create_channel(host: &str) -> anyhow::Result<String> {
+    let answer = call(
+        host,
+        "CloudTrail_20131101.CreateChannel",
+        json!({
+            "Name": "bench",
+            "Source": "Custom",
+            "Destinations": [{
+                "Type": "EVENT_DATA_STORE",
+                "Location": format!("arn:aws:cloudtrail:{REGION}:{ACCOUNT}:eventdatastore/00000000-0000-0000-0000-000000000001"),
+            }],
+        }),
+    )
+    .await?;
+    answer["ChannelArn"]
+        .as_str()
+        .map(str::to_owned)
+        .context("CreateChannel gave no ChannelArn")
 }
 
 /// Prints the server's peak memory and stops it.
