@@ -22,11 +22,30 @@ BIN = os.environ.get("CAIRN_BIN", str(ROOT / "target" / "debug" / "cairn"))
 ACCOUNT_A = "111111111111"
 ACCOUNT_B = "222222222222"
 
-# Two accounts; account A has an IAM user and root keys, account B one user.
+# Read-only: look, never change.
+AUDITOR_POLICY = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Resource": "*",
+    "Action": ["cloudtrail:Describe*", "cloudtrail:Get*", "cloudtrail:List*", "cloudtrail:LookupEvents",
+               "logs:Describe*", "logs:FilterLogEvents", "logs:GetLogEvents"]}]}
+
+# Runs app-* trails and log groups, but may not stop or delete a trail. Its patterns name
+# every account; it still reaches only its own.
+OPERATOR_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "cloudtrail:*", "Resource": "arn:aws:cloudtrail:*:*:trail/app-*"},
+    {"Effect": "Allow", "Action": ["cloudtrail:DescribeTrails", "cloudtrail:LookupEvents"], "Resource": "*"},
+    {"Effect": "Allow", "Action": "logs:*", "Resource": "arn:aws:logs:*:*:log-group:app-*:*"},
+    {"Effect": "Deny", "Action": ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail"], "Resource": "*"}]}
+
+# Two accounts; account A has an IAM user, root keys and a read-only auditor, account B a
+# user and an operator with a narrow policy.
 USERS = {
     "alice": dict(account=ACCOUNT_A, key="AKIAALICE00000000001", secret="alice-secret-key-0000000000000000000001"),
     "root_a": dict(account=ACCOUNT_A, key="AKIAROOTA0000000001", secret="root-a-secret-key-00000000000000000001", root=True),
+    "auditor": dict(account=ACCOUNT_A, key="AKIAAUDITOR00000001", secret="auditor-secret-key-000000000000000001",
+                    policy=AUDITOR_POLICY),
     "bob": dict(account=ACCOUNT_B, key="AKIABOB000000000001", secret="bob-secret-key-000000000000000000000001"),
+    "operator": dict(account=ACCOUNT_B, key="AKIAOPERATOR0000001", secret="operator-secret-key-00000000000000001",
+                     policy=OPERATOR_POLICY),
 }
 
 
@@ -53,6 +72,8 @@ def config_text(data_dir, top="", tail=""):
                     """
                 )
             )
+            if "policy" in u:
+                out.append(f"policy = '''{json.dumps(u['policy'])}'''")
     out.append(tail)
     return "\n".join(out)
 

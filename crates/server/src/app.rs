@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::api::{self, ApiError, CLOUDTRAIL_OPERATIONS, CLOUDTRAIL_TARGET};
 use crate::audit::{lower_camel, Recorder};
+use crate::authz;
 use crate::config::{Credential, Settings};
 use crate::ops::{self, Call};
 use crate::sigv4::{self, AuthError, SignedRequest};
@@ -266,6 +267,45 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
     headers.get("content-length")?.to_str().ok()?.parse().ok()
 }
 
+/// How a call is recorded: who made it, from where, to what.
+#[allow(clippy::too_many_arguments)]
+fn recorder<'a>(
+    app: &'a App,
+    caller: &'a Caller<'a>,
+    parts: &'a axum::http::request::Parts,
+    peer: SocketAddr,
+    request_id: &'a str,
+    now: i64,
+    event_source: &'a str,
+    operation: &'a str,
+    parameters: Value,
+) -> Recorder<'a> {
+    Recorder {
+        store: &app.store,
+        identity: &caller.identity,
+        region: &caller.region,
+        event_source,
+        operation,
+        read_only: api::is_read_only(operation),
+        request_parameters: parameters,
+        source_ip: peer.ip().to_string(),
+        user_agent: parts
+            .headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok()),
+        request_id,
+        now,
+    }
+}
+
+/// Records a refused call and answers with the refusal (or with the failure to record it).
+async fn refuse(recorder: &Recorder<'_>, error: ApiError, request_id: &str) -> Response {
+    match recorder.record(Err(&error)).await {
+        Ok(()) => error_response(&error, request_id),
+        Err(failed) => error_response(&failed, request_id),
+    }
+}
+
 pub async fn handle(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -305,6 +345,24 @@ pub async fn handle(
             return error_response(&error, &request_id);
         }
         let query = parts.uri.query().unwrap_or("");
+        let channel = crate::audit_events::query_param(query, "channelArn");
+        let request = authz::put_audit_events(channel.as_deref());
+        if let Err(error) = authz::authorize(caller.credential, &request, StatusCode::FORBIDDEN) {
+            let parameters = serde_json::json!({ "channelArn": channel });
+            let source = "cloudtrail-data.amazonaws.com";
+            let recorder = recorder(
+                &app,
+                &caller,
+                &parts,
+                peer,
+                &request_id,
+                now,
+                source,
+                "PutAuditEvents",
+                parameters,
+            );
+            return refuse(&recorder, error, &request_id).await;
+        }
         let result = crate::audit_events::put_audit_events(
             &app,
             &caller.identity.account_id,
@@ -323,6 +381,25 @@ pub async fn handle(
                 "The bulk endpoint takes a POST signed for the service 'cloudtrail'.",
             );
             return error_response(&error, &request_id);
+        }
+        if let Err(error) = authz::authorize(
+            caller.credential,
+            &authz::put_records(),
+            StatusCode::FORBIDDEN,
+        ) {
+            let source = "cloudtrail.amazonaws.com";
+            let recorder = recorder(
+                &app,
+                &caller,
+                &parts,
+                peer,
+                &request_id,
+                now,
+                source,
+                "PutRecords",
+                Value::Null,
+            );
+            return refuse(&recorder, error, &request_id).await;
         }
         let result = crate::bulk::put_records(&app, caller.credential, body, now).await;
         return respond(result, &request_id);
@@ -384,22 +461,17 @@ pub async fn handle(
         Ok(Value::Object(m)) if !m.is_empty() => lower_camel(&Value::Object(m.clone())),
         _ => Value::Null,
     };
-    let recorder = Recorder {
-        store: &app.store,
-        identity: &caller.identity,
-        region: &caller.region,
-        event_source,
-        operation: &operation,
-        read_only: api::is_read_only(&operation),
-        request_parameters: parameters,
-        source_ip: peer.ip().to_string(),
-        user_agent: parts
-            .headers
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok()),
-        request_id: &request_id,
+    let recorder = recorder(
+        &app,
+        &caller,
+        &parts,
+        peer,
+        &request_id,
         now,
-    };
+        event_source,
+        &operation,
+        parameters,
+    );
     let call = Call {
         app: &app,
         identity: &caller.identity,
@@ -407,9 +479,22 @@ pub async fn handle(
         now,
         recorder: &recorder,
     };
+    let (account, region) = (&caller.identity.account_id, &caller.region);
     let result = match input {
-        Ok(body) if signing_name == "logs" => ops::logs::dispatch(call, &operation, &body).await,
-        Ok(body) => ops::dispatch(call, &operation, &body).await,
+        Ok(body) => {
+            let request = if signing_name == "logs" {
+                authz::logs(&operation, &body, account, region)
+            } else {
+                authz::cloudtrail(&operation, &body, account, region)
+            };
+            match authz::authorize(caller.credential, &request, StatusCode::BAD_REQUEST) {
+                Err(refused) => Err(refused),
+                Ok(()) if signing_name == "logs" => {
+                    ops::logs::dispatch(call, &operation, &body).await
+                }
+                Ok(()) => ops::dispatch(call, &operation, &body).await,
+            }
+        }
         Err(error) => Err(error),
     };
 

@@ -46,6 +46,15 @@ pub fn lower_camel(value: &Value) -> Value {
     }
 }
 
+/// CloudTrail records a refusal by authorization as `AccessDenied`, whatever error code
+/// the API answered with.
+fn recorded_code(code: &str) -> &str {
+    match code {
+        "AccessDeniedException" => "AccessDenied",
+        other => other,
+    }
+}
+
 impl Recorder<'_> {
     fn event(
         &self,
@@ -64,7 +73,9 @@ impl Recorder<'_> {
             region: self.region,
             source_ip: &self.source_ip,
             user_agent: self.user_agent,
-            error: outcome.err().map(|e| (e.code, e.message.as_str())),
+            error: outcome
+                .err()
+                .map(|e| (recorded_code(e.code), e.message.as_str())),
             request_parameters: &self.request_parameters,
             response_elements: &response_elements,
             request_id: self.request_id,

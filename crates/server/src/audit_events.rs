@@ -55,7 +55,8 @@ fn fail(code: &'static str, message: impl Into<String>) -> Failure {
     }
 }
 
-fn query_param(query: &str, name: &str) -> Option<String> {
+/// A query parameter, percent-decoded.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
     query
         .split('&')
         .filter_map(|p| p.split_once('=').or(Some((p, ""))))

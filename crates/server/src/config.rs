@@ -8,8 +8,11 @@ use std::collections::HashSet;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::policy::Policy;
 
 /// The port Cairn listens on by default, on loopback.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9450";
@@ -256,6 +259,13 @@ pub struct UserConfig {
     /// A file holding the secret access key; it must not be readable by others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_access_key_file: Option<PathBuf>,
+    /// An IAM policy document (JSON) limiting what the user may do. Without one, a user
+    /// may do everything in its account. Give this or `policy_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// A file holding the policy document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -292,6 +302,8 @@ pub struct Credential {
     pub secret_access_key: String,
     /// From the account: whose records the bulk endpoint takes from this user.
     pub write_records_for: Vec<String>,
+    /// What the user may do; `None`: everything in its account.
+    pub policy: Option<Arc<Policy>>,
 }
 
 /// The configuration after validation: what the server runs with.
@@ -602,6 +614,7 @@ fn resolve_credentials(accounts: &[AccountConfig]) -> Result<Vec<Credential>, Co
                     "must be at least 16 characters",
                 ));
             }
+            let policy = resolve_policy(user, &at)?;
             out.push(Credential {
                 account_id: account.id.clone(),
                 user_name: user.name.clone(),
@@ -609,6 +622,7 @@ fn resolve_credentials(accounts: &[AccountConfig]) -> Result<Vec<Credential>, Co
                 access_key_id: key.clone(),
                 secret_access_key: secret,
                 write_records_for: account.write_records_for.clone(),
+                policy,
             });
         }
     }
@@ -692,6 +706,41 @@ fn resolve_organizations(
     Ok(out)
 }
 
+/// A user's policy, given inline or in a file, parsed and checked.
+fn resolve_policy(
+    user: &UserConfig,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Option<Arc<Policy>>, ConfigError> {
+    let (text, setting) = match (&user.policy, &user.policy_file) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                at("policy"),
+                "give policy or policy_file, not both",
+            ))
+        }
+        (Some(text), None) => (text.clone(), at("policy")),
+        (None, Some(path)) => (
+            fs::read_to_string(path).map_err(|e| {
+                invalid(
+                    at("policy_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?,
+            at("policy_file"),
+        ),
+    };
+    if user.root {
+        return Err(invalid(
+            setting,
+            "the root user may do everything in its account; policies apply to IAM users",
+        ));
+    }
+    Policy::parse(&text)
+        .map(|policy| Some(Arc::new(policy)))
+        .map_err(|e| invalid(setting, format!("the policy {e}")))
+}
+
 /// A secret given inline or in a file (one of the two); `at` prefixes the setting names.
 fn resolve_secret(
     inline: Option<&str>,
@@ -765,6 +814,8 @@ fn default_accounts(data_dir: &Path) -> Result<Vec<AccountConfig>, ConfigError> 
                 b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
             )),
             secret_access_key_file: None,
+            policy: None,
+            policy_file: None,
         }],
     }];
     let text = format!(

@@ -1,0 +1,149 @@
+"""Authorization: users' IAM policies decide what they may do, through boto3, the AWS CLI and
+the data endpoints; refusals are AWS's AccessDeniedException and are recorded."""
+
+import json
+import subprocess
+
+from conftest import ACCOUNT_A, ACCOUNT_B, BIN, USERS, config_text, error_of, lookup_all
+from test_bulk import put, record
+from test_channels import create as create_channel, event_data
+
+TRAIL_A = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT_A}:trail"
+TRAIL_B = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT_B}:trail"
+
+
+def denied(call, **kw):
+    """The message of the AccessDeniedException a call is refused with."""
+    error = error_of(call, **kw)
+    assert error["Code"] == "AccessDeniedException", error
+    return error["Message"]
+
+
+def recorded(client, event_name):
+    """The caller's account's records of `event_name`, newest first."""
+    events = lookup_all(client, LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": event_name}])
+    return [json.loads(e["CloudTrailEvent"]) for e in events]
+
+
+def test_a_read_only_user_reads_and_every_change_is_refused_and_recorded(trails_cairn):
+    cairn = trails_cairn
+    alice, auditor = cairn.client("alice"), cairn.client("auditor")
+    alice.create_trail(Name="main", S3BucketName="trail-bucket")
+    arn = create_channel(alice)["ChannelArn"]
+
+    assert [t["Name"] for t in auditor.describe_trails()["trailList"]] == ["main"]
+    assert auditor.get_trail(Name="main")["Trail"]["Name"] == "main"
+    assert auditor.get_trail_status(Name="main")["IsLogging"] is False
+    auditor.lookup_events(MaxResults=5)
+    cairn.client("auditor", service="logs").describe_log_groups()
+
+    message = denied(auditor.create_trail, Name="mine", S3BucketName="trail-bucket")
+    assert message == (f"User: arn:aws:iam::{ACCOUNT_A}:user/auditor is not authorized to perform: "
+                       f"cloudtrail:CreateTrail on resource: {TRAIL_A}/mine because no identity-based policy "
+                       "allows the cloudtrail:CreateTrail action")
+    denied(auditor.start_logging, Name="main")
+    denied(auditor.delete_trail, Name=f"{TRAIL_A}/main")
+    denied(auditor.put_event_selectors, TrailName="main", EventSelectors=[{"ReadWriteType": "All"}])
+    denied(auditor.add_tags, ResourceId=f"{TRAIL_A}/main", TagsList=[{"Key": "k", "Value": "v"}])
+    denied(auditor.delete_channel, Channel=arn)
+    assert "logs:CreateLogGroup on resource: arn:aws:logs:us-east-1:111111111111:log-group:mine" in denied(
+        cairn.client("auditor", service="logs").create_log_group, logGroupName="mine")
+
+    data = cairn.client("auditor", service="cloudtrail-data")
+    assert "cloudtrail-data:PutAuditEvents on resource: " + arn in denied(
+        data.put_audit_events, channelArn=arn, auditEvents=[{"id": "1", "eventData": event_data("u-1")}])
+    status, body = put(cairn, "auditor", {"Records": [record()]})
+    assert status == 403 and body["__type"] == "AccessDeniedException", body
+    assert "cloudtrail:PutRecords on resource: *" in body["Message"]
+
+    # Nothing changed: the trail stays as it was, the channel and the group never were.
+    assert alice.get_trail_status(Name="main")["IsLogging"] is False
+    assert [t["Name"] for t in alice.describe_trails()["trailList"]] == ["main"]
+    assert alice.get_channel(Channel=arn)["ChannelArn"] == arn
+    assert cairn.client("alice", service="logs").describe_log_groups()["logGroups"] == []
+    assert alice.list_tags(ResourceIdList=[f"{TRAIL_A}/main"])["ResourceTagList"][0].get("TagsList", []) == []
+
+    # Each refusal is in the account's history as AccessDenied, under the auditor's name.
+    for event_name in ["CreateTrail", "StartLogging", "DeleteTrail", "PutEventSelectors", "AddTags",
+                       "DeleteChannel", "CreateLogGroup", "PutAuditEvents", "PutRecords"]:
+        refusals = [r for r in recorded(alice, event_name) if r["userIdentity"].get("userName") == "auditor"]
+        assert len(refusals) == 1, event_name
+        assert refusals[0]["errorCode"] == "AccessDenied", refusals[0]
+        assert "is not authorized to perform" in refusals[0]["errorMessage"]
+    # The allowed reads are recorded as the successes they were.
+    reads = [r for r in recorded(alice, "GetTrail") if r["userIdentity"].get("userName") == "auditor"]
+    assert len(reads) == 1 and "errorCode" not in reads[0]
+
+
+def test_resource_patterns_and_an_explicit_deny_decide(trails_cairn):
+    cairn = trails_cairn
+    operator = cairn.client("operator")
+    operator.create_trail(Name="app-audit", S3BucketName="trail-bucket")
+    operator.start_logging(Name="app-audit")
+    operator.put_event_selectors(TrailName="app-audit", EventSelectors=[{"ReadWriteType": "WriteOnly"}])
+    assert operator.get_trail_status(Name=f"{TRAIL_B}/app-audit")["IsLogging"] is True
+
+    # Outside the app-* pattern: no statement allows it.
+    assert denied(operator.create_trail, Name="db-audit", S3BucketName="trail-bucket").endswith(
+        "because no identity-based policy allows the cloudtrail:CreateTrail action")
+    cairn.client("bob").create_trail(Name="db-audit", S3BucketName="trail-bucket")
+    denied(operator.get_trail, Name="db-audit")
+    # Inside it, but the Deny statement wins over the Allow.
+    for call in (operator.stop_logging, operator.delete_trail):
+        assert denied(call, Name="app-audit") == (
+            f"User: arn:aws:iam::{ACCOUNT_B}:user/operator is not authorized to perform: "
+            f"cloudtrail:{call.__name__.title().replace('_', '')} on resource: {TRAIL_B}/app-audit "
+            "with an explicit deny in an identity-based policy")
+    assert operator.get_trail_status(Name="app-audit")["IsLogging"] is True
+
+    logs = cairn.client("operator", service="logs")
+    logs.create_log_group(logGroupName="app-events")
+    logs.put_metric_filter(logGroupName="app-events", filterName="errors", filterPattern="ERROR",
+                           metricTransformations=[{"metricName": "Errors", "metricNamespace": "App",
+                                                   "metricValue": "1"}])
+    denied(logs.create_log_group, logGroupName="db-events")
+    denied(logs.describe_log_groups)
+
+
+def test_a_policy_never_reaches_into_another_account(trails_cairn):
+    cairn = trails_cairn
+    alice = cairn.client("alice")
+    alice.create_trail(Name="app-a", S3BucketName="trail-bucket")
+    cairn.client("alice", service="logs").create_log_group(logGroupName="app-a")
+    # The operator's policy allows every account's app-* trails and groups; account A's
+    # stay out of reach all the same.
+    operator = cairn.client("operator")
+    assert error_of(operator.get_trail, Name=f"{TRAIL_A}/app-a")["Code"] == "TrailNotFoundException"
+    assert error_of(operator.delete_trail, Name=f"{TRAIL_A}/app-a")["Code"] == "AccessDeniedException"
+    assert error_of(operator.add_tags, ResourceId=f"{TRAIL_A}/app-a",
+                    TagsList=[{"Key": "k", "Value": "v"}])["Code"] != "AccessDeniedException"
+    assert operator.describe_trails()["trailList"] == []
+    logs = cairn.client("operator", service="logs")
+    group_a = f"arn:aws:logs:us-east-1:{ACCOUNT_A}:log-group:app-a"
+    assert error_of(logs.filter_log_events, logGroupIdentifier=group_a)["Code"] == "ResourceNotFoundException"
+    assert alice.list_tags(ResourceIdList=[f"{TRAIL_A}/app-a"])["ResourceTagList"][0].get("TagsList", []) == []
+    assert alice.get_trail(Name="app-a")["Trail"]["Name"] == "app-a"
+
+
+def test_the_aws_cli_reports_the_refusal(trails_cairn):
+    code, out, err = trails_cairn.aws("cloudtrail", "create-trail", "--name", "x", "--s3-bucket-name",
+                                      "trail-bucket", user="auditor")
+    assert code != 0 and out == ""
+    assert "An error occurred (AccessDeniedException) when calling the CreateTrail operation: User: " \
+           f"arn:aws:iam::{ACCOUNT_A}:user/auditor is not authorized to perform: cloudtrail:CreateTrail" in err
+
+
+def test_a_policy_that_cannot_be_evaluated_stops_start_up(workdir):
+    for policy, says in [
+        ('{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}',
+         "Condition"),
+        ('{"Statement":[{"Effect":"Allow","Action":"LookupEvents","Resource":"*"}]}', "service:Operation"),
+    ]:
+        config = workdir / "bad.toml"
+        config.write_text(config_text(workdir / "data") + f"\n[[accounts]]\nid = \"333333333333\"\n"
+                          f"[[accounts.users]]\nname = \"carol\"\naccess_key_id = \"AKIACAROL0000000001\"\n"
+                          f"secret_access_key = \"carol-secret-key-00000000000000000001\"\npolicy = '{policy}'\n")
+        out = subprocess.run([BIN, "serve", "--config", str(config)], capture_output=True, text=True, timeout=30)
+        assert out.returncode != 0
+        assert "accounts[2].users[0].policy" in out.stderr and says in out.stderr, out.stderr
+        assert USERS["alice"]["secret"] not in out.stderr
