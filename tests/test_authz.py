@@ -5,6 +5,7 @@ import json
 import subprocess
 
 from conftest import ACCOUNT_A, ACCOUNT_B, BIN, USERS, config_text, error_of, lookup_all
+from sigv4_client import send, signed_request
 from test_bulk import put, record
 from test_channels import create as create_channel, event_data
 
@@ -147,3 +148,63 @@ def test_a_policy_that_cannot_be_evaluated_stops_start_up(workdir):
         assert out.returncode != 0
         assert "accounts[2].users[0].policy" in out.stderr and says in out.stderr, out.stderr
         assert USERS["alice"]["secret"] not in out.stderr
+
+
+def model_operations(service, version):
+    """The operation names of a botocore service model."""
+    import botocore.loaders
+    return sorted(botocore.loaders.Loader().load_service_model(service, "service-2", version)["operations"])
+
+
+def test_every_operation_of_both_apis_is_authorized(cairn):
+    """The read-only auditor, with an empty input, on every operation AWS defines: what its
+    policy allows gets past authorization (to a result or a validation error); everything
+    else is AccessDeniedException, and nothing is ever a server error."""
+    u = USERS["auditor"]
+    reads = fnmatch_any(["Describe*", "Get*", "List*", "LookupEvents"])
+    apis = [("cloudtrail", "CloudTrail_20131101", "2013-11-01", reads),
+            ("logs", "Logs_20140328", "2014-03-28", fnmatch_any(["Describe*", "FilterLogEvents", "GetLogEvents"]))]
+    refused = 0
+    for service, prefix, version, allowed in apis:
+        for operation in model_operations(service, version):
+            status, _, body = send(signed_request(cairn.endpoint, u["key"], u["secret"], b"{}",
+                                                  target=f"{prefix}.{operation}", service=service))
+            code = json.loads(body).get("__type") if status != 200 else None
+            assert status < 500, (operation, status, body)
+            if code == "UnknownOperationException":
+                continue  # not served by Cairn; refused before anything is looked at
+            if allowed(operation):
+                assert code != "AccessDeniedException", (operation, body)
+            else:
+                assert (status, code) == (400, "AccessDeniedException"), (operation, status, body)
+                assert f"perform: {service}:{operation} on resource: " in json.loads(body)["Message"]
+                refused += 1
+    assert refused >= 35  # CloudTrail's and Logs' changes, and the reads outside the policy
+
+
+def fnmatch_any(patterns):
+    import fnmatch
+    return lambda name: any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def test_hostile_bodies_are_refused_and_the_server_stays_up(cairn):
+    u = USERS["alice"]
+    deep = b'{"LookupAttributes":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    status, _, body = send(signed_request(cairn.endpoint, u["key"], u["secret"], deep,
+                                          target="CloudTrail_20131101.LookupEvents"))
+    assert (status, json.loads(body)["__type"]) == (400, "SerializationException")
+    # Skipped over unparsed, a deep value would pass; it is measured and refused instead.
+    text = json.dumps({"Records": [record(requestParameters={"deep": "x"})]})
+    text = text.replace('{"deep": "x"}', '{"d":' + "[" * 100_000 + "]" * 100_000 + "}")
+    status, body = put(cairn, "alice", text.encode())
+    assert status == 200 and body["successful"] == [], body
+    assert [f["errorCode"] for f in body["failed"]] == ["InvalidData"]
+    assert "more than 100 levels deep" in body["failed"][0]["errorMessage"]
+    data = cairn.client("alice", service="cloudtrail-data")
+    arn = create_channel(cairn.client("alice"))["ChannelArn"]
+    deep_data = event_data("u-deep").replace('"remember": true', '"remember": ' + "[" * 100_000 + "]" * 100_000)
+    result = data.put_audit_events(channelArn=arn, auditEvents=[{"id": "1", "eventData": deep_data}])
+    assert [f["errorCode"] for f in result["failed"]] == ["InvalidData"], result
+    assert "levels deep" in result["failed"][0]["errorMessage"]
+    # Still serving, and nothing of the above was stored.
+    assert cairn.client("alice").lookup_events(MaxResults=1)["Events"] is not None

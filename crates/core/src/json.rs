@@ -9,25 +9,8 @@ pub fn minify(text: &str) -> String {
     while pos < bytes.len() {
         let b = bytes[pos];
         if b == b'"' {
-            // Copy the whole string, jumping from one quote or backslash to the next.
-            let start = pos;
-            pos += 1;
-            loop {
-                let next = bytes
-                    .get(pos..)
-                    .and_then(|rest| memchr::memchr2(b'"', b'\\', rest));
-                let Some(at) = next else {
-                    pos = bytes.len(); // an unterminated string runs to the end
-                    break;
-                };
-                pos += at + 1;
-                if bytes[pos - 1] == b'"' {
-                    break;
-                }
-                pos += 1; // the escaped character
-            }
-            let end = pos.min(bytes.len());
-            out.extend_from_slice(&bytes[start..end]);
+            let end = string_end(bytes, pos);
+            out.extend_from_slice(&bytes[pos..end]);
             pos = end;
         } else {
             if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
@@ -40,9 +23,73 @@ pub fn minify(text: &str) -> String {
     String::from_utf8(out).expect("removing ASCII whitespace keeps UTF-8 valid")
 }
 
+/// Where the string that opens at `start` (a quote) ends: just past its closing quote, or
+/// at the end of the text if it never closes. Jumps from one quote or backslash to the next.
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let mut pos = start + 1;
+    loop {
+        let Some(at) = bytes
+            .get(pos..)
+            .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+        else {
+            return bytes.len();
+        };
+        pos += at + 1;
+        if bytes[pos - 1] == b'"' {
+            return pos;
+        }
+        pos += 1; // the escaped character
+    }
+}
+
+/// Whether JSON text nests arrays and objects more than `max` levels deep. Skipping a value
+/// without parsing it has no depth limit, but reading it later does (`serde_json` stops at
+/// 128 levels), so records are held to a limit when they arrive.
+pub fn nests_deeper_than(text: &str, max: usize) -> bool {
+    let bytes = text.as_bytes();
+    // Text with no more openers than the limit cannot nest past it; most records stop here.
+    if memchr::memchr2_iter(b'{', b'[', bytes).count() <= max {
+        return false;
+    }
+    let (mut depth, mut pos) = (0usize, 0);
+    while pos < bytes.len() {
+        match bytes[pos] {
+            b'"' => {
+                pos = string_end(bytes, pos);
+                continue;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        pos += 1;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
-    use super::minify;
+    use super::{minify, nests_deeper_than};
+
+    #[test]
+    fn measures_nesting_outside_strings() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(!nests_deeper_than(&nested(100), 100));
+        assert!(nests_deeper_than(&nested(101), 100));
+        let wide = format!("[{}]", vec!["{}"; 500].join(","));
+        assert!(!nests_deeper_than(&wide, 100));
+        let quoted = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(300), "{".repeat(300));
+        assert!(!nests_deeper_than(&quoted, 100));
+        assert!(nests_deeper_than(
+            &format!("{{\"a\":{}}}", nested(150)),
+            100
+        ));
+    }
 
     #[test]
     fn keeps_strings_and_numbers_exactly() {

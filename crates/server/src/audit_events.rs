@@ -77,6 +77,14 @@ struct Checked {
 /// Checks one eventData against the schema. Only the fields it checks are decoded; the
 /// rest are measured as they were written.
 fn check_event_data(text: &str, owner: &str) -> Result<Checked, Failure> {
+    // The stored record holds eventData one level down.
+    let max_depth = crate::records::MAX_DEPTH - 1;
+    if cairn_core::json::nests_deeper_than(text, max_depth) {
+        return Err(fail(
+            "InvalidData",
+            format!("eventData nests arrays and objects more than {max_depth} levels deep."),
+        ));
+    }
     let minified = minify(text);
     let data: HashMap<Cow<'_, str>, &RawValue> =
         serde_json::from_str(&minified).map_err(|_| match serde_json::from_str::<Value>(text) {

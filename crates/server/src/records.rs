@@ -12,6 +12,9 @@ use serde_json::value::RawValue;
 
 /// CloudTrail caps an event at 256 KB.
 pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+/// How deep arrays and objects may nest in a record: readers of stored records parse them,
+/// and parsers stop at some depth (`serde_json` at 128).
+pub const MAX_DEPTH: usize = 100;
 
 /// Why one record was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +162,12 @@ pub fn check(text: &str, policy: &Policy<'_>) -> Result<IndexFields, Refusal> {
     }
     if !text.trim_start().starts_with('{') {
         return Err(refuse("InvalidData", "A record must be a JSON object."));
+    }
+    if cairn_core::json::nests_deeper_than(text, MAX_DEPTH) {
+        return Err(refuse(
+            "InvalidData",
+            format!("The record nests arrays and objects more than {MAX_DEPTH} levels deep."),
+        ));
     }
     let r: Shape<'_> = serde_json::from_str(text)
         .map_err(|e| refuse("InvalidData", format!("The record is not valid: {e}.")))?;
