@@ -166,7 +166,7 @@ class Cairn:
             region_name=region,
             aws_access_key_id=u["key"],
             aws_secret_access_key=u["secret"],
-            config=botocore.config.Config(retries={"max_attempts": 0}, **config),
+            config=botocore.config.Config(**{"retries": {"max_attempts": 0}, **config}),
         )
 
 

@@ -21,6 +21,8 @@ use crate::token::TokenKey;
 
 pub struct App {
     pub settings: Settings,
+    /// The ceiling on request bodies in memory.
+    pub admission: crate::admission::Admission,
     pub store: Arc<Store>,
     pub meta: cairn_store::MetaStore,
     pub tokens: TokenKey,
@@ -263,6 +265,12 @@ fn metrics_response(app: &App, headers: &HeaderMap) -> Response {
     response
 }
 
+/// Reads a body to its end, keeping nothing.
+async fn drain(mut body: Body) {
+    use http_body_util::BodyExt;
+    while let Some(Ok(_)) = body.frame().await {}
+}
+
 fn content_length(headers: &HeaderMap) -> Option<usize> {
     headers.get("content-length")?.to_str().ok()?.parse().ok()
 }
@@ -322,12 +330,48 @@ pub async fn handle(
         code: "RequestEntityTooLargeException",
         message: format!("The request body is larger than the limit of {limit} bytes."),
     };
-    if content_length(&parts.headers).is_some_and(|len| len > limit) {
+    let declared = content_length(&parts.headers);
+    if declared.is_some_and(|len| len > limit) {
         return error_response(&too_large(), &request_id);
     }
-    let body = match to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => return error_response(&too_large(), &request_id),
+    let timeout = std::time::Duration::from_secs(app.settings.body_timeout_secs);
+    // Held until the answer is ready: bodies in memory stay under the ceiling.
+    let Some(_admitted) = app.admission.admit(declared.unwrap_or(limit)) else {
+        let rest = matches!(parts.uri.path(), "/PutAuditEvents" | "/records");
+        let throttled = ApiError {
+            status: if rest {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::BAD_REQUEST
+            },
+            code: "ThrottlingException",
+            message: "Rate exceeded".into(),
+        };
+        // The body is read and dropped, none of it kept, so that the caller is not left
+        // writing into a connection nobody reads, and can retry on it.
+        let mut response = error_response(&throttled, &request_id);
+        if tokio::time::timeout(timeout, drain(body)).await.is_err() {
+            response
+                .headers_mut()
+                .insert("connection", HeaderValue::from_static("close"));
+        }
+        return response;
+    };
+    // A caller that stops sending its body gives its share back at the timeout.
+    let body = match tokio::time::timeout(timeout, to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return error_response(&too_large(), &request_id),
+        Err(_) => {
+            let late = ApiError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                code: "RequestTimeoutException",
+                message: format!(
+                    "The request body did not arrive within {} seconds.",
+                    timeout.as_secs()
+                ),
+            };
+            return error_response(&late, &request_id);
+        }
     };
 
     let now = now();

@@ -64,6 +64,13 @@ pub struct Config {
     /// Largest request body accepted, in bytes; larger requests are refused before
     /// they are read. Default 8 MiB. Env: `CAIRN_MAX_BODY_BYTES`.
     pub max_body_bytes: usize,
+    /// Request bodies held in memory at once, in bytes; a request that would go past it is
+    /// answered `ThrottlingException` unread. Default 256 MiB. Env:
+    /// `CAIRN_MAX_INFLIGHT_BYTES`.
+    pub max_inflight_bytes: usize,
+    /// Seconds a request's body may take to arrive before it is refused and its share of
+    /// `max_inflight_bytes` given back. Default 60.
+    pub body_timeout_secs: u64,
     /// Region shown in the start-up banner's example commands. Default `us-east-1`.
     /// Env: `CAIRN_REGION`. Requests use the region they are signed for.
     pub region: String,
@@ -275,6 +282,8 @@ impl Default for Config {
             data_dir: PathBuf::from("cairn-data"),
             retention_days: 90,
             max_body_bytes: 8 << 20,
+            max_inflight_bytes: 256 << 20,
+            body_timeout_secs: 60,
             region: DEFAULT_REGION.to_owned(),
             accounts: Vec::new(),
             s3: None,
@@ -313,6 +322,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub retention_days: u32,
     pub max_body_bytes: usize,
+    pub max_inflight_bytes: usize,
+    pub body_timeout_secs: u64,
     pub region: String,
     pub credentials: Vec<Credential>,
     /// True when the credentials were generated for the embedded default.
@@ -381,6 +392,14 @@ impl Config {
                 )
             })?;
         }
+        if let Some(v) = env("CAIRN_MAX_INFLIGHT_BYTES") {
+            config.max_inflight_bytes = v.parse().map_err(|_| {
+                invalid(
+                    "max_inflight_bytes (CAIRN_MAX_INFLIGHT_BYTES)",
+                    format!("{v:?} is not a whole number"),
+                )
+            })?;
+        }
         if let Some(v) = env("CAIRN_REGION") {
             config.region = v;
         }
@@ -434,6 +453,18 @@ impl Config {
                 "max_body_bytes",
                 "must be between 1024 and 67108864",
             ));
+        }
+        if !(self.max_body_bytes..=1 << 40).contains(&self.max_inflight_bytes) {
+            return Err(invalid(
+                "max_inflight_bytes",
+                format!(
+                    "must be at least max_body_bytes ({}), so that the largest request can be taken",
+                    self.max_body_bytes
+                ),
+            ));
+        }
+        if !(1..=3600).contains(&self.body_timeout_secs) {
+            return Err(invalid("body_timeout_secs", "must be between 1 and 3600"));
         }
         if !valid_region(&self.region) {
             return Err(invalid(
@@ -522,6 +553,8 @@ impl Config {
             data_dir: self.data_dir,
             retention_days: self.retention_days,
             max_body_bytes: self.max_body_bytes,
+            max_inflight_bytes: self.max_inflight_bytes,
+            body_timeout_secs: self.body_timeout_secs,
             region: self.region,
             credentials,
             generated_credentials: generated,

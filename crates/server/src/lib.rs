@@ -1,6 +1,7 @@
 //! Cairn's service: the AWS JSON 1.1 protocol with SigV4 authentication, CloudTrail's
 //! operations, the recording of every call as a CloudTrail event, and configuration.
 
+pub mod admission;
 pub mod api;
 pub mod app;
 pub mod audit;
@@ -156,6 +157,7 @@ impl Server {
             settings.insights.webhook.clone(),
         )?;
         let app = Arc::new(app::App {
+            admission: admission::Admission::new(settings.max_inflight_bytes),
             settings,
             store: Arc::new(store),
             meta,
