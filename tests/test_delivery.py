@@ -12,7 +12,7 @@ import time
 import botocore.exceptions
 import pytest
 
-from conftest import ACCOUNT_A, ACCOUNT_B, ORG_ID, free_port, s3_settings, serve, trails_config, wait_for
+from conftest import ACCOUNT_A, ACCOUNT_B, ORG_ID, Cairn, free_port, s3_settings, serve, trails_config, wait_for
 from test_bulk import put, record
 
 KEY = re.compile(
@@ -330,3 +330,22 @@ def test_delivery_notifications_reach_the_webhook(workdir):
     finally:
         server.stop()
         hook.shutdown()
+
+
+def test_sigterm_delivers_everything_acknowledged_before_it(workdir):
+    """With a 15-minute delivery interval nothing is due when SIGTERM comes; the shutdown's
+    last delivery writes every acknowledged event anyway."""
+    config = workdir / "cairn.toml"
+    config.write_text(trails_config(workdir / "data"))
+    server = Cairn(workdir / "data", config=config, env={"CAIRN_DELIVERY_INTERVAL_MS": "900000"}).start()
+    try:
+        ct = server.client()
+        ct.create_trail(Name="graceful", S3BucketName="trail-bucket", S3KeyPrefix="graceful")
+        ct.start_logging(Name="graceful")
+        sent = [marked() for _ in range(40)]
+        send(server, "alice", sent)
+        assert by_trail(local_objects(server)) == {}
+    finally:
+        server.stop()
+    assert server.proc.returncode == 0
+    assert sorted(by_trail(local_objects(server))["graceful"]) == sorted(r["eventID"] for r in sent)
