@@ -36,13 +36,23 @@ OPERATOR_POLICY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "logs:*", "Resource": "arn:aws:logs:*:*:log-group:app-*:*"},
     {"Effect": "Deny", "Action": ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail"], "Resource": "*"}]}
 
-# Two accounts; account A has an IAM user, root keys and a read-only auditor, account B a
-# user and an operator with a narrow policy.
+# May do anything but a few things to a few named resources.
+GUARDED_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "*", "Resource": "*"},
+    {"Effect": "Deny", "Action": ["cloudtrail:StopLogging", "cloudtrail:AddTags"],
+     "Resource": "arn:aws:cloudtrail:*:*:trail/prod"},
+    {"Effect": "Deny", "Action": "cloudtrail:DeleteChannel", "Resource": "arn:aws:cloudtrail:*:*:channel/*"},
+    {"Effect": "Deny", "Action": "logs:FilterLogEvents", "Resource": "arn:aws:logs:*:*:log-group:secret"}]}
+
+# Two accounts; account A has an IAM user, root keys, a read-only auditor and a guarded
+# user, account B a user and an operator with a narrow policy.
 USERS = {
     "alice": dict(account=ACCOUNT_A, key="AKIAALICE00000000001", secret="alice-secret-key-0000000000000000000001"),
     "root_a": dict(account=ACCOUNT_A, key="AKIAROOTA0000000001", secret="root-a-secret-key-00000000000000000001", root=True),
     "auditor": dict(account=ACCOUNT_A, key="AKIAAUDITOR00000001", secret="auditor-secret-key-000000000000000001",
                     policy=AUDITOR_POLICY),
+    "guarded": dict(account=ACCOUNT_A, key="AKIAGUARDED00000001", secret="guarded-secret-key-000000000000000001",
+                    policy=GUARDED_POLICY),
     "bob": dict(account=ACCOUNT_B, key="AKIABOB000000000001", secret="bob-secret-key-000000000000000000000001"),
     "operator": dict(account=ACCOUNT_B, key="AKIAOPERATOR0000001", secret="operator-secret-key-00000000000000001",
                      policy=OPERATOR_POLICY),

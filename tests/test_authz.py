@@ -194,7 +194,8 @@ def test_hostile_bodies_are_refused_and_the_server_stays_up(cairn):
                                           target="CloudTrail_20131101.LookupEvents"))
     assert (status, json.loads(body)["__type"]) == (400, "SerializationException")
     # Skipped over unparsed, a deep value would pass; it is measured and refused instead.
-    text = json.dumps({"Records": [record(requestParameters={"deep": "x"})]})
+    deep_record = record(requestParameters={"deep": "x"})
+    text = json.dumps({"Records": [deep_record]})
     text = text.replace('{"deep": "x"}', '{"d":' + "[" * 100_000 + "]" * 100_000 + "}")
     status, body = put(cairn, "alice", text.encode())
     assert status == 200 and body["successful"] == [], body
@@ -207,4 +208,45 @@ def test_hostile_bodies_are_refused_and_the_server_stays_up(cairn):
     assert [f["errorCode"] for f in result["failed"]] == ["InvalidData"], result
     assert "levels deep" in result["failed"][0]["errorMessage"]
     # Still serving, and nothing of the above was stored.
-    assert cairn.client("alice").lookup_events(MaxResults=1)["Events"] is not None
+    assert cairn.client("alice").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventId", "AttributeValue": deep_record["eventID"]}])["Events"] == []
+
+
+def other_partition(arn):
+    """The same ARN in a partition Cairn does not serve."""
+    return arn.replace("arn:aws:", "arn:aws-x:")
+
+
+def test_a_deny_on_one_resource_holds_however_it_is_named(trails_cairn):
+    cairn = trails_cairn
+    alice = cairn.client("alice")
+    alice.create_trail(Name="prod", S3BucketName="trail-bucket")
+    alice.start_logging(Name="prod")
+    channel = create_channel(alice)["ChannelArn"]
+    cairn.client("alice", service="logs").create_log_group(logGroupName="secret")
+    guarded = cairn.client("guarded")
+
+    for name in ["prod", f"{TRAIL_A}/prod"]:
+        denied(guarded.stop_logging, Name=name)
+    denied(guarded.add_tags, ResourceId=f"{TRAIL_A}/prod", TagsList=[{"Key": "k", "Value": "v"}])
+    assert error_of(guarded.stop_logging, Name=other_partition(f"{TRAIL_A}/prod"))["Code"] != "AccessDeniedException"
+    assert error_of(guarded.add_tags, ResourceId=other_partition(f"{TRAIL_A}/prod"),
+                    TagsList=[{"Key": "k", "Value": "v"}])["Code"] != "AccessDeniedException"
+    assert alice.get_trail_status(Name="prod")["IsLogging"] is True
+    assert alice.list_tags(ResourceIdList=[f"{TRAIL_A}/prod"])["ResourceTagList"][0].get("TagsList", []) == []
+
+    for name in [channel, channel.split("/")[-1]]:
+        denied(guarded.delete_channel, Channel=name)
+    assert error_of(guarded.delete_channel, Channel=other_partition(channel))["Code"] != "AccessDeniedException"
+    assert alice.get_channel(Channel=channel)["ChannelArn"] == channel
+
+    logs = cairn.client("guarded", service="logs")
+    group = f"arn:aws:logs:us-east-1:{ACCOUNT_A}:log-group:secret"
+    denied(logs.filter_log_events, logGroupName="secret")
+    for identifier in [group, group + ":*", "secret"]:
+        denied(logs.filter_log_events, logGroupIdentifier=identifier)
+    assert error_of(logs.filter_log_events, logGroupIdentifier=other_partition(group))["Code"] != "AccessDeniedException"
+
+    # Everything else is allowed.
+    assert guarded.get_trail(Name="prod")["Trail"]["Name"] == "prod"
+    assert logs.describe_log_groups()["logGroups"][0]["logGroupName"] == "secret"

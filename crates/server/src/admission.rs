@@ -3,11 +3,10 @@
 //! Every request is admitted for its declared length (or the largest allowed body, when it
 //! declares none) before its body is read, and holds that share until it is answered.
 //! When callers send faster than events can be made durable, answers slow, shares stay
-//! taken, and further requests are refused at once with `ThrottlingException`, which AWS
-//! SDKs retry with backoff. Memory stays bounded however many callers there are, and
-//! nothing refused was acknowledged.
+//! taken, and further requests are refused with `ThrottlingException` (their bodies read
+//! and dropped), which AWS SDKs retry with backoff. Memory stays bounded however many
+//! callers there are, and nothing refused was acknowledged.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -18,7 +17,6 @@ const UNIT: usize = 1024;
 pub struct Admission {
     shares: Arc<Semaphore>,
     capacity: u32,
-    throttled: AtomicU64,
 }
 
 /// A request's share; given back when dropped.
@@ -32,28 +30,17 @@ impl Admission {
         Admission {
             shares: Arc::new(Semaphore::new(capacity as usize)),
             capacity,
-            throttled: AtomicU64::new(0),
         }
     }
 
-    /// Takes a share for a body of `bytes`, or `None` (and counts a throttled request) when
-    /// the bodies already in memory leave no room for it.
+    /// Takes a share for a body of `bytes`, or `None` when the bodies already in memory
+    /// leave no room for it. A body larger than the ceiling takes all of it.
     pub fn admit(&self, bytes: usize) -> Option<Admitted> {
         let units = u32::try_from(bytes.div_ceil(UNIT).max(1))
             .unwrap_or(u32::MAX)
             .min(self.capacity);
-        match self.shares.clone().try_acquire_many_owned(units) {
-            Ok(permit) => Some(Admitted { _permit: permit }),
-            Err(_) => {
-                self.throttled.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
-    }
-
-    /// Requests refused so far.
-    pub fn throttled(&self) -> u64 {
-        self.throttled.load(Ordering::Relaxed)
+        let permit = self.shares.clone().try_acquire_many_owned(units).ok()?;
+        Some(Admitted { _permit: permit })
     }
 }
 
@@ -70,7 +57,6 @@ mod tests {
         drop(first);
         let third = admission.admit(5 * UNIT).expect("room again");
         assert!(admission.admit(2 * UNIT).is_none());
-        assert_eq!(admission.throttled(), 2);
         drop((second, third));
         // A body larger than the ceiling still fits alone.
         assert!(admission.admit(50 * UNIT).is_some());

@@ -12,11 +12,11 @@ use cairn_core::json::minify;
 use cairn_core::timefmt::{format_event_time, parse_event_time};
 use cairn_core::{Category, IndexFields, LookupKey};
 use cairn_store::Event;
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::api::ApiError;
@@ -64,6 +64,32 @@ pub fn query_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| crate::sigv4::decode(v))
 }
 
+/// A JSON object's members in order, repeats kept, values unparsed.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, &'de RawValue>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
 /// What a valid eventData gives.
 struct Checked {
     time: i64,
@@ -85,12 +111,22 @@ fn check_event_data(text: &str, owner: &str) -> Result<Checked, Failure> {
             format!("eventData nests arrays and objects more than {max_depth} levels deep."),
         ));
     }
+    // Checked as sent: minifying first would join `1 2` into `12`.
+    serde_json::from_str::<IgnoredAny>(text)
+        .map_err(|e| fail("InvalidData", format!("eventData is not JSON: {e}")))?;
     let minified = minify(text);
-    let data: HashMap<Cow<'_, str>, &RawValue> =
-        serde_json::from_str(&minified).map_err(|_| match serde_json::from_str::<Value>(text) {
-            Ok(_) => fail("InvalidData", "eventData must be a JSON object."),
-            Err(e) => fail("InvalidData", format!("eventData is not JSON: {e}")),
-        })?;
+    let Ok(Members(members)) = serde_json::from_str(&minified) else {
+        return Err(fail("InvalidData", "eventData must be a JSON object."));
+    };
+    let mut data: HashMap<String, &RawValue> = HashMap::with_capacity(members.len());
+    for (name, value) in members {
+        // The history re-reads these fields from the stored record; a repeated one would
+        // be read differently there.
+        if data.contains_key(&name) {
+            return Err(fail("InvalidData", format!("eventData has {name} twice.")));
+        }
+        data.insert(name, value);
+    }
     let text_field = |name: &str, max: usize, required: bool| -> Result<Option<String>, Failure> {
         let Some(raw) = data.get(name) else {
             if required {
@@ -445,6 +481,15 @@ mod tests {
             "FieldTooLong"
         );
         assert_eq!(code("[1]"), "InvalidData");
+        // Whitespace is not removed before the check: `1 2` is not `12`.
+        assert_eq!(
+            code(&DATA.replace(r#""u-1""#, r#""u-1","n":1 2"#)),
+            "InvalidData"
+        );
+        assert_eq!(
+            code(&DATA.replace(r#""UID""#, r#""eventName":"Other","UID""#)),
+            "InvalidData"
+        );
     }
 
     #[test]

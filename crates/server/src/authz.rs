@@ -68,12 +68,12 @@ pub fn authorize(
 pub fn cloudtrail(operation: &str, input: &Value, account: &str, region: &str) -> Request {
     let text = |name: &str| input.get(name).and_then(Value::as_str);
     let trail = |name: Option<&str>| match name {
-        Some(name) if name.starts_with("arn:") => name.to_owned(),
+        Some(name) if name.starts_with("arn:") => canonical(name),
         Some(name) => format!("arn:aws:cloudtrail:{region}:{account}:trail/{name}"),
         None => "*".to_owned(),
     };
     let channel = |name: Option<&str>| match name {
-        Some(name) if name.starts_with("arn:") => name.to_owned(),
+        Some(name) if name.starts_with("arn:") => canonical(name),
         Some(id) => format!("arn:aws:cloudtrail:{region}:{account}:channel/{id}"),
         None => "*".to_owned(),
     };
@@ -111,15 +111,21 @@ pub fn cloudtrail(operation: &str, input: &Value, account: &str, region: &str) -
             Some(store) if text("TrailName").is_none() => vec![store.to_owned()],
             _ => vec![trail(text("TrailName"))],
         },
-        "AddTags" | "RemoveTags" => vec![text("ResourceId").unwrap_or("*").to_owned()],
+        "AddTags" | "RemoveTags" => vec![text("ResourceId").map_or("*".into(), canonical)],
         "ListTags" => match input.get("ResourceIdList").and_then(Value::as_array) {
             Some(ids) if !ids.is_empty() => ids
                 .iter()
-                .map(|id| id.as_str().unwrap_or("*").to_owned())
+                .map(|id| id.as_str().map_or("*".into(), canonical))
                 .collect(),
             _ => vec!["*".to_owned()],
         },
-        "GetChannel" | "UpdateChannel" | "DeleteChannel" => vec![channel(text("Channel"))],
+        // New destinations need the same permission as at creation.
+        "UpdateChannel" => {
+            let mut resources = vec![channel(text("Channel"))];
+            resources.extend(destinations(input));
+            resources
+        }
+        "GetChannel" | "DeleteChannel" => vec![channel(text("Channel"))],
         _ => vec!["*".to_owned()],
     };
     Request::new(action, resources)
@@ -144,9 +150,7 @@ pub fn logs(operation: &str, input: &Value, account: &str, region: &str) -> Requ
     // A group named by ARN is authorized as that ARN, without the `:*` some callers add.
     let group = match (text("logGroupName"), text("logGroupIdentifier")) {
         (Some(name), _) => Some(group_arn(name)),
-        (None, Some(arn)) if arn.starts_with("arn:") => {
-            Some(arn.strip_suffix(":*").unwrap_or(arn).to_owned())
-        }
+        (None, Some(arn)) if arn.starts_with("arn:") => Some(canonical(arn)),
         (None, Some(name)) => Some(group_arn(name)),
         (None, None) => None,
     };
@@ -166,8 +170,22 @@ pub fn logs(operation: &str, input: &Value, account: &str, region: &str) -> Requ
 pub fn put_audit_events(channel_arn: Option<&str>) -> Request {
     Request::new(
         "cloudtrail-data:PutAuditEvents".into(),
-        vec![channel_arn.unwrap_or("*").to_owned()],
+        vec![channel_arn.map_or("*".into(), canonical)],
     )
+}
+
+/// A resource ARN in the one spelling policies are written against, rebuilt from what the
+/// operations themselves parse out of it (a log group without its `:*`), so that naming a
+/// resource another way cannot step around a statement about it. ARNs the operations would
+/// refuse stay as given; those requests fail whatever their policy says.
+fn canonical(arn: &str) -> String {
+    if let Ok((region, account, name)) = crate::trails::parse_arn(arn) {
+        return format!("arn:aws:cloudtrail:{region}:{account}:trail/{name}");
+    }
+    if let Some((region, account, name)) = crate::loggroups::parse_group_arn(arn) {
+        return format!("arn:aws:logs:{region}:{account}:log-group:{name}");
+    }
+    arn.to_owned()
 }
 
 /// Records sent to the bulk endpoint (Cairn's own action; `cloudtrail:*` includes it).

@@ -65,7 +65,7 @@ pub struct Config {
     /// they are read. Default 8 MiB. Env: `CAIRN_MAX_BODY_BYTES`.
     pub max_body_bytes: usize,
     /// Request bodies held in memory at once, in bytes; a request that would go past it is
-    /// answered `ThrottlingException` unread. Default 256 MiB. Env:
+    /// answered `ThrottlingException`, its body read and dropped. Default 256 MiB. Env:
     /// `CAIRN_MAX_INFLIGHT_BYTES`.
     pub max_inflight_bytes: usize,
     /// Seconds a request's body may take to arrive before it is refused and its share of
@@ -458,7 +458,7 @@ impl Config {
             return Err(invalid(
                 "max_inflight_bytes",
                 format!(
-                    "must be at least max_body_bytes ({}), so that the largest request can be taken",
+                    "must be between max_body_bytes ({}), so that the largest request can be taken, and 1 TiB",
                     self.max_body_bytes
                 ),
             ));

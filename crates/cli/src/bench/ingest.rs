@@ -398,7 +398,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         elapsed.as_secs_f64()
     );
     println!(
-        "request latency ({}-record batches, throttled retries included): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "request latency ({}-event batches, throttled retries included): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         args.batch,
         percentile(&ms, 0.5),
         percentile(&ms, 0.99),

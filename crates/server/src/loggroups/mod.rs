@@ -171,8 +171,8 @@ pub fn install_cis_pack(
 pub fn parse_group_arn(arn: &str) -> Option<(&str, &str, &str)> {
     let parts: Vec<&str> = arn.split(':').collect();
     match parts.as_slice() {
-        ["arn", _, "logs", region, account, "log-group", name]
-        | ["arn", _, "logs", region, account, "log-group", name, "*"]
+        ["arn", "aws", "logs", region, account, "log-group", name]
+        | ["arn", "aws", "logs", region, account, "log-group", name, "*"]
             if !name.is_empty() =>
         {
             Some((region, account, name))

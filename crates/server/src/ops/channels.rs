@@ -140,7 +140,11 @@ pub fn channel_key(channel: Option<&str>, account: &str, region: &str) -> Result
                     format!("{channel} is not a channel ARN."),
                 ));
             };
-            if parts[2] != "cloudtrail" || parts[3] != region || parts[4] != account {
+            if parts[1] != "aws"
+                || parts[2] != "cloudtrail"
+                || parts[3] != region
+                || parts[4] != account
+            {
                 // Another region's or account's channel is not visible from here.
                 return Err(not_found(channel));
             }

@@ -253,7 +253,7 @@ pub fn parse_arn(value: &str) -> Result<(String, String, String), ApiError> {
         )
     };
     let parts: Vec<&str> = value.splitn(6, ':').collect();
-    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "cloudtrail" {
+    if parts.len() != 6 || parts[0] != "arn" || parts[1] != "aws" || parts[2] != "cloudtrail" {
         return Err(invalid());
     }
     let name = parts[5].strip_prefix("trail/").ok_or_else(invalid)?;
