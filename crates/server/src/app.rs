@@ -275,42 +275,59 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
     headers.get("content-length")?.to_str().ok()?.parse().ok()
 }
 
-/// How a call is recorded: who made it, from where, to what.
-#[allow(clippy::too_many_arguments)]
-fn recorder<'a>(
+/// An authenticated request, with what its record needs besides the call itself.
+struct Incoming<'a> {
     app: &'a App,
-    caller: &'a Caller<'a>,
-    parts: &'a axum::http::request::Parts,
+    caller: Caller<'a>,
     peer: SocketAddr,
+    user_agent: Option<&'a str>,
     request_id: &'a str,
     now: i64,
-    event_source: &'a str,
-    operation: &'a str,
-    parameters: Value,
-) -> Recorder<'a> {
-    Recorder {
-        store: &app.store,
-        identity: &caller.identity,
-        region: &caller.region,
-        event_source,
-        operation,
-        read_only: api::is_read_only(operation),
-        request_parameters: parameters,
-        source_ip: peer.ip().to_string(),
-        user_agent: parts
-            .headers
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok()),
-        request_id,
-        now,
-    }
 }
 
-/// Records a refused call and answers with the refusal (or with the failure to record it).
-async fn refuse(recorder: &Recorder<'_>, error: ApiError, request_id: &str) -> Response {
-    match recorder.record(Err(&error)).await {
-        Ok(()) => error_response(&error, request_id),
-        Err(failed) => error_response(&failed, request_id),
+impl Incoming<'_> {
+    /// How a call to `operation` of `event_source` is recorded.
+    fn recorder<'s>(
+        &'s self,
+        event_source: &'s str,
+        operation: &'s str,
+        parameters: Value,
+    ) -> Recorder<'s> {
+        Recorder {
+            store: &self.app.store,
+            identity: &self.caller.identity,
+            region: &self.caller.region,
+            event_source,
+            operation,
+            read_only: api::is_read_only(operation),
+            request_parameters: parameters,
+            source_ip: self.peer.ip().to_string(),
+            user_agent: self.user_agent,
+            request_id: self.request_id,
+            now: self.now,
+        }
+    }
+
+    /// For the data endpoints: unless the caller's policy allows `request`, the refusal
+    /// (recorded first) to answer with. The JSON operations record a refusal with the rest
+    /// of their outcomes.
+    async fn authorize(
+        &self,
+        request: &authz::Request,
+        event_source: &str,
+        operation: &str,
+        parameters: Value,
+    ) -> Result<(), Response> {
+        let Err(error) = authz::authorize(self.caller.credential, request, StatusCode::FORBIDDEN)
+        else {
+            return Ok(());
+        };
+        let recorder = self.recorder(event_source, operation, parameters);
+        let answer = match recorder.record(Err(&error)).await {
+            Ok(()) => error,
+            Err(failed_to_record) => failed_to_record,
+        };
+        Err(error_response(&answer, self.request_id))
     }
 }
 
@@ -379,6 +396,18 @@ pub async fn handle(
         Ok(caller) => caller,
         Err(error) => return error_response(&error, &request_id),
     };
+    let incoming = Incoming {
+        app: &app,
+        caller,
+        peer,
+        user_agent: parts
+            .headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok()),
+        request_id: &request_id,
+        now,
+    };
+    let caller = &incoming.caller;
 
     if parts.uri.path() == "/PutAuditEvents" {
         if caller.service != "cloudtrail-data" || parts.method != axum::http::Method::POST {
@@ -391,21 +420,13 @@ pub async fn handle(
         let query = parts.uri.query().unwrap_or("");
         let channel = crate::audit_events::query_param(query, "channelArn");
         let request = authz::put_audit_events(channel.as_deref());
-        if let Err(error) = authz::authorize(caller.credential, &request, StatusCode::FORBIDDEN) {
-            let parameters = serde_json::json!({ "channelArn": channel });
-            let source = "cloudtrail-data.amazonaws.com";
-            let recorder = recorder(
-                &app,
-                &caller,
-                &parts,
-                peer,
-                &request_id,
-                now,
-                source,
-                "PutAuditEvents",
-                parameters,
-            );
-            return refuse(&recorder, error, &request_id).await;
+        let parameters = serde_json::json!({ "channelArn": channel });
+        let source = "cloudtrail-data.amazonaws.com";
+        if let Err(refused) = incoming
+            .authorize(&request, source, "PutAuditEvents", parameters)
+            .await
+        {
+            return refused;
         }
         let result = crate::audit_events::put_audit_events(
             &app,
@@ -426,24 +447,13 @@ pub async fn handle(
             );
             return error_response(&error, &request_id);
         }
-        if let Err(error) = authz::authorize(
-            caller.credential,
-            &authz::put_records(),
-            StatusCode::FORBIDDEN,
-        ) {
-            let source = "cloudtrail.amazonaws.com";
-            let recorder = recorder(
-                &app,
-                &caller,
-                &parts,
-                peer,
-                &request_id,
-                now,
-                source,
-                "PutRecords",
-                Value::Null,
-            );
-            return refuse(&recorder, error, &request_id).await;
+        let request = authz::put_records();
+        let source = "cloudtrail.amazonaws.com";
+        if let Err(refused) = incoming
+            .authorize(&request, source, "PutRecords", Value::Null)
+            .await
+        {
+            return refused;
         }
         let result = crate::bulk::put_records(&app, caller.credential, body, now).await;
         return respond(result, &request_id);
@@ -505,17 +515,7 @@ pub async fn handle(
         Ok(Value::Object(m)) if !m.is_empty() => lower_camel(&Value::Object(m.clone())),
         _ => Value::Null,
     };
-    let recorder = recorder(
-        &app,
-        &caller,
-        &parts,
-        peer,
-        &request_id,
-        now,
-        event_source,
-        &operation,
-        parameters,
-    );
+    let recorder = incoming.recorder(event_source, &operation, parameters);
     let call = Call {
         app: &app,
         identity: &caller.identity,

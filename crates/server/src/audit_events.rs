@@ -111,12 +111,12 @@ fn check_event_data(text: &str, owner: &str) -> Result<Checked, Failure> {
             format!("eventData nests arrays and objects more than {max_depth} levels deep."),
         ));
     }
-    // Checked as sent: minifying first would join `1 2` into `12`.
-    serde_json::from_str::<IgnoredAny>(text)
-        .map_err(|e| fail("InvalidData", format!("eventData is not JSON: {e}")))?;
-    let minified = minify(text);
-    let Ok(Members(members)) = serde_json::from_str(&minified) else {
-        return Err(fail("InvalidData", "eventData must be a JSON object."));
+    // Read as sent (minifying first would join `1 2` into `12`); minified only to store.
+    let Ok(Members(members)) = serde_json::from_str(text) else {
+        return Err(match serde_json::from_str::<IgnoredAny>(text) {
+            Ok(_) => fail("InvalidData", "eventData must be a JSON object."),
+            Err(e) => fail("InvalidData", format!("eventData is not JSON: {e}")),
+        });
     };
     let mut data: HashMap<String, &RawValue> = HashMap::with_capacity(members.len());
     for (name, value) in members {
@@ -226,10 +226,16 @@ fn check_event_data(text: &str, owner: &str) -> Result<Checked, Failure> {
             if !raw.starts_with('{') && raw != "null" {
                 return Err(fail("InvalidData", format!("{name} must be an object.")));
             }
-            if raw.len() > max {
+            // Measured without the whitespace the stored record drops.
+            let size = if raw.len() > max {
+                minify(raw).len()
+            } else {
+                raw.len()
+            };
+            if size > max {
                 return Err(fail(
                     "FieldTooLong",
-                    format!("{name} is {} bytes; the limit is {max}.", raw.len()),
+                    format!("{name} is {size} bytes; the limit is {max}."),
                 ));
             }
         }
@@ -241,12 +247,11 @@ fn check_event_data(text: &str, owner: &str) -> Result<Checked, Failure> {
         Some(identity),
         None,
     );
-    drop(data);
     Ok(Checked {
         time,
         uid,
         attributes,
-        text: minified,
+        text: minify(text),
     })
 }
 

@@ -376,48 +376,23 @@ impl Config {
         if let Some(v) = env("CAIRN_DATA_DIR") {
             config.data_dir = PathBuf::from(v);
         }
-        if let Some(v) = env("CAIRN_RETENTION_DAYS") {
-            config.retention_days = v.parse().map_err(|_| {
-                invalid(
-                    "retention_days (CAIRN_RETENTION_DAYS)",
-                    format!("{v:?} is not a whole number"),
-                )
-            })?;
+        if let Some(n) = env_number(&env, "CAIRN_RETENTION_DAYS", "retention_days")? {
+            config.retention_days = n;
         }
-        if let Some(v) = env("CAIRN_MAX_BODY_BYTES") {
-            config.max_body_bytes = v.parse().map_err(|_| {
-                invalid(
-                    "max_body_bytes (CAIRN_MAX_BODY_BYTES)",
-                    format!("{v:?} is not a whole number"),
-                )
-            })?;
+        if let Some(n) = env_number(&env, "CAIRN_MAX_BODY_BYTES", "max_body_bytes")? {
+            config.max_body_bytes = n;
         }
-        if let Some(v) = env("CAIRN_MAX_INFLIGHT_BYTES") {
-            config.max_inflight_bytes = v.parse().map_err(|_| {
-                invalid(
-                    "max_inflight_bytes (CAIRN_MAX_INFLIGHT_BYTES)",
-                    format!("{v:?} is not a whole number"),
-                )
-            })?;
+        if let Some(n) = env_number(&env, "CAIRN_MAX_INFLIGHT_BYTES", "max_inflight_bytes")? {
+            config.max_inflight_bytes = n;
         }
         if let Some(v) = env("CAIRN_REGION") {
             config.region = v;
         }
-        if let Some(v) = env("CAIRN_DIGEST_PERIOD_SECS") {
-            config.digests.period_secs = v.parse().map_err(|_| {
-                invalid(
-                    "digests.period_secs (CAIRN_DIGEST_PERIOD_SECS)",
-                    format!("{v:?} is not a whole number"),
-                )
-            })?;
+        if let Some(n) = env_number(&env, "CAIRN_DIGEST_PERIOD_SECS", "digests.period_secs")? {
+            config.digests.period_secs = n;
         }
-        if let Some(v) = env("CAIRN_DELIVERY_INTERVAL_MS") {
-            config.delivery.interval_ms = v.parse().map_err(|_| {
-                invalid(
-                    "delivery.interval_ms (CAIRN_DELIVERY_INTERVAL_MS)",
-                    format!("{v:?} is not a whole number"),
-                )
-            })?;
+        if let Some(n) = env_number(&env, "CAIRN_DELIVERY_INTERVAL_MS", "delivery.interval_ms")? {
+            config.delivery.interval_ms = n;
         }
         if let Some(v) = env("CAIRN_S3_ENDPOINT") {
             match config.s3.as_mut() {
@@ -772,6 +747,24 @@ fn resolve_policy(
     Policy::parse(&text)
         .map(|policy| Some(Arc::new(policy)))
         .map_err(|e| invalid(setting, format!("the policy {e}")))
+}
+
+/// A whole-number override from the environment variable `var` for `setting`.
+fn env_number<T: std::str::FromStr>(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    setting: &str,
+) -> Result<Option<T>, ConfigError> {
+    env(var)
+        .map(|v| {
+            v.parse().map_err(|_| {
+                invalid(
+                    format!("{setting} ({var})"),
+                    format!("{v:?} is not a whole number"),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// A secret given inline or in a file (one of the two); `at` prefixes the setting names.

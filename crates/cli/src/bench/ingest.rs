@@ -76,20 +76,52 @@ pub(super) fn templates(now: i64) -> Vec<Template> {
         .collect()
 }
 
-pub(super) fn body(templates: &[Template], connection: u64, first: u64, count: u64) -> Vec<u8> {
-    let mut out = String::with_capacity(count as usize * 1400 + 16);
-    out.push_str("{\"Records\":[");
+impl Template {
+    fn write(&self, out: &mut String, id: &str) {
+        out.push_str(&self.before);
+        out.push_str(id);
+        out.push_str(&self.after);
+    }
+}
+
+/// `{"<member>":[…]}` with `count` events from the templates, each given an id unique per
+/// (connection, number) and written by `item` (with its place in the batch).
+fn batch(
+    templates: &[Template],
+    member: &str,
+    connection: u64,
+    first: u64,
+    count: u64,
+    item: impl Fn(&mut String, u64, &Template, &str),
+) -> Vec<u8> {
+    let mut out = String::with_capacity(count as usize * 1500 + 16);
+    out.push_str(&format!("{{\"{member}\":["));
     for n in first..first + count {
         if n > first {
             out.push(',');
         }
         let t = &templates[(n % templates.len() as u64) as usize];
-        out.push_str(&t.before);
-        out.push_str(&format!("{connection:08x}-0000-4000-8000-{n:012x}"));
-        out.push_str(&t.after);
+        item(
+            &mut out,
+            n - first,
+            t,
+            &format!("{connection:08x}-0000-4000-8000-{n:012x}"),
+        );
     }
     out.push_str("]}");
     out.into_bytes()
+}
+
+/// A bulk-endpoint body of `count` records.
+pub(super) fn body(templates: &[Template], connection: u64, first: u64, count: u64) -> Vec<u8> {
+    batch(
+        templates,
+        "Records",
+        connection,
+        first,
+        count,
+        |out, _, t, id| t.write(out, id),
+    )
 }
 
 /// The same generated calls as `eventData` for `PutAuditEvents`: each JSON-escaped, ready
@@ -131,23 +163,20 @@ fn audit_event_templates(now: i64) -> Vec<Template> {
         .collect()
 }
 
-/// A `PutAuditEvents` body of `count` events; UIDs are unique per (connection, number).
+/// A `PutAuditEvents` body of `count` events, the unique id as each one's UID.
 fn audit_events_body(templates: &[Template], connection: u64, first: u64, count: u64) -> Vec<u8> {
-    let mut out = String::with_capacity(count as usize * 1500 + 16);
-    out.push_str("{\"auditEvents\":[");
-    for n in first..first + count {
-        if n > first {
-            out.push(',');
-        }
-        let t = &templates[(n % templates.len() as u64) as usize];
-        out.push_str(&format!("{{\"id\":\"{}\",\"eventData\":", n - first));
-        out.push_str(&t.before);
-        out.push_str(&format!("{connection:08x}-{n:012x}"));
-        out.push_str(&t.after);
-        out.push('}');
-    }
-    out.push_str("]}");
-    out.into_bytes()
+    batch(
+        templates,
+        "auditEvents",
+        connection,
+        first,
+        count,
+        |out, index, t, uid| {
+            out.push_str(&format!("{{\"id\":\"{index}\",\"eventData\":"));
+            t.write(out, uid);
+            out.push('}');
+        },
+    )
 }
 
 /// Where a request goes.
