@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the Rust unit and integration tests, then the
-# end-to-end suite that drives the real `cairn` binary with boto3 and the AWS CLI.
+# end-to-end suite that drives the real `cairn` binary with boto3 and the AWS CLI, and a
+# short fuzz run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,3 +29,6 @@ if ! command -v prometheus >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 CAIRN_BIN="$PWD/target/debug/cairn" python3 -m pytest tests -q -p no:cacheprovider
+
+echo "== fuzz smoke run (cargo fuzz: each target for 10 s from its kept corpus)"
+fuzz/run.sh 10

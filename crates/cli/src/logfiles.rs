@@ -3,10 +3,10 @@
 //! may then read any of them. A file holds a log file's `{"Records":[…]}`, a JSON array of
 //! records or NDJSON, gzip-compressed or not.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use cairn_core::logfile::{records_of, text_of};
 use cairn_server::buckets::Buckets;
 use serde_json::value::RawValue;
 
@@ -140,7 +140,7 @@ impl LogFiles {
                     .block_on(s3.buckets.get(&s3.bucket, &s3.keys[i]))?
                     .context("gone since it was listed")?,
             };
-            text_of(bytes)
+            Ok(text_of(bytes)?)
         };
         read().map_err(|e| format!("{}: {e:#}", self.name(i)))
     }
@@ -185,36 +185,4 @@ pub(crate) fn files_under(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
-}
-
-/// Text from a file's bytes, gunzipped when they are gzip.
-fn text_of(bytes: Vec<u8>) -> anyhow::Result<String> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_string(&mut text)?;
-        Ok(text)
-    } else {
-        Ok(String::from_utf8(bytes)?)
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct LogFile<'a> {
-    #[serde(rename = "Records", borrow)]
-    records: Vec<&'a RawValue>,
-}
-
-/// The records of one file: a log file's `Records`, a JSON array, or NDJSON lines.
-fn records_of(text: &str) -> anyhow::Result<Vec<&RawValue>> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
-        return Ok(serde_json::from_str(text)?);
-    }
-    if let Ok(file) = serde_json::from_str::<LogFile<'_>>(text) {
-        return Ok(file.records);
-    }
-    text.lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| serde_json::from_str::<&RawValue>(line).map_err(Into::into))
-        .collect()
 }

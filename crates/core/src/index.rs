@@ -184,8 +184,6 @@ struct RawIdentity<'a> {
     #[serde(borrow)]
     arn: Option<Text<'a>>,
     #[serde(borrow)]
-    account_id: Option<Text<'a>>,
-    #[serde(borrow)]
     access_key_id: Option<Text<'a>>,
     #[serde(borrow)]
     invoked_by: Option<Text<'a>>,
@@ -217,8 +215,7 @@ impl IndexFields {
             Some(account) => account,
             None => raw
                 .user_identity
-                .and_then(|u| serde_json::from_str::<RawIdentity<'_>>(u.get()).ok())
-                .and_then(|i| i.account_id)
+                .and_then(identity_account)
                 .ok_or(IndexError::Missing("recipientAccountId"))?,
         };
         let category = Category::of(
@@ -309,6 +306,21 @@ impl Category {
             None => Category::Management,
         }
     }
+}
+
+#[derive(Deserialize)]
+struct IdentityAccount<'a> {
+    #[serde(rename = "accountId", borrow)]
+    account_id: Option<Text<'a>>,
+}
+
+/// The caller's account in a record's unparsed `userIdentity`: the account a record
+/// without `recipientAccountId` (before eventVersion 1.02) belongs to. Only `accountId`
+/// is read, so the bulk check and the history agree on every record.
+pub fn identity_account(user_identity: &RawValue) -> Option<Text<'_>> {
+    serde_json::from_str::<IdentityAccount<'_>>(user_identity.get())
+        .ok()?
+        .account_id
 }
 
 /// The posted lookup attributes of a record, sorted and without repeats. `user_identity`

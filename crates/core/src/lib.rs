@@ -7,6 +7,7 @@ pub mod identity;
 pub mod index;
 pub mod json;
 pub mod layout;
+pub mod logfile;
 pub mod record;
 pub mod route;
 pub mod selectors;

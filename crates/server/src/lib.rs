@@ -183,6 +183,12 @@ impl Server {
         &self.app.settings
     }
 
+    /// The service state requests are handled against, for driving [`app::handle`]
+    /// in-process (the fuzz targets do).
+    pub fn app(&self) -> Arc<app::App> {
+        self.app.clone()
+    }
+
     /// Serves until `shutdown` completes; then finishes requests in flight and flushes
     /// the history.
     pub async fn run(

@@ -284,8 +284,7 @@ pub fn check(text: &str, policy: &Policy<'_>) -> Result<IndexFields, Refusal> {
         // Records before eventVersion 1.02 name only the caller's account.
         None => r
             .user_identity
-            .and_then(|raw| serde_json::from_str::<IdentityAccount<'_>>(raw.get()).ok())
-            .and_then(|i| i.account_id)
+            .and_then(cairn_core::index::identity_account)
             .map(Cow::into_owned)
             .ok_or_else(|| refuse("FieldNotFound", "The record has no recipientAccountId."))?,
     };
@@ -318,12 +317,6 @@ pub fn check(text: &str, policy: &Policy<'_>) -> Result<IndexFields, Refusal> {
             r.resources,
         ),
     })
-}
-
-#[derive(Deserialize)]
-struct IdentityAccount<'a> {
-    #[serde(rename = "accountId", borrow)]
-    account_id: Option<Cow<'a, str>>,
 }
 
 /// eventCategory, eventType and managementEvent must tell the same story.
@@ -401,6 +394,21 @@ mod tests {
         let fields = check_with(GOOD).unwrap();
         assert_eq!(fields.account, "111122223333");
         assert_eq!(fields, IndexFields::extract(GOOD.as_bytes()).unwrap());
+    }
+
+    #[test]
+    fn a_record_named_by_its_callers_account_reads_back_the_same() {
+        // Found by fuzzing: a userIdentity repeating a member once made the check take the
+        // account from it while the history's reading found none.
+        let old_style = GOOD
+            .replace(r#""recipientAccountId":"111122223333","#, "")
+            .replace(
+                r#""accountId":"111122223333""#,
+                r#""accessKeyId":"A","accountId":"111122223333","accessKeyId":"B""#,
+            );
+        let fields = check_with(&old_style).unwrap();
+        assert_eq!(fields.account, "111122223333");
+        assert_eq!(fields, IndexFields::extract(old_style.as_bytes()).unwrap());
     }
 
     #[test]

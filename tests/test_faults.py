@@ -1,0 +1,176 @@
+"""The fault-injection suite: Cairn is SIGKILLed at random moments while callers write
+through all three doors (bulk records, PutAuditEvents, its own API) and it delivers to S3,
+streams to a log group and signs digests. Then everything is reconciled: each acknowledged
+event is in the history once, in the trail's files once and in the log group once, and the
+digest chains hold under `cairn validate-logs` and `aws cloudtrail validate-logs`.
+
+CI kills five times. Run it long with CAIRN_FAULT_KILLS=25 (and replay a run's moments with
+the CAIRN_FAULT_SEED it prints)."""
+
+import json
+import os
+import random
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from conftest import ACCOUNT_A, lookup_all, s3_settings, serve, trails_config, wait_for
+from test_bulk import put
+from test_delivery import by_trail, marked, s3_objects
+from test_digests import aws_validate, wait_until_settled
+from test_log_delivery import ROLE, filtered, group_arn, marked_ids
+
+KILLS = int(os.environ.get("CAIRN_FAULT_KILLS", "5"))
+BUCKET = "faults-bucket"
+TRAIL = "faults"
+TRAIL_ARN = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT_A}:trail/{TRAIL}"
+REGIONS = ("us-east-1", "eu-west-1")
+AUDIT_SOURCE = "faults.example.com"
+EDS = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT_A}:eventdatastore/00000000-0000-0000-0000-00000000fa17"
+
+
+class Ledger:
+    """What the callers sent, and what Cairn acknowledged, per door."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.records_sent, self.records_acked = [], []
+        self.audit_acked = []  # eventIDs PutAuditEvents answered with
+        self.api_acked = []  # requestIDs of answered AddTags calls
+
+    def add(self, name, items):
+        with self.lock:
+            getattr(self, name).extend(items)
+
+
+def write_records(server, ledger, stop):
+    while not stop.is_set():
+        batch = [marked(region=REGIONS[i % 2]) for i in range(25)]
+        ledger.add("records_sent", [r["eventID"] for r in batch])
+        try:
+            status, body = put(server, "alice", {"Records": batch})
+        except OSError:
+            return
+        if status == 200:
+            assert body["failed"] == [], body
+            ledger.add("records_acked", [r["eventID"] for r in batch])
+        # A steady trickle: deliveries stay small enough to finish between kills.
+        time.sleep(0.05)
+
+
+def write_audit_events(server, channel_arn, ledger, stop):
+    data = server.client(service="cloudtrail-data")
+    while not stop.is_set():
+        events = []
+        for i in range(10):
+            payload = {"version": "1.0", "userIdentity": {"type": "CustomUser", "principalId": "faults"},
+                       "eventSource": AUDIT_SOURCE, "eventName": "Write", "UID": str(uuid.uuid4()),
+                       "eventTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       "recipientAccountId": ACCOUNT_A}
+            events.append({"id": f"e{i}", "eventData": json.dumps(payload)})
+        try:
+            answer = data.put_audit_events(channelArn=channel_arn, auditEvents=events)
+        except Exception:
+            return
+        assert answer["failed"] == [], answer
+        ledger.add("audit_acked", [s["eventID"] for s in answer["successful"]])
+
+
+def call_api(server, ledger, stop):
+    ct = server.client()
+    n = 0
+    while not stop.is_set():
+        n += 1
+        try:
+            answer = ct.add_tags(ResourceId=TRAIL_ARN, TagsList=[{"Key": "round", "Value": str(n)}])
+        except Exception:
+            return
+        ledger.add("api_acked", [answer["ResponseMetadata"]["RequestId"]])
+
+
+def test_random_kills_lose_and_double_nothing(workdir, moto_s3):
+    seed = int(os.environ.get("CAIRN_FAULT_SEED", random.randrange(1 << 32)))
+    print(f"CAIRN_FAULT_SEED={seed} CAIRN_FAULT_KILLS={KILLS}")
+    moments = random.Random(seed)
+    port, s3 = moto_s3
+    s3.create_bucket(Bucket=BUCKET)
+    server = serve(workdir, lambda d: trails_config(d, local_buckets=False, tail=s3_settings(port)))
+    start = datetime.now(timezone.utc) - timedelta(minutes=1)
+    try:
+        ct, logs = server.client(), server.client(service="logs")
+        logs.create_log_group(logGroupName=TRAIL)
+        ct.create_trail(Name=TRAIL, S3BucketName=BUCKET, S3KeyPrefix=TRAIL, IsMultiRegionTrail=True,
+                        EnableLogFileValidation=True, CloudWatchLogsLogGroupArn=group_arn(TRAIL),
+                        CloudWatchLogsRoleArn=ROLE)
+        ct.start_logging(Name=TRAIL)
+        channel = ct.create_channel(Name="faults", Source="Custom",
+                                    Destinations=[{"Type": "EVENT_DATA_STORE", "Location": EDS}])["ChannelArn"]
+
+        ledger = Ledger()
+        for _ in range(KILLS):
+            stop = threading.Event()
+            writers = [threading.Thread(target=write_records, args=(server, ledger, stop)) for _ in range(2)]
+            writers.append(threading.Thread(target=write_audit_events, args=(server, channel, ledger, stop)))
+            writers.append(threading.Thread(target=call_api, args=(server, ledger, stop)))
+            for w in writers:
+                w.start()
+            # Anywhere in a delivery interval (1 s) or a digest period (2 s), or across both.
+            time.sleep(moments.uniform(0.2, 3.0))
+            server.kill()
+            stop.set()
+            for w in writers:
+                w.join()
+            server.start()
+        assert len(ledger.records_acked) > 25 * KILLS, "too little was written to prove anything"
+        assert ledger.audit_acked and ledger.api_acked
+
+        # The final digest of each chain comes with StopLogging. (Each start has a new port.)
+        ct = server.client()
+        ct.stop_logging(Name=TRAIL)
+
+        # The trail's files: each acknowledged record once, nothing never sent, each
+        # acknowledged API call once.
+        def delivered():
+            return s3_objects(s3, BUCKET, skip="/CloudTrail-Digest/")
+        wait_for(lambda: set(ledger.records_acked) <= set(by_trail(delivered()).get(TRAIL, [])), timeout=90, interval=1)
+        wait_until_settled(lambda: sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])))
+        objects = delivered()
+        records = by_trail(objects).get(TRAIL, [])
+        assert len(records) == len(set(records)), "a record was delivered twice"
+        assert set(ledger.records_acked) <= set(records) <= set(ledger.records_sent)
+        calls = [r["requestID"] for rs in objects.values() for r in rs if r.get("eventName") == "AddTags"]
+        assert len(calls) == len(set(calls)), "an API call was delivered twice"
+        assert set(ledger.api_acked) <= set(calls)
+
+        # The history, which keeps each region's events apart: the same.
+        history = []
+        for region in REGIONS:
+            history += [e["EventId"] for e in lookup_all(server.client(region=region), LookupAttributes=[
+                {"AttributeKey": "EventSource", "AttributeValue": "ec2.amazonaws.com"}], StartTime=start)]
+        assert len(history) == len(set(history)), "a record is twice in the history"
+        assert set(ledger.records_acked) <= set(history) <= set(ledger.records_sent)
+        audit = [e["EventId"] for e in lookup_all(ct, LookupAttributes=[
+            {"AttributeKey": "EventSource", "AttributeValue": AUDIT_SOURCE}], StartTime=start)]
+        assert len(audit) == len(set(audit)), "an audit event is twice in the history"
+        assert set(ledger.audit_acked) <= set(audit)
+        api = [json.loads(e["CloudTrailEvent"])["requestID"] for e in lookup_all(ct, LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": "AddTags"}], StartTime=start)]
+        assert len(api) == len(set(api)), "an API call is twice in the history"
+        assert set(ledger.api_acked) <= set(api)
+
+        # The log group: each acknowledged record once.
+        streamed = marked_ids(filtered(server.client(service="logs"), TRAIL))
+        assert len(streamed) == len(set(streamed)), "a record reached the log group twice"
+        assert set(ledger.records_acked) <= set(streamed) <= set(ledger.records_sent)
+
+        # The digests: every chain valid, every log file listed, for both validators.
+        for cairn_validator in (True, False):
+            for region in REGIONS:
+                status, out, err = aws_validate(server, port, TRAIL_ARN, start, cairn=cairn_validator, region=region)
+                assert status == 0, (cairn_validator, region, out[-3000:], err[-3000:])
+                assert "digest files valid" in out and "INVALID" not in out, out[-3000:]
+        print(f"{KILLS} kills; acknowledged {len(ledger.records_acked)} records, {len(ledger.audit_acked)} "
+              f"audit events, {len(ledger.api_acked)} API calls; {len(objects)} log files; 0 lost, 0 doubled")
+    finally:
+        server.stop()
