@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -110,6 +111,20 @@ def wait_for(check, timeout=20, interval=0.1):
         if time.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last result {result!r}")
         time.sleep(interval)
+
+
+def kill_during(server, writers, seconds):
+    """Runs each `writer(stop)` in a thread of its own, SIGKILLs `server` after `seconds`,
+    then sets `stop` and waits for the writers."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=writer, args=(stop,)) for writer in writers]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    server.kill()
+    stop.set()
+    for t in threads:
+        t.join()
 
 
 class Cairn:

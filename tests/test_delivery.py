@@ -12,7 +12,7 @@ import time
 import botocore.exceptions
 import pytest
 
-from conftest import ACCOUNT_A, ACCOUNT_B, ORG_ID, Cairn, free_port, s3_settings, serve, trails_config, wait_for
+from conftest import ACCOUNT_A, ACCOUNT_B, ORG_ID, Cairn, free_port, kill_during, s3_settings, serve, trails_config, wait_for
 from test_bulk import put, record
 
 KEY = re.compile(
@@ -164,9 +164,7 @@ def write_through_crashes(cairn, rounds, seconds):
     attempted) eventIDs."""
     acknowledged, attempted = [], []
     for round_ in range(rounds):
-        stop = threading.Event()
-
-        def writer():
+        def writer(stop):
             while not stop.is_set():
                 batch = [marked(region=("us-east-1", "eu-west-1")[i % 2]) for i in range(50)]
                 attempted.extend(r["eventID"] for r in batch)
@@ -177,14 +175,7 @@ def write_through_crashes(cairn, rounds, seconds):
                 if status == 200:
                     acknowledged.extend(r["eventID"] for r in batch)
 
-        threads = [threading.Thread(target=writer) for _ in range(3)]
-        for t in threads:
-            t.start()
-        time.sleep(seconds(round_))
-        cairn.kill()
-        stop.set()
-        for t in threads:
-            t.join()
+        kill_during(cairn, [writer] * 3, seconds(round_))
         cairn.start()
     return acknowledged, attempted
 

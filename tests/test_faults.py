@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 import botocore.exceptions
 
-from conftest import ACCOUNT_A, lookup_all, s3_settings, serve, trails_config, wait_for
+from conftest import ACCOUNT_A, kill_during, lookup_all, s3_settings, serve, trails_config, wait_for
 from test_bulk import put
 from test_delivery import by_trail, marked, s3_objects
 from test_digests import aws_validate, wait_until_settled
@@ -118,19 +118,15 @@ def test_random_kills_lose_and_double_nothing(workdir, moto_s3):
                                     Destinations=[{"Type": "EVENT_DATA_STORE", "Location": EDS}])["ChannelArn"]
 
         ledger = Ledger()
+        writers = [
+            lambda stop: write_records(server, ledger, stop),
+            lambda stop: write_records(server, ledger, stop),
+            lambda stop: write_audit_events(server, ledger, stop, channel),
+            lambda stop: call_api(server, ledger, stop),
+        ]
         for _ in range(KILLS):
-            stop = threading.Event()
-            writers = [threading.Thread(target=write_records, args=(server, ledger, stop)) for _ in range(2)]
-            writers.append(threading.Thread(target=write_audit_events, args=(server, ledger, stop, channel)))
-            writers.append(threading.Thread(target=call_api, args=(server, ledger, stop)))
-            for w in writers:
-                w.start()
             # Anywhere in a delivery interval (1 s) or a digest period (2 s), or across both.
-            time.sleep(moments.uniform(0.2, 3.0))
-            server.kill()
-            stop.set()
-            for w in writers:
-                w.join()
+            kill_during(server, writers, moments.uniform(0.2, 3.0))
             server.start()
         assert ledger.errors == []
         assert len(ledger.records_acked) > 25 * KILLS, "too little was written to prove anything"

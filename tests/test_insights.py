@@ -331,7 +331,7 @@ def test_list_insights_metric_data_gives_what_each_series_counted(workdir):
         assert [len(p) for p in pages] == [4, 4, 2]
         filled = [p for page in pages for p in page]
         assert filled == [((burst + k) * 60, float(writes.get(burst + k, 0))) for k in range(-3, 7)]
-        assert filled[3] == (burst * 60, float(writes[burst])) and writes[burst] >= 40
+        assert writes[burst] >= 40, "the window holds the burst, so the points above are not all zero"
 
         # Another account's series, another region's, and bad parameters.
         assert points(cairn.client("bob", region=REGION).list_insights_metric_data(

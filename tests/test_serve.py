@@ -6,11 +6,10 @@ import random
 import re
 import subprocess
 import threading
-import time
 
 import botocore.exceptions
 
-from conftest import BIN, Cairn, all_records, config_text
+from conftest import BIN, Cairn, all_records, config_text, kill_during
 
 
 def test_embedded_default_prints_working_commands(workdir):
@@ -66,9 +65,8 @@ def test_no_acknowledged_event_is_lost_to_sigkill(workdir):
 
     for round_ in range(4):
         server.start()
-        stop = threading.Event()
 
-        def writer():
+        def writer(stop):
             client = server.client("alice")
             while not stop.is_set():
                 try:
@@ -78,14 +76,7 @@ def test_no_acknowledged_event_is_lost_to_sigkill(workdir):
                 with lock:
                     acknowledged.append(r["ResponseMetadata"]["RequestId"])
 
-        threads = [threading.Thread(target=writer) for _ in range(6)]
-        for t in threads:
-            t.start()
-        time.sleep(rng.uniform(0.5, 2.0))
-        server.kill()
-        stop.set()
-        for t in threads:
-            t.join()
+        kill_during(server, [writer] * 6, rng.uniform(0.5, 2.0))
     assert len(acknowledged) > 100
 
     server.start()

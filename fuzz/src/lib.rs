@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{Request, StatusCode};
 use cairn_server::app::App;
-use cairn_server::sigv4::{self, Authorization, SignedRequest};
+use cairn_server::sigv4::{self, SignedRequest};
 use http_body_util::BodyExt;
 
 pub const ACCOUNT: &str = "111111111111";
@@ -142,15 +142,6 @@ secret_access_key = "{SECRET}"
         if let Some(target) = target {
             headers.push(("x-amz-target", target.to_owned()));
         }
-        headers.sort();
-        let mut auth = Authorization {
-            access_key_id: ACCESS_KEY.into(),
-            date: amz_date[..8].into(),
-            region: REGION.into(),
-            service: service.into(),
-            signed_headers: headers.iter().map(|(n, _)| n.to_string()).collect(),
-            signature: String::new(),
-        };
         let signed = SignedRequest {
             method: "POST",
             path,
@@ -158,24 +149,14 @@ secret_access_key = "{SECRET}"
             headers: headers.iter().map(|(n, v)| (*n, v.as_str())).collect(),
             body,
         };
-        auth.signature = sigv4::signature(&signed, &auth, SECRET, &amz_date);
+        let authorization =
+            sigv4::authorization_header(&signed, ACCESS_KEY, SECRET, REGION, service, &amz_date);
         let uri = if query.is_empty() {
             path.to_owned()
         } else {
             format!("{path}?{query}")
         };
-        let mut request = Request::post(uri).header(
-            "authorization",
-            format!(
-                "AWS4-HMAC-SHA256 Credential={}/{}/{}/{}/aws4_request, SignedHeaders={}, Signature={}",
-                auth.access_key_id,
-                auth.date,
-                auth.region,
-                auth.service,
-                auth.signed_headers.join(";"),
-                auth.signature
-            ),
-        );
+        let mut request = Request::post(uri).header("authorization", authorization);
         for (name, value) in &headers {
             request = request.header(*name, value);
         }

@@ -2,7 +2,7 @@
 //! commands that call the API.
 
 use anyhow::Context;
-use cairn_server::sigv4::{self, Authorization, SignedRequest};
+use cairn_server::sigv4::{self, SignedRequest};
 
 /// An access key and its secret.
 pub struct Credentials {
@@ -37,14 +37,6 @@ pub fn authorization(
     body: &[u8],
 ) -> (String, String) {
     let amz_date = cairn_core::timefmt::format_compact(crate::now());
-    let auth = Authorization {
-        access_key_id: credentials.access_key_id.clone(),
-        date: amz_date[..8].into(),
-        region: region.into(),
-        service: service.into(),
-        signed_headers: vec!["host".into(), "x-amz-date".into()],
-        signature: String::new(),
-    };
     let request = SignedRequest {
         method: "POST",
         path,
@@ -52,10 +44,13 @@ pub fn authorization(
         headers: vec![("host", host), ("x-amz-date", &amz_date)],
         body,
     };
-    let signature = sigv4::signature(&request, &auth, &credentials.secret_access_key, &amz_date);
-    let header = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{}/{region}/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature={signature}",
-        credentials.access_key_id, auth.date
+    let header = sigv4::authorization_header(
+        &request,
+        &credentials.access_key_id,
+        &credentials.secret_access_key,
+        region,
+        service,
+        &amz_date,
     );
     (amz_date, header)
 }

@@ -24,16 +24,8 @@ use crate::logfiles::{cores, LogFiles};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A log file, a directory searched recursively for `.json`, `.json.gz`, `.gz`,
-    /// `.ndjson` and `.jsonl` files, or `s3://BUCKET/PREFIX` (with AWS_ACCESS_KEY_ID and
-    /// AWS_SECRET_ACCESS_KEY).
-    source: String,
-    /// The S3-compatible endpoint of an `s3://` source. Default: AWS's, in `--region`.
-    #[arg(long)]
-    s3_endpoint_url: Option<String>,
-    /// The region of an `s3://` source's bucket.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    region: String,
+    #[command(flatten)]
+    source: crate::logfiles::Source,
     /// Also route the imported events to the trails that are logging (delivered when
     /// `cairn serve` next starts), like newly received events. Without it they go to the
     /// event history only.
@@ -180,10 +172,7 @@ fn store_batch(store: &Store, batch: &mut Vec<Event>, summary: &mut Summary) -> 
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let files = LogFiles::list(&args.source, args.s3_endpoint_url.clone(), &args.region)?;
-    if files.is_empty() {
-        bail!("no CloudTrail log files under {}", args.source);
-    }
+    let files = args.source.list()?;
     let store = Store::open(&args.data_dir, StoreOptions::default()).with_context(|| {
         format!(
             "opening {} (is cairn serve running on it?)",

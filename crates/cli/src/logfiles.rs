@@ -37,6 +37,34 @@ pub fn s3_buckets(endpoint: Option<String>, region: &str, credentials: Credentia
     })
 }
 
+/// Where the log files to read are: the source argument of `import` and `insights scan`.
+#[derive(clap::Args)]
+pub struct Source {
+    /// A log file, a directory searched recursively for `.json`, `.json.gz`, `.gz`,
+    /// `.ndjson` and `.jsonl` files, or `s3://BUCKET/PREFIX` (with AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY).
+    source: String,
+    /// The S3-compatible endpoint of an `s3://` source. Default: AWS's, in `--region`.
+    #[arg(long)]
+    s3_endpoint_url: Option<String>,
+    /// The region of an `s3://` source's bucket.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    region: String,
+}
+
+impl Source {
+    /// The files of the source; one that holds none is an error.
+    pub fn list(&self) -> anyhow::Result<LogFiles> {
+        let files = LogFiles::list(&self.source, self.s3_endpoint_url.clone(), &self.region)?;
+        anyhow::ensure!(
+            !files.is_empty(),
+            "no CloudTrail log files under {}",
+            self.source
+        );
+        Ok(files)
+    }
+}
+
 impl LogFiles {
     /// Lists `source`: a path, or `s3://BUCKET/PREFIX` on `s3_endpoint` (default AWS's in
     /// `region`) with the credentials in `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
@@ -89,8 +117,8 @@ impl LogFiles {
     }
 
     /// Reads every file with `read` on `threads` threads and hands what each gave to
-    /// `consume` in file order: a round of files is read while the previous round is
-    /// consumed. Stops at the first error `consume` returns.
+    /// `consume` in file order, reading ahead while it consumes. Stops at the first error
+    /// `consume` returns.
     pub fn read_in_order<T: Send>(
         &self,
         threads: usize,
@@ -99,30 +127,29 @@ impl LogFiles {
     ) -> anyhow::Result<()> {
         let threads = threads.max(1);
         let read = &read;
-        let mut previous: Option<Vec<T>> = None;
-        let indices: Vec<usize> = (0..self.len()).collect();
-        for round in indices.chunks(threads * 4) {
-            let results = std::thread::scope(|scope| {
-                let per_thread = round.len().div_ceil(threads);
-                let handles: Vec<_> = round
-                    .chunks(per_thread)
-                    .map(|chunk| {
-                        scope
-                            .spawn(move || chunk.iter().map(|&i| read(self, i)).collect::<Vec<_>>())
-                    })
-                    .collect();
-                let consumed = previous.take().map_or(Ok(()), |results| {
-                    results.into_iter().try_for_each(&mut consume)
-                });
-                let results: Vec<T> = handles
-                    .into_iter()
-                    .flat_map(|h| h.join().expect("a reader thread panicked"))
-                    .collect();
-                consumed.map(|()| results)
-            })?;
-            previous = Some(results);
-        }
-        previous.map_or(Ok(()), |results| results.into_iter().try_for_each(consume))
+        std::thread::scope(|scope| {
+            // Reader k reads files k, k + threads, …, at most a few ahead of the consumer.
+            let readers: Vec<_> = (0..threads)
+                .map(|k| {
+                    let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+                    scope.spawn(move || {
+                        for i in (k..self.len()).step_by(threads) {
+                            if sender.send(read(self, i)).is_err() {
+                                return; // the consumer stopped
+                            }
+                        }
+                    });
+                    receiver
+                })
+                .collect();
+            for i in 0..self.len() {
+                let result = readers[i % threads]
+                    .recv()
+                    .expect("a reader thread panicked");
+                consume(result)?;
+            }
+            Ok(())
+        })
     }
 
     /// The records in file `i`'s `text`; the error names the file.

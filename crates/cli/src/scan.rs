@@ -17,16 +17,8 @@ use crate::logfiles::LogFiles;
 
 #[derive(clap::Args)]
 pub struct ScanArgs {
-    /// A log file, a directory searched recursively for `.json`, `.json.gz`, `.gz`,
-    /// `.ndjson` and `.jsonl` files, or `s3://BUCKET/PREFIX` (with AWS_ACCESS_KEY_ID and
-    /// AWS_SECRET_ACCESS_KEY).
-    source: String,
-    /// The S3-compatible endpoint of an `s3://` source. Default: AWS's, in `--region`.
-    #[arg(long)]
-    s3_endpoint_url: Option<String>,
-    /// The region of an `s3://` source's bucket.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    region: String,
+    #[command(flatten)]
+    source: crate::logfiles::Source,
     /// Only Insights starting at or after this time (`2026-11-01T00:00:00Z`). The eight
     /// days before it are still read, to learn the baseline.
     #[arg(long, value_parser = parse_time)]
@@ -266,10 +258,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
     if args.learning_minutes < 1 {
         bail!("--learning-minutes must be at least 1");
     }
-    let files = LogFiles::list(&args.source, args.s3_endpoint_url.clone(), &args.region)?;
-    if files.is_empty() {
-        bail!("no CloudTrail log files under {}", args.source);
-    }
+    let files = args.source.list()?;
     let threads = crate::logfiles::cores();
     let params = params(args.learning_minutes);
     let began = Instant::now();

@@ -313,16 +313,16 @@ impl Incoming<'_> {
     /// of their outcomes.
     async fn authorize(
         &self,
-        request: &authz::Request,
+        request: impl FnOnce() -> authz::Request,
         event_source: &str,
         operation: &str,
-        parameters: Value,
+        parameters: impl FnOnce() -> Value,
     ) -> Result<(), Response> {
         let Err(error) = authz::authorize(self.caller.credential, request, StatusCode::FORBIDDEN)
         else {
             return Ok(());
         };
-        let recorder = self.recorder(event_source, operation, parameters);
+        let recorder = self.recorder(event_source, operation, parameters());
         let answer = match recorder.record(Err(&error)).await {
             Ok(()) => error,
             Err(failed_to_record) => failed_to_record,
@@ -419,11 +419,11 @@ pub async fn handle(
         }
         let query = parts.uri.query().unwrap_or("");
         let channel = crate::audit_events::query_param(query, "channelArn");
-        let request = authz::put_audit_events(channel.as_deref());
-        let parameters = serde_json::json!({ "channelArn": channel });
+        let request = || authz::put_audit_events(channel.as_deref());
+        let parameters = || serde_json::json!({ "channelArn": channel });
         let source = "cloudtrail-data.amazonaws.com";
         if let Err(refused) = incoming
-            .authorize(&request, source, "PutAuditEvents", parameters)
+            .authorize(request, source, "PutAuditEvents", parameters)
             .await
         {
             return refused;
@@ -432,6 +432,7 @@ pub async fn handle(
             &app,
             &caller.identity.account_id,
             &caller.region,
+            channel.as_deref(),
             query,
             &body,
             now,
@@ -447,10 +448,9 @@ pub async fn handle(
             );
             return error_response(&error, &request_id);
         }
-        let request = authz::put_records();
         let source = "cloudtrail.amazonaws.com";
         if let Err(refused) = incoming
-            .authorize(&request, source, "PutRecords", Value::Null)
+            .authorize(authz::put_records, source, "PutRecords", || Value::Null)
             .await
         {
             return refused;
@@ -526,12 +526,14 @@ pub async fn handle(
     let (account, region) = (&caller.identity.account_id, &caller.region);
     let result = match input {
         Ok(body) => {
-            let request = if signing_name == "logs" {
-                authz::logs(&operation, &body, account, region)
-            } else {
-                authz::cloudtrail(&operation, &body, account, region)
+            let request = || {
+                if signing_name == "logs" {
+                    authz::logs(&operation, &body, account, region)
+                } else {
+                    authz::cloudtrail(&operation, &body, account, region)
+                }
             };
-            match authz::authorize(caller.credential, &request, StatusCode::BAD_REQUEST) {
+            match authz::authorize(caller.credential, request, StatusCode::BAD_REQUEST) {
                 Err(refused) => Err(refused),
                 Ok(()) if signing_name == "logs" => {
                     ops::logs::dispatch(call, &operation, &body).await

@@ -327,15 +327,18 @@ fn audit_record(
     })
 }
 
+/// Records a PutAuditEvents call's events into the channel `channel_arn` (its query's
+/// `channelArn`, decoded).
 pub async fn put_audit_events(
     app: &App,
     account: &str,
     region: &str,
+    channel_arn: Option<&str>,
     query: &str,
     body: &[u8],
     now: i64,
 ) -> Result<Value, ApiError> {
-    let channel_arn = query_param(query, "channelArn")
+    let channel_arn = channel_arn
         .filter(|a| a.starts_with("arn:"))
         .ok_or_else(|| {
             ApiError::client("InvalidChannelARN", "channelArn must be a channel ARN.")
@@ -358,7 +361,7 @@ pub async fn put_audit_events(
             "The caller's account must own the channel.",
         ));
     }
-    let key = channel_key(Some(&channel_arn), account, region).map_err(|_| {
+    let key = channel_key(Some(channel_arn), account, region).map_err(|_| {
         ApiError::client(
             "InvalidChannelARN",
             format!("{channel_arn} is not a channel ARN of this region."),
@@ -427,7 +430,7 @@ pub async fn put_audit_events(
                 continue;
             }
         };
-        let event = audit_record(checked, &channel_arn, account, region, now)?;
+        let event = audit_record(checked, channel_arn, account, region, now)?;
         accepted.push((id, event.fields.event_id.clone(), event));
     }
 

@@ -32,17 +32,18 @@ impl Request {
 
 /// Refuses the request unless the caller may make it: users without a policy (root among
 /// them: the configuration gives root none) may do everything in their account; other
-/// users what their policy allows. The error has the status the operation's protocol
-/// gives it (400 for JSON 1.1, 403 for REST).
+/// users what their policy allows. The request is built only for a user with a policy.
+/// The error has the status the operation's protocol gives it (400 for JSON 1.1, 403 for
+/// REST).
 pub fn authorize(
     credential: &Credential,
-    request: &Request,
+    request: impl FnOnce() -> Request,
     status: StatusCode,
 ) -> Result<(), ApiError> {
     let Some(policy) = &credential.policy else {
         return Ok(());
     };
-    for (action, resource) in &request.checks {
+    for (action, resource) in &request().checks {
         let because = match policy.decide(action, resource) {
             Decision::Allow => continue,
             Decision::ImplicitDeny => {
@@ -67,12 +68,12 @@ pub fn cloudtrail(operation: &str, input: &Value, account: &str, region: &str) -
     let text = |name: &str| input.get(name).and_then(Value::as_str);
     let trail = |name: Option<&str>| match name {
         Some(name) if name.starts_with("arn:") => canonical(name),
-        Some(name) => format!("arn:aws:cloudtrail:{region}:{account}:trail/{name}"),
+        Some(name) => crate::trails::arn(account, region, name),
         None => "*".to_owned(),
     };
     let channel = |name: Option<&str>| match name {
         Some(name) if name.starts_with("arn:") => canonical(name),
-        Some(id) => format!("arn:aws:cloudtrail:{region}:{account}:channel/{id}"),
+        Some(id) => crate::ops::channels::arn(account, region, id),
         None => "*".to_owned(),
     };
     let has = |name: &str| input.get(name).is_some_and(|v| !v.is_null());
@@ -144,7 +145,7 @@ fn destinations(input: &Value) -> Vec<String> {
 /// The request of a CloudWatch Logs operation with its JSON input.
 pub fn logs(operation: &str, input: &Value, account: &str, region: &str) -> Request {
     let text = |name: &str| input.get(name).and_then(Value::as_str);
-    let group_arn = |name: &str| format!("arn:aws:logs:{region}:{account}:log-group:{name}");
+    let group_arn = |name: &str| crate::loggroups::group_arn(account, region, name);
     // A group named by ARN is authorized as that ARN, without the `:*` some callers add.
     let group = match (text("logGroupName"), text("logGroupIdentifier")) {
         (Some(name), _) => Some(group_arn(name)),
@@ -172,18 +173,16 @@ pub fn put_audit_events(channel_arn: Option<&str>) -> Request {
     )
 }
 
-/// A resource ARN in the one spelling policies are written against, rebuilt from what the
-/// operations themselves parse out of it (a log group without its `:*`), so that naming a
-/// resource another way cannot step around a statement about it. ARNs the operations would
-/// refuse stay as given; those requests fail whatever their policy says.
+/// A resource ARN in the one spelling policies are written against: a log group without
+/// the `:*` some callers add, so that naming a resource another way cannot step around a
+/// statement about it. (Trail and channel ARNs have one spelling the operations accept.)
+/// ARNs the operations would refuse stay as given; those requests fail whatever their
+/// policy says.
 fn canonical(arn: &str) -> String {
-    if let Ok((region, account, name)) = crate::trails::parse_arn(arn) {
-        return format!("arn:aws:cloudtrail:{region}:{account}:trail/{name}");
+    match crate::loggroups::parse_group_arn(arn) {
+        Some((region, account, name)) => crate::loggroups::group_arn(account, region, name),
+        None => arn.to_owned(),
     }
-    if let Some((region, account, name)) = crate::loggroups::parse_group_arn(arn) {
-        return format!("arn:aws:logs:{region}:{account}:log-group:{name}");
-    }
-    arn.to_owned()
 }
 
 /// Records sent to the bulk endpoint (Cairn's own action; `cloudtrail:*` includes it).
@@ -296,13 +295,13 @@ mod tests {
         ));
         assert!(authorize(
             &reader,
-            &cloudtrail("LookupEvents", &json!({}), A, R),
+            || cloudtrail("LookupEvents", &json!({}), A, R),
             StatusCode::BAD_REQUEST
         )
         .is_ok());
         let error = authorize(
             &reader,
-            &cloudtrail("DeleteTrail", &json!({"Name": "prod"}), A, R),
+            || cloudtrail("DeleteTrail", &json!({"Name": "prod"}), A, R),
             StatusCode::BAD_REQUEST,
         )
         .expect_err("refused");
@@ -313,13 +312,13 @@ mod tests {
         );
         let error = authorize(
             &reader,
-            &cloudtrail("GetTrail", &json!({"Name": "secret"}), A, R),
+            || cloudtrail("GetTrail", &json!({"Name": "secret"}), A, R),
             StatusCode::BAD_REQUEST,
         )
         .expect_err("refused");
         assert!(error
             .message
             .ends_with("with an explicit deny in an identity-based policy"));
-        assert!(authorize(&user(None), &put_records(), StatusCode::FORBIDDEN).is_ok());
+        assert!(authorize(&user(None), put_records, StatusCode::FORBIDDEN).is_ok());
     }
 }

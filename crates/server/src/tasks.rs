@@ -64,15 +64,6 @@ where
     Ok(state)
 }
 
-/// A state file's bytes, or `None` when there is none.
-pub fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// Removes a consumer's state file, if there is one.
 pub fn remove_state(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(path) {

@@ -3,7 +3,7 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Result, StoreError};
 
@@ -31,15 +31,45 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
-/// A JSON file's value, or `None` when there is no such file.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+/// A file's bytes, or `None` when there is no such file.
+pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StoreError::corrupt(format!("{}: {e}", path.display()))),
+        Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StoreError::io(path.display(), e)),
     }
+}
+
+/// A JSON file's value, or `None` when there is no such file.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    read_optional(path)?
+        .map(|bytes| serde_json::from_slice(&bytes))
+        .transpose()
+        .map_err(|e| StoreError::corrupt(format!("{}: {e}", path.display())))
+}
+
+/// The per-day files in `dir` named `<day label><suffix>` (`2026-11-20.log`), oldest
+/// first; none when `dir` does not exist.
+pub fn day_files(dir: &Path, suffix: &str) -> Result<Vec<(i64, PathBuf)>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io(dir.display(), e)),
+    };
+    let mut days = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io(dir.display(), e))?;
+        let name = entry.file_name();
+        let day = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(suffix))
+            .and_then(cairn_core::timefmt::parse_day_label);
+        if let Some(day) = day {
+            days.push((day, entry.path()));
+        }
+    }
+    days.sort();
+    Ok(days)
 }
 
 /// Writes `value` as JSON with [`write_atomic`].

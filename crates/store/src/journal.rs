@@ -481,38 +481,43 @@ impl JournalReader {
             };
             let at = *offset + HEADER_LEN as u64;
             let frame_end = h.first_seq + u64::from(h.count);
-            if covered(&self.passed_over, h.first_seq..frame_end) {
-                *offset = at + h.payload_len as u64;
-                self.next_seq = self.next_seq.max(frame_end);
-                continue;
-            }
-            payload.resize(h.payload_len, 0);
-            if !read_exact_at(file, &mut payload, at)? || crc32fast::hash(&payload) != h.payload_crc
-            {
-                return Err(StoreError::corrupt(format!(
-                    "journal segment {} is damaged at byte {offset}",
-                    segment_name(*first)
-                )));
-            }
-            let decompressed;
-            let bytes: &[u8] = if h.zstd {
-                decompressed = zstd::stream::decode_all(payload.as_slice())
-                    .map_err(|e| StoreError::corrupt(format!("journal frame: {e}")))?;
-                &decompressed
-            } else {
-                &payload
-            };
-            let records = split_payload(bytes, h.count)
-                .ok_or_else(|| StoreError::corrupt("journal frame: bad record lengths"))?;
-            for (k, record) in records.into_iter().enumerate() {
-                let seq = h.first_seq + k as u64;
-                if seq >= self.next_seq && !covered(&self.passed_over, seq..seq + 1) {
-                    spent += record.len();
-                    visit(seq, record);
+            if !covered(&self.passed_over, h.first_seq..frame_end) {
+                payload.resize(h.payload_len, 0);
+                if !read_exact_at(file, &mut payload, at)?
+                    || crc32fast::hash(&payload) != h.payload_crc
+                {
+                    return Err(StoreError::corrupt(format!(
+                        "journal segment {} is damaged at byte {offset}",
+                        segment_name(*first)
+                    )));
+                }
+                let decompressed;
+                let bytes: &[u8] = if h.zstd {
+                    decompressed = zstd::stream::decode_all(payload.as_slice())
+                        .map_err(|e| StoreError::corrupt(format!("journal frame: {e}")))?;
+                    &decompressed
+                } else {
+                    &payload
+                };
+                let records = split_payload(bytes, h.count)
+                    .ok_or_else(|| StoreError::corrupt("journal frame: bad record lengths"))?;
+                // Records are checked one by one only in a frame a range reaches into.
+                let partly_passed_over = self
+                    .passed_over
+                    .iter()
+                    .any(|r| r.start < frame_end && h.first_seq < r.end);
+                for (k, record) in records.into_iter().enumerate() {
+                    let seq = h.first_seq + k as u64;
+                    let passed_over =
+                        partly_passed_over && covered(&self.passed_over, seq..seq + 1);
+                    if seq >= self.next_seq && !passed_over {
+                        spent += record.len();
+                        visit(seq, record);
+                    }
                 }
             }
             *offset = at + h.payload_len as u64;
-            self.next_seq = self.next_seq.max(h.first_seq + u64::from(h.count));
+            self.next_seq = self.next_seq.max(frame_end);
         }
         Ok(self.next_seq)
     }

@@ -67,24 +67,7 @@ fn day_file(day: i64) -> String {
 
 /// The days of a group's files, oldest first.
 fn days(dir: &Path) -> Result<Vec<(i64, PathBuf)>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(StoreError::io(dir.display(), e)),
-    };
-    let mut days = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| StoreError::io(dir.display(), e))?;
-        let name = entry.file_name();
-        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".log")) else {
-            continue;
-        };
-        if let Some(day) = cairn_core::timefmt::parse_day_label(stem) {
-            days.push((day, entry.path()));
-        }
-    }
-    days.sort();
-    Ok(days)
+    crate::fsutil::day_files(dir, ".log")
 }
 
 /// CloudWatch Logs' longest stream name.

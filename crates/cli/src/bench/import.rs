@@ -37,7 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let store = Store::open(&dir.join("data"), StoreOptions::default())?;
     let began = Instant::now();
-    let files = crate::logfiles::LogFiles::list(&logs.to_string_lossy(), None, "us-east-1")?;
+    let files = crate::logfiles::LogFiles::Local(crate::logfiles::files_under(&logs)?);
     let options = crate::import::Options {
         retention_days: 90,
         now,

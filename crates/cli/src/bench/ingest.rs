@@ -49,6 +49,11 @@ enum Api {
 pub(super) const ACCOUNT: &str = "123456789012";
 const KEY: &str = "AKIABENCH0000000001";
 const SECRET: &str = "bench-secret-key-0000000000000000000001";
+static CREDENTIALS: std::sync::LazyLock<crate::api_client::Credentials> =
+    std::sync::LazyLock::new(|| crate::api_client::Credentials {
+        access_key_id: KEY.into(),
+        secret_access_key: SECRET.into(),
+    });
 pub(super) const REGION: &str = "us-east-1";
 
 /// A record split around its eventID, so each use gets a fresh id by concatenation.
@@ -186,7 +191,7 @@ pub(super) enum Target<'a> {
     Records,
     /// An operation: `CloudTrail_20131101.CreateTrail`, `Logs_20140328.CreateLogGroup`.
     Operation(&'a str),
-    /// `PutAuditEvents` into the channel with this ARN.
+    /// `PutAuditEvents` with this query (`channelArn=…`, encoded).
     PutAuditEvents(&'a str),
 }
 
@@ -201,7 +206,7 @@ pub(super) async fn exchange(
         Target::Records => (
             "cloudtrail",
             "/records",
-            String::new(),
+            "",
             "application/x-amz-json-1.1",
             None,
         ),
@@ -214,25 +219,21 @@ pub(super) async fn exchange(
             (
                 service,
                 "/",
-                String::new(),
+                "",
                 "application/x-amz-json-1.1",
                 Some(operation),
             )
         }
-        Target::PutAuditEvents(channel) => (
+        Target::PutAuditEvents(query) => (
             "cloudtrail-data",
             "/PutAuditEvents",
-            format!("channelArn={}", cairn_server::sigv4::encode(channel)),
+            query,
             "application/json",
             None,
         ),
     };
-    let credentials = crate::api_client::Credentials {
-        access_key_id: KEY.into(),
-        secret_access_key: SECRET.into(),
-    };
     let (amz_date, authorization) =
-        crate::api_client::authorization(&credentials, service, REGION, host, path, &query, body);
+        crate::api_client::authorization(&CREDENTIALS, service, REGION, host, path, query, body);
     let target = operation
         .map(|t| format!("X-Amz-Target: {t}\r\n"))
         .unwrap_or_default();
@@ -364,9 +365,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .thread_name("bench-client")
         .enable_all()
         .build()?;
+    // PutAuditEvents' query, the same for every batch.
     let channel: Option<String> = match args.api {
         Api::Records => None,
-        Api::PutAuditEvents => Some(runtime.block_on(create_channel(&host))?),
+        Api::PutAuditEvents => {
+            let arn = runtime.block_on(create_channel(&host))?;
+            Some(format!("channelArn={}", cairn_server::sigv4::encode(&arn)))
+        }
     };
     let began = Instant::now();
     let latencies: Vec<Duration> = runtime.block_on(async {
@@ -384,8 +389,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                             Target::Records,
                             body(&templates, connection, b * batch, batch),
                         ),
-                        Some(arn) => (
-                            Target::PutAuditEvents(arn),
+                        Some(query) => (
+                            Target::PutAuditEvents(query),
                             audit_events_body(&templates, connection, b * batch, batch),
                         ),
                     };

@@ -190,7 +190,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let root = work.path().join("copy");
     let began = Instant::now();
     let (start, inflated) = build_bucket(&args, &root, work.path())?;
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let cores = crate::logfiles::cores();
     println!(
         "cairn bench validate: {} log files of {} KB ({:.0} MB uncompressed), {} hourly digests; built in {:.1} s; {cores} cores",
         args.files,

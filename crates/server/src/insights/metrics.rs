@@ -18,10 +18,11 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use cairn_core::timefmt::{day_label, day_of, parse_day_label, SECONDS_PER_DAY};
+use cairn_core::timefmt::{day_label, day_of, SECONDS_PER_DAY};
 use cairn_insights::snapshot::{frame, unframe};
 use cairn_insights::MinuteCount;
 pub use cairn_insights::Subject;
+use cairn_store::fsutil::day_files;
 use serde::{Deserialize, Serialize};
 
 const MINUTES_PER_DAY: i64 = SECONDS_PER_DAY / 60;
@@ -44,13 +45,22 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The metrics in `dir`, with no open days.
+    pub fn empty(dir: PathBuf) -> Metrics {
+        Metrics {
+            dir,
+            open: BTreeMap::new(),
+            changed: false,
+        }
+    }
+
     /// The metrics in `dir`, with the open days of a [`Metrics::saved`] state, if any.
     pub fn open(dir: PathBuf, saved: Option<&[u8]>) -> Result<Metrics, String> {
-        let open = match saved {
-            None => BTreeMap::new(),
-            Some(bytes) => unframe(FORMAT, bytes)
-                .and_then(|body| postcard::from_bytes(body).map_err(|e| e.to_string()))?,
+        let Some(bytes) = saved else {
+            return Ok(Metrics::empty(dir));
         };
+        let open = unframe(FORMAT, bytes)
+            .and_then(|body| postcard::from_bytes(body).map_err(|e| e.to_string()))?;
         Ok(Metrics {
             dir,
             open,
@@ -67,7 +77,7 @@ impl Metrics {
                 continue;
             }
             if !self.open.contains_key(&day) {
-                let written = self.read_day(day)?.unwrap_or_default();
+                let written = self.read_day(day)?;
                 self.open.insert(day, written);
             }
             let minute = count.minute.rem_euclid(MINUTES_PER_DAY) as u16;
@@ -99,19 +109,11 @@ impl Metrics {
 
     /// Removes the day files older than the days kept before `now`.
     pub fn remove_expired(&self, now: i64) -> std::io::Result<usize> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Ok(0);
-        };
         let oldest = oldest_day(now);
         let mut removed = 0;
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let day = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(".bin"))
-                .and_then(parse_day_label);
-            if day.is_some_and(|day| day < oldest) {
-                std::fs::remove_file(entry.path())?;
+        for (day, path) in day_files(&self.dir, ".bin").map_err(std::io::Error::other)? {
+            if day < oldest {
+                std::fs::remove_file(path)?;
                 removed += 1;
             }
         }
@@ -133,52 +135,61 @@ impl Metrics {
         self.changed = false;
     }
 
+    /// Where `subject`'s counts from epoch minute `from` up to `to` are: copied from the
+    /// days in memory, and the files of the written days, which [`Lookup::read`] reads
+    /// without holding the metrics.
+    pub fn lookup(&self, subject: &Subject, from: i64, to: i64) -> Lookup {
+        let days = if from >= to {
+            Vec::new()
+        } else {
+            (from.div_euclid(MINUTES_PER_DAY)..=(to - 1).div_euclid(MINUTES_PER_DAY))
+                .map(|day| {
+                    let source = match self.open.get(&day) {
+                        Some(open) => DaySource::Open(
+                            open.get(subject)
+                                .map(|m| m.iter().map(|(&k, &v)| (k, v)).collect())
+                                .unwrap_or_default(),
+                        ),
+                        None => DaySource::Written(self.day_path(day)),
+                    };
+                    (day, source)
+                })
+                .collect()
+        };
+        Lookup {
+            subject: subject.clone(),
+            span: from..to,
+            days,
+        }
+    }
+
     /// `subject`'s non-zero counts from epoch minute `from` up to `to`, in order.
+    #[cfg(test)]
     pub fn counts(
         &self,
         subject: &Subject,
         from: i64,
         to: i64,
     ) -> std::io::Result<Vec<(i64, u32)>> {
-        let mut out = Vec::new();
-        if from >= to {
-            return Ok(out);
-        }
-        for day in from.div_euclid(MINUTES_PER_DAY)..=(to - 1).div_euclid(MINUTES_PER_DAY) {
-            let minutes = match self.open.get(&day) {
-                Some(open) => open
-                    .get(subject)
-                    .map(|m| m.iter().map(|(&k, &v)| (k, v)).collect())
-                    .unwrap_or_default(),
-                None => read_series(&self.day_path(day), subject)?,
-            };
-            let base = day * MINUTES_PER_DAY;
-            out.extend(
-                minutes
-                    .into_iter()
-                    .map(|(minute, count)| (base + i64::from(minute), count))
-                    .filter(|(minute, _)| (from..to).contains(minute)),
-            );
-        }
-        Ok(out)
+        self.lookup(subject, from, to).read()
     }
 
     fn day_path(&self, day: i64) -> PathBuf {
         self.dir.join(format!("{}.bin", day_label(day)))
     }
 
-    /// A written day, whole.
-    fn read_day(&self, day: i64) -> std::io::Result<Option<Day>> {
+    /// A written day, whole (empty if it was never written).
+    fn read_day(&self, day: i64) -> std::io::Result<Day> {
         let path = self.day_path(day);
         let Some((file, header)) = read_header(&path)? else {
-            return Ok(None);
+            return Ok(Day::new());
         };
         let mut out = Day::new();
         for entry in header.series {
             let block = read_block(&file, &path, &entry)?;
             out.insert(entry.subject, block.into_iter().collect());
         }
-        Ok(Some(out))
+        Ok(out)
     }
 }
 
@@ -277,6 +288,41 @@ fn read_block(
             (minute, count)
         })
         .collect())
+}
+
+/// One subject's counts over a span of minutes, as [`Metrics::lookup`] found them.
+pub struct Lookup {
+    subject: Subject,
+    span: std::ops::Range<i64>,
+    days: Vec<(i64, DaySource)>,
+}
+
+enum DaySource {
+    /// Copied from the days in memory: (minute of the day, count).
+    Open(Vec<(u16, u32)>),
+    /// A written day's file.
+    Written(PathBuf),
+}
+
+impl Lookup {
+    /// The non-zero counts, in order, the written days read from their files.
+    pub fn read(self) -> std::io::Result<Vec<(i64, u32)>> {
+        let mut out = Vec::new();
+        for (day, source) in self.days {
+            let minutes = match source {
+                DaySource::Open(minutes) => minutes,
+                DaySource::Written(path) => read_series(&path, &self.subject)?,
+            };
+            let base = day * MINUTES_PER_DAY;
+            out.extend(
+                minutes
+                    .into_iter()
+                    .map(|(minute, count)| (base + i64::from(minute), count))
+                    .filter(|(minute, _)| self.span.contains(minute)),
+            );
+        }
+        Ok(out)
+    }
 }
 
 /// One series' counts in a written day (none if the day or the series is not there).

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use cairn_insights::source::ReadCall;
 use cairn_insights::{Params, Scopes};
+use cairn_store::fsutil;
 use cairn_store::journal::JournalReader;
 use cairn_store::Event;
 use serde::{Deserialize, Serialize};
@@ -115,10 +116,13 @@ impl Insights {
         from: i64,
         to: i64,
     ) -> std::io::Result<Vec<(i64, u32)>> {
-        self.metrics
+        // The files are read after the lock is let go: a query never holds up detection.
+        let lookup = self
+            .metrics
             .lock()
             .expect("metrics lock")
-            .counts(subject, from, to)
+            .lookup(subject, from, to);
+        lookup.read()
     }
 
     /// Removes the metrics' day files older than the days kept before `now`.
@@ -303,12 +307,12 @@ impl Insights {
 /// The metrics in `dir`, with their open days as saved; saved days that cannot be read
 /// back are left out, and the log says so.
 fn open_metrics(dir: &Path) -> std::io::Result<Metrics> {
-    let saved = tasks::read_optional(&dir.join(METRICS_FILE))?;
+    let saved = fsutil::read_optional(&dir.join(METRICS_FILE)).map_err(std::io::Error::other)?;
     let days = dir.join("metrics");
     Ok(
         Metrics::open(days.clone(), saved.as_deref()).unwrap_or_else(|error| {
             tracing::warn!(%error, "Insights metrics: the days not yet written are lost");
-            Metrics::open(days, None).expect("no saved days to read")
+            Metrics::empty(days)
         }),
     )
 }
@@ -317,7 +321,9 @@ fn open_metrics(dir: &Path) -> std::io::Result<Metrics> {
 /// none, or it is older than the saved `cursor` (the journal before that may be gone), or
 /// it cannot be read back: then Insights learn afresh, and say so.
 fn restore(dir: &Path, cursor: u64, params: &Params) -> std::io::Result<Option<(u64, Scopes)>> {
-    let Some(bytes) = tasks::read_optional(&dir.join(SNAPSHOT_FILE))? else {
+    let Some(bytes) =
+        fsutil::read_optional(&dir.join(SNAPSHOT_FILE)).map_err(std::io::Error::other)?
+    else {
         return Ok(None);
     };
     let restored = match bytes.split_first_chunk::<8>() {

@@ -82,13 +82,9 @@ impl GroupInfo {
         GroupInfo::from_entry(&key, entries.get(&key)?)
     }
 
-    /// `arn:aws:logs:<region>:<account>:log-group:<name>` (what `parse_group_arn` reads,
-    /// without its `:*`).
+    /// The group's ARN, without `:*`.
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:logs:{}:{}:log-group:{}",
-            self.region, self.account, self.name
-        )
+        group_arn(&self.account, &self.region, &self.name)
     }
 
     /// The group a trail sends to, when it exists in the trail's account and home region.
@@ -165,6 +161,12 @@ pub fn install_cis_pack(
         }
         Ok::<_, cairn_store::StoreError>((changes, ()))
     })
+}
+
+/// `arn:aws:logs:<region>:<account>:log-group:<name>` (what `parse_group_arn` reads,
+/// without its `:*`).
+pub fn group_arn(account: &str, region: &str, name: &str) -> String {
+    format!("arn:aws:logs:{region}:{account}:log-group:{name}")
 }
 
 /// `arn:aws:logs:<region>:<account>:log-group:<name>[:*]` → (region, account, name).

@@ -116,6 +116,11 @@ fn validate_destinations(
     ))
 }
 
+/// `arn:aws:cloudtrail:<region>:<account>:channel/<id>`.
+pub fn arn(account: &str, region: &str, id: &str) -> String {
+    format!("arn:aws:cloudtrail:{region}:{account}:channel/{id}")
+}
+
 /// Resolves a `Channel` parameter (an ARN or the channel's id) to its metadata key.
 pub fn channel_key(channel: Option<&str>, account: &str, region: &str) -> Result<String, ApiError> {
     let channel = channel
@@ -181,10 +186,7 @@ pub async fn create(call: &Call<'_>, input: CreateInput) -> Result<Outcome, ApiE
     let destinations = validate_destinations(input.destinations.as_deref(), call)?;
     let tags = tags::initial(input.tags.as_deref().unwrap_or_default())?;
     let id = uuid::Uuid::new_v4().to_string();
-    let arn = format!(
-        "arn:aws:cloudtrail:{}:{}:channel/{id}",
-        call.region, call.identity.account_id
-    );
+    let arn = arn(&call.identity.account_id, call.region, &id);
     let channel = json!({
         "ChannelArn": arn, "Name": name, "Source": source, "Destinations": destinations, "Tags": tags,
     });
