@@ -142,15 +142,19 @@ class Cairn:
         args = [BIN, "serve"]
         if self.config:
             args += ["--config", str(self.config)]
+        # The log goes to a file: a pipe nobody reads would stall the server once full.
+        self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env, cwd=self.data_dir.parent
+            args, stdout=subprocess.PIPE, stderr=self.log, text=True, env=self.env, cwd=self.data_dir.parent
         )
         lines = []
         deadline = time.time() + 30
         while time.time() < deadline:
             line = self.proc.stdout.readline()
             if not line:
-                raise RuntimeError("cairn exited: " + self.proc.stderr.read())
+                self.proc.wait()
+                self.log.seek(0)
+                raise RuntimeError("cairn exited: " + self.log.read())
             lines.append(line)
             m = re.search(r"listening on (http://\S+)", line)
             if m:

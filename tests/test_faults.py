@@ -90,12 +90,12 @@ def write_audit_events(server, ledger, stop, channel_arn):
 
 
 @until_killed
-def call_api(server, ledger, stop):
+def call_api(server, ledger, stop, trail_arn=TRAIL_ARN):
     ct = server.client()
     n = 0
     while not stop.is_set():
         n += 1
-        answer = ct.add_tags(ResourceId=TRAIL_ARN, TagsList=[{"Key": "round", "Value": str(n)}])
+        answer = ct.add_tags(ResourceId=trail_arn, TagsList=[{"Key": "round", "Value": str(n)}])
         ledger.add("api_acked", [answer["ResponseMetadata"]["RequestId"]])
 
 

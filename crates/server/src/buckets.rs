@@ -361,10 +361,28 @@ fn sync_dir(dir: &Path) -> Result<(), BucketError> {
         .map_err(|e| BucketError::io(dir.display(), e))
 }
 
+/// The S3 error codes a status reports as S3 answered them.
+const S3_CODES: &[&str] = &[
+    "NoSuchBucket",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InternalError",
+    "SlowDown",
+    "ServiceUnavailable",
+    "RequestTimeout",
+];
+
 /// Maps an object_store error to the S3 error code behind it.
 fn s3_error(bucket: &str, error: object_store::Error) -> BucketError {
     let message = error.to_string();
-    let code = if message.contains("NoSuchBucket") {
+    // An error answer's body (which object_store keeps in the message) names its code.
+    let answered = S3_CODES
+        .iter()
+        .find(|code| message.contains(&format!("<Code>{code}</Code>")));
+    let code = if let Some(code) = answered {
+        code
+    } else if message.contains("NoSuchBucket") {
         "NoSuchBucket"
     } else if message.contains("AccessDenied") || message.contains("403") {
         "AccessDenied"
@@ -385,6 +403,25 @@ fn s3_error(bucket: &str, error: object_store::Error) -> BucketError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answered(body: &str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: format!("Server returned non-2xx status code: 503: {body}").into(),
+        }
+    }
+
+    #[test]
+    fn a_status_names_the_code_s3_answered() {
+        let slow = answered("<Error><Code>SlowDown</Code><Message>Reduce</Message></Error>");
+        assert_eq!(s3_error("b", slow).code, "SlowDown");
+        let internal = answered("<Error><Code>InternalError</Code></Error>");
+        assert_eq!(s3_error("b", internal).code, "InternalError");
+        // No answer, or one without a code: the endpoint is not there.
+        assert_eq!(s3_error("b", answered("")).code, "ServiceUnavailable");
+        let unknown = answered("<Error><Code>Teapot</Code></Error>");
+        assert_eq!(s3_error("b", unknown).code, "ServiceUnavailable");
+    }
 
     #[tokio::test]
     async fn local_buckets_are_directories() {

@@ -122,9 +122,9 @@ impl Delivery {
     /// One delivery: the spool first, then what is new in the journal, then the digests
     /// that are due.
     pub async fn pass(&self, app: &Arc<App>) {
-        self.retry_spool(app).await;
+        let failing = self.retry_spool(app).await;
         loop {
-            match self.deliver_next(app).await {
+            match self.deliver_next(app, &failing).await {
                 Ok(true) => continue,
                 Ok(false) => break,
                 Err(error) => {
@@ -138,30 +138,34 @@ impl Delivery {
             tokio::task::spawn_blocking(move || app.delivery.roll_digests(&app)).await
         };
         match rolled.map_err(|e| e.to_string()).and_then(|made| made) {
-            Ok(true) => self.retry_spool(app).await,
+            Ok(true) => {
+                self.retry_spool(app).await;
+            }
             Ok(false) => {}
             Err(error) => tracing::error!(%error, "digests failed; they will be retried"),
         }
         self.retire_trails(app);
     }
 
-    /// Plans (or resumes) one delivery and carries it out. Returns whether more of the
-    /// journal waits.
-    async fn deliver_next(&self, app: &Arc<App>) -> Result<bool, String> {
+    /// Plans (or resumes) one delivery and carries it out; files for a bucket in
+    /// `failing` go straight to the spool. Returns whether more of the journal waits.
+    async fn deliver_next(&self, app: &Arc<App>, failing: &Failing) -> Result<bool, String> {
         let plan = self.state.lock().expect("delivery lock").pending.clone();
-        let (plan, files) = match plan {
+        // After a resumed plan, what came after it waits; a new plan waits only if it was
+        // cut short. (Events arriving meanwhile go in the next pass, not in a file of
+        // their own.)
+        let (plan, files, more) = match plan {
             Some(plan) => {
                 let files = self.files_of(app, &plan).await?;
-                (plan, files)
+                (plan, files, true)
             }
             None => match self.new_plan(app).await? {
                 Some(planned) => planned,
                 None => return Ok(false),
             },
         };
-        let until = app.store.committed_seq();
-        self.upload(app, &plan, files).await?;
-        Ok(plan.to < until)
+        self.upload(app, &plan, files, failing).await?;
+        Ok(more)
     }
 
     /// The files of a saved plan: kept from when it was made, or built again.
@@ -184,8 +188,9 @@ impl Delivery {
 
     /// Decides the next delivery: the trails as they are and the journal up to what is
     /// durable, read under the metadata lock so no trail change below that position is
-    /// missed. Saves the plan before returning it.
-    async fn new_plan(&self, app: &Arc<App>) -> Result<Option<(Plan, Vec<LogFile>)>, String> {
+    /// missed. Saves the plan before returning it, with whether the journal's end was
+    /// beyond the plan's budget.
+    async fn new_plan(&self, app: &Arc<App>) -> Result<Option<(Plan, Vec<LogFile>, bool)>, String> {
         let cursor = self.cursor();
         let (trails, until) = app.meta.read(|entries| {
             (
@@ -218,13 +223,19 @@ impl Delivery {
                 .map_err(|e| format!("saving the delivery plan: {e}"))?;
         }
         *self.built.lock().expect("built lock") = Some((plan.from, files.clone()));
-        Ok(Some((plan, files)))
+        Ok(Some((plan, files, range.to < until)))
     }
 
-    /// Writes a plan's files; those whose bucket fails go to the spool. Then the cursor
-    /// moves past the plan's range.
-    async fn upload(&self, app: &Arc<App>, plan: &Plan, files: Vec<LogFile>) -> Result<(), String> {
-        let results = put_all(app, &files).await;
+    /// Writes a plan's files; those whose bucket fails, or failed earlier in this pass, go
+    /// to the spool. Then the cursor moves past the plan's range.
+    async fn upload(
+        &self,
+        app: &Arc<App>,
+        plan: &Plan,
+        files: Vec<LogFile>,
+        failing: &Failing,
+    ) -> Result<(), String> {
+        let results = put_all(app, &files, failing).await;
         let attempt = crate::app::now_precise();
         let mut spooled = Vec::new();
         let mut outcomes = Vec::new();
@@ -337,21 +348,21 @@ impl Delivery {
         Ok(())
     }
 
-    /// Tries the spooled files again.
-    async fn retry_spool(&self, app: &Arc<App>) {
+    /// Tries the spooled files again; returns the buckets that failed.
+    async fn retry_spool(&self, app: &Arc<App>) -> Failing {
+        let mut failing = Failing::new();
         let entries = self.state.lock().expect("delivery lock").spool.clone();
         if entries.is_empty() {
-            return;
+            return failing;
         }
         let mut sent = Vec::new();
         let mut report = Vec::new();
         let mut digested = Vec::new();
         let attempt = crate::app::now_precise();
-        // One failure per bucket per pass is enough: an unreachable endpoint must not be
-        // asked once per spooled file.
-        let mut failing: Vec<&str> = Vec::new();
+        // One failure per bucket per pass is enough: an unreachable or throttling endpoint
+        // must not be asked once per spooled file.
         for entry in &entries {
-            if failing.contains(&entry.bucket.as_str()) {
+            if failing.contains_key(&entry.bucket) {
                 continue;
             }
             let bytes = match state::read_spool_file(&self.dir, &entry.file) {
@@ -388,7 +399,7 @@ impl Delivery {
                     None
                 }
                 Err(error) => {
-                    failing.push(&entry.bucket);
+                    failing.insert(entry.bucket.clone(), error.code);
                     Some(error.code)
                 }
             };
@@ -407,6 +418,7 @@ impl Delivery {
             }
             tracing::debug!(files = sent.len(), "spooled files delivered");
         }
+        failing
     }
 
     /// Closes the digest periods that are over and the chains that ended, and starts a
@@ -608,10 +620,14 @@ async fn read_and_build(
     .map_err(|e| e.to_string())?
 }
 
-/// Uploads files, several at a time.
+/// Buckets that failed in this delivery pass, with the error they answered.
+type Failing = BTreeMap<String, &'static str>;
+
+/// Uploads files, several at a time; a file for a bucket in `failing` fails at once.
 async fn put_all(
     app: &Arc<App>,
     files: &[LogFile],
+    failing: &Failing,
 ) -> Vec<Result<(), crate::buckets::BucketError>> {
     let limit = Arc::new(tokio::sync::Semaphore::new(16));
     let tasks: Vec<_> = files
@@ -619,8 +635,17 @@ async fn put_all(
         .map(|file| {
             let app = app.clone();
             let limit = limit.clone();
+            let failed = failing.get(&file.bucket).copied();
             let (bucket, key, bytes) = (file.bucket.clone(), file.key.clone(), file.gzip.clone());
             tokio::spawn(async move {
+                if let Some(code) = failed {
+                    return Err(crate::buckets::BucketError {
+                        code,
+                        message: format!(
+                            "bucket {bucket} failed earlier in this pass; not asked again"
+                        ),
+                    });
+                }
                 let _permit = limit.acquire().await;
                 app.buckets.put(&bucket, &key, bytes.to_vec()).await
             })
