@@ -22,11 +22,15 @@ command -v aws >/dev/null || python3 -m pip install --quiet awscli
 python3 -c "import pytest" 2>/dev/null || python3 -m pip install --quiet pytest
 # The S3-compatible server the delivery tests write to.
 python3 -c "import moto.server, flask" 2>/dev/null || python3 -m pip install --quiet "moto[server]"
-# A real Prometheus server scrapes /metrics in one test (Debian's package).
-if ! command -v prometheus >/dev/null; then
+# Debian's packages: a real Prometheus server scrapes /metrics in one test, and libfaketime
+# moves the server's clock in another.
+packages=()
+command -v prometheus >/dev/null || packages+=(prometheus)
+compgen -G "/usr/lib/*/faketime/libfaketimeMT.so.1" >/dev/null || packages+=(libfaketime)
+if [ ${#packages[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
 CAIRN_BIN="$PWD/target/debug/cairn" python3 -m pytest tests -q -p no:cacheprovider
 

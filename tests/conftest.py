@@ -228,11 +228,11 @@ def workdir():
         yield Path(d)
 
 
-def serve(workdir, config_for):
+def serve(workdir, config_for, env=None):
     """Starts a server on `workdir/data` with the config `config_for(data_dir)` returns."""
     config = workdir / "cairn.toml"
     config.write_text(config_for(workdir / "data"))
-    return Cairn(workdir / "data", config=config).start()
+    return Cairn(workdir / "data", config=config, env=env).start()
 
 
 @pytest.fixture

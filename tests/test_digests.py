@@ -54,7 +54,7 @@ def wait_until_settled(list_keys, quiet=4.0, timeout=60):
     raise AssertionError(f"the listing did not settle: {last}")
 
 
-def aws_validate(server, s3_port, trail_arn, start, user="alice", cairn=False, region="us-east-1"):
+def aws_validate(server, s3_port, trail_arn, start, user="alice", cairn=False, region="us-east-1", end=None):
     """Runs the AWS CLI's validator (or, with `cairn`, Cairn's) with S3 on moto_server and
     CloudTrail on Cairn."""
     u = USERS[user]
@@ -71,7 +71,7 @@ def aws_validate(server, s3_port, trail_arn, start, user="alice", cairn=False, r
     out = subprocess.run(
         command + ["--trail-arn", trail_arn, "--start-time",
          start.strftime("%Y-%m-%dT%H:%M:%SZ"), "--endpoint-url", server.endpoint, "--region", region,
-         "--verbose"],
+         "--verbose"] + (["--end-time", end.strftime("%Y-%m-%dT%H:%M:%SZ")] if end else []),
         capture_output=True, text=True, env=env, timeout=300,
     )
     return out.returncode, out.stdout, out.stderr

@@ -1,0 +1,154 @@
+"""Clock jumps: the server's wall clock is stepped forwards and backwards (as NTP or an
+operator does) while callers write and Cairn delivers to S3, streams to a log group and
+signs digests. Its monotonic clock runs on, as it does on a real machine. Nothing may be
+lost or doubled, digest times must keep rising along each chain (they name the digest
+files, and validators walk them in that order), every log file must be in exactly one
+digest, and both validators must accept the chains.
+
+The clock is moved with libfaketime (Debian's libfaketime), preloaded into the server
+alone; its offset is read from a file the test rewrites."""
+
+import glob
+import gzip
+import json
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+from conftest import ACCOUNT_A, lookup_all, s3_settings, serve, trails_config, wait_for
+from test_delivery import by_trail, s3_objects
+from test_digests import aws_validate, wait_until_settled
+from test_faults import REGIONS, Ledger, call_api, write_records
+from test_log_delivery import ROLE, filtered, group_arn, marked_ids
+
+BUCKET = "clock-bucket"
+TRAIL = "clock"
+TRAIL_ARN = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT_A}:trail/{TRAIL}"
+# The server's offset from the real time in seconds, and how long it holds. Each step stays
+# within SigV4's 15 minutes of skew, so callers with a true clock are still heard.
+STEPS = [(0, 4), (600, 6), (-300, 6), (0, 4)]
+FAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1"))
+
+
+def parse(text):
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+def digests(s3, region):
+    """A region's digests, by key: key → digest."""
+    out = {}
+    prefix = f"{TRAIL}/AWSLogs/{ACCOUNT_A}/CloudTrail-Digest/{region}/"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            body = s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
+            out[obj["Key"]] = json.loads(gzip.decompress(body))
+    return out
+
+
+def test_clock_jumps_lose_double_and_reorder_nothing(workdir, moto_s3):
+    assert FAKETIME, "libfaketime is not installed (Debian package libfaketime)"
+    port, s3 = moto_s3
+    s3.create_bucket(Bucket=BUCKET)
+    clock = workdir / "clock-offset"
+    clock.write_text("+0")
+    env = {"LD_PRELOAD": FAKETIME[0], "FAKETIME_TIMESTAMP_FILE": str(clock), "FAKETIME_NO_CACHE": "1",
+           "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    server = serve(workdir, lambda d: trails_config(d, local_buckets=False, tail=s3_settings(port)), env=env)
+    start = datetime.now(timezone.utc) - timedelta(minutes=1)
+    stop = threading.Event()
+    ledger = Ledger()
+    writers = [threading.Thread(target=write_records, args=(server, ledger, stop)),
+               threading.Thread(target=call_api, args=(server, ledger, stop, TRAIL_ARN))]
+    try:
+        ct = server.client()
+        server.client(service="logs").create_log_group(logGroupName=TRAIL)
+        ct.create_trail(Name=TRAIL, S3BucketName=BUCKET, S3KeyPrefix=TRAIL, IsMultiRegionTrail=True,
+                        EnableLogFileValidation=True, CloudWatchLogsLogGroupArn=group_arn(TRAIL),
+                        CloudWatchLogsRoleArn=ROLE)
+        ct.start_logging(Name=TRAIL)
+        for writer in writers:
+            writer.start()
+        for offset, seconds in STEPS:
+            clock.write_text(f"{offset:+d}")
+            time.sleep(seconds)
+            if offset > 0:
+                # Digests follow a clock that jumped ahead: one covers the gap, the next
+                # ones are made at the new time.
+                ahead = datetime.now(timezone.utc) + timedelta(seconds=offset - 60)
+                ends = [parse(d["digestEndTime"]) for d in digests(s3, "us-east-1").values()]
+                assert any(end > ahead for end in ends), "no digest was made after the clock jumped ahead"
+        stop.set()
+        for writer in writers:
+            writer.join()
+        assert ledger.errors == []
+        assert ledger.records_acked and ledger.api_acked
+
+        ct.stop_logging(Name=TRAIL)
+
+        def delivered():
+            return s3_objects(s3, BUCKET, skip="/CloudTrail-Digest/")
+        wait_for(lambda: set(ledger.records_acked) <= set(by_trail(delivered()).get(TRAIL, [])),
+                 timeout=90, interval=1)
+        wait_until_settled(lambda: sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])))
+
+        # The trail's files: each acknowledged record and API call once.
+        objects = delivered()
+        records = by_trail(objects).get(TRAIL, [])
+        assert len(records) == len(set(records)), "a record was delivered twice"
+        assert set(ledger.records_acked) <= set(records) <= set(ledger.records_sent)
+        calls = [r["requestID"] for rs in objects.values() for r in rs if r.get("eventName") == "AddTags"]
+        assert len(calls) == len(set(calls)), "an API call was delivered twice"
+        assert set(ledger.api_acked) <= set(calls)
+
+        # Each region's chain: times rising with no gap or overlap, each link to the digest
+        # before it, and every log file in exactly one digest.
+        listed = []
+        for region in REGIONS:
+            chain = digests(s3, region)
+            keys = sorted(chain)
+            assert len(keys) >= 3, keys
+            for before, after in zip(keys, keys[1:]):
+                a, b = chain[before], chain[after]
+                assert b["previousDigestS3Object"] == before, (before, after)
+                assert b["digestStartTime"] == a["digestEndTime"], (before, after)
+                assert parse(b["digestEndTime"]) > parse(b["digestStartTime"]), after
+            listed += [f["s3Object"] for d in chain.values() for f in d["logFiles"]]
+        assert sorted(listed) == sorted(objects), "log files and digest listings differ"
+
+        # The history and the log group: each once.
+        everywhere = datetime.now(timezone.utc) + timedelta(minutes=20)
+        history = []
+        for region in REGIONS:
+            history += [e["EventId"] for e in lookup_all(server.client(region=region), LookupAttributes=[
+                {"AttributeKey": "EventSource", "AttributeValue": "ec2.amazonaws.com"}],
+                StartTime=start, EndTime=everywhere)]
+        assert len(history) == len(set(history)), "a record is twice in the history"
+        assert set(ledger.records_acked) <= set(history) <= set(ledger.records_sent)
+        api_events = [json.loads(e["CloudTrailEvent"]) for e in lookup_all(ct, LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": "AddTags"}],
+            StartTime=start - timedelta(minutes=10), EndTime=everywhere)]
+        # The server's own events carry its clock's time: proof that the clock moved.
+        times = [parse(e["eventTime"]) for e in api_events]
+        assert max(times) > start + timedelta(minutes=9) and min(times) < start, (min(times), max(times))
+        api = [e["requestID"] for e in api_events]
+        assert len(api) == len(set(api)), "an API call is twice in the history"
+        assert set(ledger.api_acked) <= set(api)
+        streamed = marked_ids(filtered(server.client(service="logs"), TRAIL))
+        assert len(streamed) == len(set(streamed)), "a record reached the log group twice"
+        assert set(ledger.records_acked) <= set(streamed) <= set(ledger.records_sent)
+
+        for cairn_validator in (True, False):
+            for region in REGIONS:
+                status, out, err = aws_validate(server, port, TRAIL_ARN, start - timedelta(minutes=10),
+                                                cairn=cairn_validator, region=region, end=everywhere)
+                assert status == 0, (cairn_validator, region, out[-3000:], err[-3000:])
+                assert "digest files valid" in out and "INVALID" not in out, out[-3000:]
+        print(f"clock steps {[offset for offset, _ in STEPS]}: {len(ledger.records_acked)} records, "
+              f"{len(ledger.api_acked)} API calls, {len(objects)} log files, {len(listed)} listed in digests; "
+              "0 lost, 0 doubled")
+    finally:
+        stop.set()
+        for writer in writers:
+            if writer.is_alive():
+                writer.join()
+        server.stop()
