@@ -1,5 +1,6 @@
 """A full disk: callers get a clear 503 in AWS's shape, nothing is corrupted, and Cairn
-recovers by itself when space returns. Runs on a small tmpfs, which needs root."""
+recovers by itself when space returns. Runs on a small tmpfs, which needs root (or sudo
+without a password)."""
 
 import os
 import subprocess
@@ -14,11 +15,13 @@ from conftest import Cairn, all_records, config_text
 def small_disk(workdir):
     mount = workdir / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    done = subprocess.run(sudo + ["mount", "-t", "tmpfs", "-o", "size=8m,mode=1777", "tmpfs", str(mount)],
+                          capture_output=True)
     if done.returncode != 0:
         pytest.skip("mounting a tmpfs needs root: " + done.stderr.decode().strip())
     yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    subprocess.run(sudo + ["umount", "-l", str(mount)], check=False)
 
 
 def fill(path):
