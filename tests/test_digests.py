@@ -160,6 +160,12 @@ def gz(value):
     return gzip.compress(json.dumps(value).encode())
 
 
+def digest_key_at(key, when):
+    """`key` as if its digest had ended at `when`: its date folder and time changed."""
+    key = re.sub(r"/\d{4}/\d\d/\d\d/", when.strftime("/%Y/%m/%d/"), key)
+    return re.sub(r"_\d{8}T\d{6}Z\.json\.gz$", when.strftime("_%Y%m%dT%H%M%SZ.json.gz"), key)
+
+
 def test_the_aws_cli_reports_each_kind_of_tampering(signed):
     server, port, s3, arn, start = signed
     digests = [k for k in digest_keys(s3) if "/CloudTrail-Digest/us-east-1/" in k]
@@ -200,8 +206,9 @@ def test_the_aws_cli_reports_each_kind_of_tampering(signed):
     # A deleted digest.
     s3.delete_object(Bucket=BUCKET, Key=victim_digest)
     check(f"Digest file\ts3://{BUCKET}/{victim_digest}\tINVALID: not found")
-    # A digest moved to another key.
-    moved = victim_digest.replace(".json.gz", "").rstrip("Z")[:-2] + "59Z.json.gz"
+    # A digest moved to another key: one after the newest, where validators start their walk.
+    newest = re.search(r"_(\d{8}T\d{6})Z\.json\.gz$", digests[-1])[1]
+    moved = digest_key_at(victim_digest, datetime.strptime(newest, "%Y%m%dT%H%M%S") + timedelta(seconds=1))
     rewrite(s3, moved, digest_bytes, metadata)
     check("INVALID: has been moved from its original location")
     s3.delete_object(Bucket=BUCKET, Key=moved)
