@@ -9,7 +9,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import BIN, config_text, error_of, lookup_all, serve
+from conftest import BIN, USERS, config_text, error_of, lookup_all, serve
+from sigv4_client import signed_request
 from test_bulk import put, record
 
 # Bodies up to 1 MiB (conftest), and at most 1 MiB of them in memory at once.
@@ -23,13 +24,20 @@ def tight_cairn(workdir):
     server.stop()
 
 
-def stalled_upload(endpoint, length):
-    """A connection that declares a body of `length` bytes and sends only its first byte."""
+def stalled_upload(endpoint, length, user="alice"):
+    """A connection that declares a body of `length` bytes and sends only its first byte;
+    signed by `user` (as far as headers can be), or not at all when `user` is None."""
     host = urllib.parse.urlparse(endpoint).netloc
     address, port = host.split(":")
+    headers = {"Host": host, "Content-Type": "application/json"}
+    if user:
+        u = USERS[user]
+        signed = signed_request(endpoint, u["key"], u["secret"], b"{" + b" " * (length - 1), target="",
+                                path="/records")
+        headers = dict(signed.header_items())
     sock = socket.create_connection((address, int(port)))
-    sock.sendall(f"POST /records HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                 f"Content-Length: {length}\r\n\r\n{{".encode())
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items() if name.lower() != "content-length")
+    sock.sendall(f"POST /records HTTP/1.1\r\n{head}Content-Length: {length}\r\n\r\n{{".encode())
     return sock
 
 
@@ -59,6 +67,23 @@ def test_a_full_ceiling_throttles_until_a_stalled_body_times_out(tight_cairn):
     assert retrying.lookup_events(MaxResults=1)["Events"]
     assert time.time() - began > 0.5, "the call was never throttled"
     stalled.close()
+
+
+def test_callers_without_a_valid_signature_take_no_share(tight_cairn):
+    cairn = tight_cairn
+    client = cairn.client("alice")
+    strangers = [stalled_upload(cairn.endpoint, 1_048_576, user=None) for _ in range(4)]
+    time.sleep(0.3)
+    # Four unsigned megabyte bodies, stalled, would fill the 1 MiB ceiling four times over.
+    client.lookup_events(MaxResults=1)
+    status, body = put(cairn, "alice", {"Records": [record()]})
+    assert status == 200 and body["failed"] == [], body
+    # Each is refused as AWS refuses a request without a signature, once its body is given up on.
+    for stranger in strangers:
+        stranger.settimeout(10)
+        answer = stranger.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 403") and "MissingAuthenticationTokenException" in answer, answer
+        stranger.close()
 
 
 def test_overload_is_slowed_and_nothing_is_lost_or_doubled(tight_cairn):

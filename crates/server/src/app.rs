@@ -137,12 +137,20 @@ fn identity_of(credential: &Credential) -> Identity {
     }
 }
 
-fn authenticate<'a>(
+/// A request whose headers passed SigV4's checks; its signature waits for the body.
+struct Signed<'a> {
+    auth: sigv4::Authorization,
+    credential: &'a Credential,
+}
+
+/// What SigV4 lets us check before the body: a parsable Authorization header, a known key,
+/// a valid region and a current, well-formed date. A caller failing these takes no share
+/// of the memory ceiling.
+fn authenticate_headers<'a>(
     app: &'a App,
     parts: &axum::http::request::Parts,
-    body: &[u8],
     now: i64,
-) -> Result<Caller<'a>, ApiError> {
+) -> Result<Signed<'a>, ApiError> {
     let header = parts
         .headers
         .get("authorization")
@@ -167,18 +175,19 @@ fn authenticate<'a>(
             ),
         ));
     }
-    let headers: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
-        .collect();
-    let request = SignedRequest {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers,
-        body,
-    };
+    sigv4::check_date(&signed_request(parts, &[]), &auth, now).map_err(auth_error)?;
+    Ok(Signed { auth, credential })
+}
+
+/// Verifies the signature over the whole request, body included.
+fn authenticate<'a>(
+    signed: Signed<'a>,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    now: i64,
+) -> Result<Caller<'a>, ApiError> {
+    let Signed { auth, credential } = signed;
+    let request = signed_request(parts, body);
     sigv4::verify(&request, &auth, &credential.secret_access_key, now).map_err(auth_error)?;
     Ok(Caller {
         credential,
@@ -186,6 +195,20 @@ fn authenticate<'a>(
         region: auth.region,
         service: auth.service,
     })
+}
+
+fn signed_request<'r>(parts: &'r axum::http::request::Parts, body: &'r [u8]) -> SignedRequest<'r> {
+    SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
+            .collect(),
+        body,
+    }
 }
 
 fn auth_error(error: AuthError) -> ApiError {
@@ -265,10 +288,18 @@ fn metrics_response(app: &App, headers: &HeaderMap) -> Response {
     response
 }
 
-/// Reads a body to its end, keeping nothing.
-async fn drain(mut body: Body) {
+/// Answers a request refused before its body was read, once the body has been read and
+/// dropped (none of it kept): the caller is not left writing into a connection nobody reads,
+/// and can retry on it. A body that does not arrive within `timeout` closes the connection.
+async fn drained(mut response: Response, mut body: Body, timeout: std::time::Duration) -> Response {
     use http_body_util::BodyExt;
-    while let Some(Ok(_)) = body.frame().await {}
+    let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+    if tokio::time::timeout(timeout, drain).await.is_err() {
+        response
+            .headers_mut()
+            .insert("connection", HeaderValue::from_static("close"));
+    }
+    response
 }
 
 fn content_length(headers: &HeaderMap) -> Option<usize> {
@@ -352,6 +383,11 @@ pub async fn handle(
         return error_response(&too_large(), &request_id);
     }
     let timeout = std::time::Duration::from_secs(app.settings.body_timeout_secs);
+    let now = now();
+    let signed = match authenticate_headers(&app, &parts, now) {
+        Ok(signed) => signed,
+        Err(error) => return drained(error_response(&error, &request_id), body, timeout).await,
+    };
     // Held until the answer is ready: bodies in memory stay under the ceiling.
     let Some(_admitted) = app.admission.admit(declared.unwrap_or(limit)) else {
         let rest = matches!(parts.uri.path(), "/PutAuditEvents" | "/records");
@@ -364,15 +400,7 @@ pub async fn handle(
             code: "ThrottlingException",
             message: "Rate exceeded".into(),
         };
-        // The body is read and dropped, none of it kept, so that the caller is not left
-        // writing into a connection nobody reads, and can retry on it.
-        let mut response = error_response(&throttled, &request_id);
-        if tokio::time::timeout(timeout, drain(body)).await.is_err() {
-            response
-                .headers_mut()
-                .insert("connection", HeaderValue::from_static("close"));
-        }
-        return response;
+        return drained(error_response(&throttled, &request_id), body, timeout).await;
     };
     // A caller that stops sending its body gives its share back at the timeout.
     let body = match tokio::time::timeout(timeout, to_bytes(body, limit)).await {
@@ -391,8 +419,7 @@ pub async fn handle(
         }
     };
 
-    let now = now();
-    let caller = match authenticate(&app, &parts, &body, now) {
+    let caller = match authenticate(signed, &parts, &body, now) {
         Ok(caller) => caller,
         Err(error) => return error_response(&error, &request_id),
     };

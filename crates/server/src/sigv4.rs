@@ -46,8 +46,8 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
 }
 
-impl SignedRequest<'_> {
-    fn header_values(&self, name: &str) -> Vec<&str> {
+impl<'a> SignedRequest<'a> {
+    fn header_values(&self, name: &str) -> Vec<&'a str> {
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -111,6 +111,24 @@ pub fn verify(
     secret: &str,
     now: i64,
 ) -> Result<(), AuthError> {
+    let amz_date = check_date(request, auth, now)?;
+    let expected = signature(request, auth, secret, amz_date);
+    if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
+        Ok(())
+    } else {
+        Err(AuthError::Invalid(
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
+        ))
+    }
+}
+
+/// The checks that need no body: `X-Amz-Date` well formed, on the credential scope's day
+/// and within the allowed skew of `now`, and `host` signed. Returns `X-Amz-Date`.
+pub fn check_date<'r>(
+    request: &SignedRequest<'r>,
+    auth: &Authorization,
+    now: i64,
+) -> Result<&'r str, AuthError> {
     let amz_date = request
         .header_values("x-amz-date")
         .first()
@@ -146,14 +164,7 @@ pub fn verify(
             "The host header must be signed.".into(),
         ));
     }
-    let expected = signature(request, auth, secret, amz_date);
-    if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
-        Ok(())
-    } else {
-        Err(AuthError::Invalid(
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
-        ))
-    }
+    Ok(amz_date)
 }
 
 /// The `Authorization` header a client sends with `request`, every one of its headers
