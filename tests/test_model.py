@@ -11,9 +11,16 @@ from test_bulk import put, record
 MODEL = botocore.session.get_session().get_service_model("cloudtrail")
 
 
+def assert_modeled_error(operation, call, **kw):
+    """`call(**kw)` fails with an error `operation` lists in the model."""
+    modeled = {shape.name for shape in MODEL.operation_model(operation).error_shapes}
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        call(**kw)
+    assert e.value.response["Error"]["Code"] in modeled, (operation, kw, e.value.response["Error"])
+
+
 def test_lookup_events_errors_are_modeled(cairn):
     client = cairn.client("alice")
-    modeled = {shape.name for shape in MODEL.operation_model("LookupEvents").error_shapes}
     bad_calls = [
         dict(MaxResults=51),
         dict(StartTime=2, EndTime=1),
@@ -22,9 +29,7 @@ def test_lookup_events_errors_are_modeled(cairn):
         dict(NextToken="00"),
     ]
     for kwargs in bad_calls:
-        with pytest.raises(botocore.exceptions.ClientError) as e:
-            client.lookup_events(**kwargs)
-        assert e.value.response["Error"]["Code"] in modeled, kwargs
+        assert_modeled_error("LookupEvents", client.lookup_events, **kwargs)
 
 
 def test_lookup_events_output_fits_the_model(cairn):
@@ -53,12 +58,6 @@ def test_trail_operations_fit_the_model(trails_cairn):
         assert set(out) - {"ResponseMetadata"} <= set(members), operation
         return out
 
-    def error_ok(operation, call, **kw):
-        modeled = {s.name for s in MODEL.operation_model(operation).error_shapes}
-        with pytest.raises(botocore.exceptions.ClientError) as e:
-            call(**kw)
-        assert e.value.response["Error"]["Code"] in modeled, (operation, kw, e.value.response["Error"])
-
     created = output_ok("CreateTrail", ct.create_trail(Name="model-trail", S3BucketName="trail-bucket",
                                                        TagsList=[{"Key": "k", "Value": "v"}]))
     arn = created["TrailARN"]
@@ -80,43 +79,40 @@ def test_trail_operations_fit_the_model(trails_cairn):
 
     west = trails_cairn.client("alice", region="us-west-2")
     missing = arn.replace("model-trail", "missing-trail")
-    error_ok("CreateTrail", ct.create_trail, Name="model-trail", S3BucketName="trail-bucket")
-    error_ok("CreateTrail", ct.create_trail, Name="x", S3BucketName="trail-bucket")
-    error_ok("CreateTrail", ct.create_trail, Name="other", S3BucketName="no-such-bucket")
-    error_ok("CreateTrail", ct.create_trail, Name="other", S3BucketName="trail-bucket",
+    assert_modeled_error("CreateTrail", ct.create_trail, Name="model-trail", S3BucketName="trail-bucket")
+    assert_modeled_error("CreateTrail", ct.create_trail, Name="x", S3BucketName="trail-bucket")
+    assert_modeled_error("CreateTrail", ct.create_trail, Name="other", S3BucketName="no-such-bucket")
+    assert_modeled_error("CreateTrail", ct.create_trail, Name="other", S3BucketName="trail-bucket",
              IsMultiRegionTrail=True, IncludeGlobalServiceEvents=False)
-    error_ok("UpdateTrail", ct.update_trail, Name=missing)
-    error_ok("GetTrail", ct.get_trail, Name=missing)
-    error_ok("GetTrail", ct.get_trail, Name="arn:aws:cloudtrail:bad")
-    error_ok("GetTrailStatus", ct.get_trail_status, Name=missing)
-    error_ok("StartLogging", ct.start_logging, Name=missing)
-    error_ok("StopLogging", ct.stop_logging, Name=missing)
-    error_ok("DeleteTrail", ct.delete_trail, Name=missing)
-    error_ok("PutEventSelectors", ct.put_event_selectors, TrailName=arn, EventSelectors=[])
-    error_ok("GetEventSelectors", ct.get_event_selectors, TrailName=missing)
-    error_ok("PutInsightSelectors", ct.put_insight_selectors, TrailName=arn,
+    assert_modeled_error("UpdateTrail", ct.update_trail, Name=missing)
+    assert_modeled_error("GetTrail", ct.get_trail, Name=missing)
+    assert_modeled_error("GetTrail", ct.get_trail, Name="arn:aws:cloudtrail:bad")
+    assert_modeled_error("GetTrailStatus", ct.get_trail_status, Name=missing)
+    assert_modeled_error("StartLogging", ct.start_logging, Name=missing)
+    assert_modeled_error("StopLogging", ct.stop_logging, Name=missing)
+    assert_modeled_error("DeleteTrail", ct.delete_trail, Name=missing)
+    assert_modeled_error("PutEventSelectors", ct.put_event_selectors, TrailName=arn, EventSelectors=[])
+    assert_modeled_error("GetEventSelectors", ct.get_event_selectors, TrailName=missing)
+    assert_modeled_error("PutInsightSelectors", ct.put_insight_selectors, TrailName=arn,
              InsightSelectors=[{"InsightType": "Nope"}])
-    error_ok("AddTags", ct.add_tags, ResourceId=missing, TagsList=[{"Key": "k"}])
-    error_ok("AddTags", west.add_tags, ResourceId=arn, TagsList=[{"Key": "k"}])
-    error_ok("RemoveTags", ct.remove_tags, ResourceId="arn:aws:s3:::bucket", TagsList=[{"Key": "k"}])
-    error_ok("ListTags", ct.list_tags, ResourceIdList=[missing])
+    assert_modeled_error("AddTags", ct.add_tags, ResourceId=missing, TagsList=[{"Key": "k"}])
+    assert_modeled_error("AddTags", west.add_tags, ResourceId=arn, TagsList=[{"Key": "k"}])
+    assert_modeled_error("RemoveTags", ct.remove_tags, ResourceId="arn:aws:s3:::bucket", TagsList=[{"Key": "k"}])
+    assert_modeled_error("ListTags", ct.list_tags, ResourceIdList=[missing])
     ct.update_trail(Name=arn, IsMultiRegionTrail=True)
-    error_ok("StopLogging", west.stop_logging, Name=arn)
-    error_ok("DeleteTrail", west.delete_trail, Name=arn)
+    assert_modeled_error("StopLogging", west.stop_logging, Name=arn)
+    assert_modeled_error("DeleteTrail", west.delete_trail, Name=arn)
     output_ok("DeleteTrail", ct.delete_trail(Name=arn))
 
 
 def test_list_insights_metric_data_errors_and_output_fit_the_model(cairn):
     client = cairn.client("alice")
     operation = MODEL.operation_model("ListInsightsMetricData")
-    modeled = {shape.name for shape in operation.error_shapes}
     rate = dict(EventSource="ec2.amazonaws.com", EventName="RunInstances", InsightType="ApiCallRateInsight")
     for kwargs in [dict(rate, Period=120), dict(rate, ErrorCode="Throttling"), dict(rate, StartTime=2, EndTime=1),
                    dict(rate, InsightType="ApiErrorRateInsight"), dict(rate, NextToken="00"),
                    dict(rate, TrailName="t")]:
-        with pytest.raises(botocore.exceptions.ClientError) as e:
-            client.list_insights_metric_data(**kwargs)
-        assert e.value.response["Error"]["Code"] in modeled, kwargs
+        assert_modeled_error("ListInsightsMetricData", client.list_insights_metric_data, **kwargs)
     answer = client.list_insights_metric_data(DataType="FillWithZeros", Period=3600, MaxResults=3, **rate)
     assert set(answer) - {"ResponseMetadata"} <= set(operation.output_shape.members)
     assert answer["Values"] == [0.0, 0.0, 0.0] and len(answer["Timestamps"]) == 3 and "NextToken" in answer

@@ -37,9 +37,16 @@ pub enum ConfigError {
     },
 }
 
-/// Whether a URL setting names an http:// or https:// endpoint.
-pub(crate) fn is_http_url(url: &str) -> bool {
-    url.starts_with("http://") || url.starts_with("https://")
+/// Refuses a URL setting that does not name an http:// or https:// endpoint.
+pub(crate) fn check_http_url(setting: impl Into<String>, url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(invalid(
+            setting,
+            format!("{url:?} is not an http:// or https:// URL"),
+        ))
+    }
 }
 
 pub(crate) fn invalid(setting: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -486,12 +493,7 @@ impl Config {
             ));
         }
         if let Some(url) = &self.insights.webhook {
-            if !is_http_url(url) {
-                return Err(invalid(
-                    "insights.webhook",
-                    "must be an http:// or https:// URL",
-                ));
-            }
+            check_http_url("insights.webhook", url)?;
         }
         if !(1..=365).contains(&self.digests.key_rotation_days) {
             return Err(invalid(
@@ -638,12 +640,7 @@ fn resolve_credentials(accounts: &[AccountConfig]) -> Result<Vec<Credential>, Co
 }
 
 fn resolve_s3(s3: S3Config) -> Result<S3Settings, ConfigError> {
-    if !is_http_url(&s3.endpoint) {
-        return Err(invalid(
-            "s3.endpoint",
-            format!("{:?} is not an http:// or https:// URL", s3.endpoint),
-        ));
-    }
+    check_http_url("s3.endpoint", &s3.endpoint)?;
     let secret_access_key = resolve_secret(
         s3.secret_access_key.as_deref(),
         s3.secret_access_key_file.as_deref(),

@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use super::metrics::{label_name, LabelText, Labels};
 use crate::app::App;
-use crate::config::{invalid, is_http_url, ConfigError};
+use crate::config::{check_http_url, invalid, ConfigError};
 
 /// `[alerting]`: where alarms send their notifications unless an alarm says otherwise.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -158,12 +158,7 @@ pub fn resolve(
     cis: &CisConfig,
 ) -> Result<Vec<AlarmRule>, ConfigError> {
     if let Some(url) = &alerting.webhook {
-        if !is_http_url(url) {
-            return Err(invalid(
-                "alerting.webhook",
-                "must be an http:// or https:// URL",
-            ));
-        }
+        check_http_url("alerting.webhook", url)?;
     }
     let mut all: Vec<(String, AlarmConfig, Option<String>)> = alarms
         .iter()
@@ -229,12 +224,7 @@ pub fn resolve(
                     "no webhook: set it here or in [alerting] webhook",
                 )
             })?;
-        if !is_http_url(&webhook) {
-            return Err(invalid(
-                format!("{setting}.webhook"),
-                "must be an http:// or https:// URL",
-            ));
-        }
+        check_http_url(format!("{setting}.webhook"), &webhook)?;
         rules.push(AlarmRule {
             name: a.name,
             namespace: a.namespace,
