@@ -1,14 +1,21 @@
 """A full disk: callers get a clear 503 in AWS's shape, nothing is corrupted, and Cairn
-recovers by itself when space returns. Runs on a small tmpfs, which needs root (or sudo
+recovers by itself when space returns, its deliveries and digests included. Runs on a small tmpfs, which needs root (or sudo
 without a password)."""
 
 import os
 import subprocess
+import threading
+import time
+from datetime import datetime, timedelta, timezone
 
 import botocore.exceptions
 import pytest
 
-from conftest import Cairn, all_records, config_text
+from conftest import ACCOUNT_A, Cairn, all_records, config_text, lookup_all, s3_settings, trails_config, wait_for
+from test_bulk import put
+from test_delivery import by_trail, marked, s3_objects
+from test_digests import aws_validate, wait_until_settled
+from test_faults import REGIONS
 
 
 @pytest.fixture
@@ -16,7 +23,7 @@ def small_disk(workdir):
     mount = workdir / "small"
     mount.mkdir()
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    done = subprocess.run(sudo + ["mount", "-t", "tmpfs", "-o", "size=8m,mode=1777", "tmpfs", str(mount)],
+    done = subprocess.run(sudo + ["mount", "-t", "tmpfs", "-o", "size=16m,mode=1777", "tmpfs", str(mount)],
                           capture_output=True)
     if done.returncode != 0:
         pytest.skip("mounting a tmpfs needs root: " + done.stderr.decode().strip())
@@ -80,4 +87,78 @@ def test_full_disk_gives_503_and_recovers(workdir, small_disk):
             "refused calls were not recorded (nothing could be written)"
         assert len({r["eventID"] for r in seen}) == len(seen)
     finally:
+        server.stop()
+
+
+def test_a_full_disk_during_delivery_loses_and_doubles_nothing(workdir, small_disk, moto_s3):
+    """The disk fills while callers write and Cairn delivers to S3 and signs digests; once
+    space returns, every acknowledged record is in the trail's files once and both
+    validators accept the chains."""
+    port, s3 = moto_s3
+    bucket, trail = "full-disk-bucket", "full-disk"
+    trail_arn = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT_A}:trail/{trail}"
+    s3.create_bucket(Bucket=bucket)
+    config = workdir / "cairn.toml"
+    config.write_text(trails_config(small_disk / "data", local_buckets=False, tail=s3_settings(port)))
+    server = Cairn(small_disk / "data", config=config).start()
+    start = datetime.now(timezone.utc) - timedelta(minutes=1)
+    sent, acked, refused, errors = [], [], [], []
+    stop = threading.Event()
+
+    def write():
+        while not stop.is_set():
+            batch = [marked(region=REGIONS[i % 2]) for i in range(20)]
+            sent.extend(r["eventID"] for r in batch)
+            status, body = put(server, "alice", {"Records": batch})
+            if status == 200 and body["failed"] == []:
+                acked.extend(r["eventID"] for r in batch)
+            elif status == 503 and body["__type"] == "ServiceUnavailableException":
+                refused.append(body)
+            else:
+                errors.append((status, body))
+            time.sleep(0.05)
+
+    writer = threading.Thread(target=write)
+    try:
+        ct = server.client()
+        ct.create_trail(Name=trail, S3BucketName=bucket, S3KeyPrefix=trail, IsMultiRegionTrail=True,
+                        EnableLogFileValidation=True)
+        ct.start_logging(Name=trail)
+        writer.start()
+        time.sleep(3)
+        filler = small_disk / "filler"
+        fill(filler)
+        wait_for(lambda: refused, timeout=30)
+        time.sleep(4)  # deliveries and digests meet the full disk too
+        os.remove(filler)
+        during = len(acked)
+        wait_for(lambda: len(acked) > during + 100, timeout=30)
+        stop.set()
+        writer.join()
+        assert errors == []
+
+        server.client().stop_logging(Name=trail)
+
+        def delivered():
+            return s3_objects(s3, bucket, skip="/CloudTrail-Digest/")
+        wait_for(lambda: set(acked) <= set(by_trail(delivered()).get(trail, [])), timeout=90, interval=1)
+        wait_until_settled(lambda: sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])))
+        records = by_trail(delivered()).get(trail, [])
+        assert len(records) == len(set(records)), "a record was delivered twice"
+        assert set(acked) <= set(records) <= set(sent)
+        history = []
+        for region in REGIONS:
+            history += [e["EventId"] for e in lookup_all(server.client(region=region), LookupAttributes=[
+                {"AttributeKey": "EventSource", "AttributeValue": "ec2.amazonaws.com"}], StartTime=start)]
+        assert len(history) == len(set(history)), "a record is twice in the history"
+        assert set(acked) <= set(history) <= set(sent)
+        for cairn_validator in (True, False):
+            for region in REGIONS:
+                status, out, err = aws_validate(server, port, trail_arn, start, cairn=cairn_validator, region=region)
+                assert status == 0, (cairn_validator, region, out[-3000:], err[-3000:])
+                assert "digest files valid" in out and "INVALID" not in out, out[-3000:]
+    finally:
+        stop.set()
+        if writer.is_alive():
+            writer.join()
         server.stop()
