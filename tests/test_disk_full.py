@@ -11,11 +11,10 @@ from datetime import datetime, timedelta, timezone
 import botocore.exceptions
 import pytest
 
-from conftest import ACCOUNT_A, Cairn, all_records, config_text, lookup_all, s3_settings, trails_config, wait_for
+from conftest import ACCOUNT_A, Cairn, all_records, config_text, s3_settings, trails_config, wait_for
 from test_bulk import put
-from test_delivery import by_trail, marked, s3_objects
-from test_digests import aws_validate, wait_until_settled
-from test_faults import REGIONS
+from test_delivery import marked
+from test_faults import REGIONS, Ledger, reconcile_history, reconcile_trail_files, validate_chains
 
 
 @pytest.fixture
@@ -102,20 +101,20 @@ def test_a_full_disk_during_delivery_loses_and_doubles_nothing(workdir, small_di
     config.write_text(trails_config(small_disk / "data", local_buckets=False, tail=s3_settings(port)))
     server = Cairn(small_disk / "data", config=config).start()
     start = datetime.now(timezone.utc) - timedelta(minutes=1)
-    sent, acked, refused, errors = [], [], [], []
+    ledger, refused = Ledger(), []
     stop = threading.Event()
 
     def write():
         while not stop.is_set():
             batch = [marked(region=REGIONS[i % 2]) for i in range(20)]
-            sent.extend(r["eventID"] for r in batch)
+            ledger.add("records_sent", [r["eventID"] for r in batch])
             status, body = put(server, "alice", {"Records": batch})
             if status == 200 and body["failed"] == []:
-                acked.extend(r["eventID"] for r in batch)
+                ledger.add("records_acked", [r["eventID"] for r in batch])
             elif status == 503 and body["__type"] == "ServiceUnavailableException":
                 refused.append(body)
             else:
-                errors.append((status, body))
+                ledger.add("errors", [(status, body)])
             time.sleep(0.05)
 
     writer = threading.Thread(target=write)
@@ -131,32 +130,17 @@ def test_a_full_disk_during_delivery_loses_and_doubles_nothing(workdir, small_di
         wait_for(lambda: refused, timeout=30)
         time.sleep(4)  # deliveries and digests meet the full disk too
         os.remove(filler)
-        during = len(acked)
-        wait_for(lambda: len(acked) > during + 100, timeout=30)
+        during = len(ledger.records_acked)
+        wait_for(lambda: len(ledger.records_acked) > during + 100, timeout=30)
         stop.set()
         writer.join()
-        assert errors == []
+        assert ledger.errors == []
 
         server.client().stop_logging(Name=trail)
 
-        def delivered():
-            return s3_objects(s3, bucket, skip="/CloudTrail-Digest/")
-        wait_for(lambda: set(acked) <= set(by_trail(delivered()).get(trail, [])), timeout=90, interval=1)
-        wait_until_settled(lambda: sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])))
-        records = by_trail(delivered()).get(trail, [])
-        assert len(records) == len(set(records)), "a record was delivered twice"
-        assert set(acked) <= set(records) <= set(sent)
-        history = []
-        for region in REGIONS:
-            history += [e["EventId"] for e in lookup_all(server.client(region=region), LookupAttributes=[
-                {"AttributeKey": "EventSource", "AttributeValue": "ec2.amazonaws.com"}], StartTime=start)]
-        assert len(history) == len(set(history)), "a record is twice in the history"
-        assert set(acked) <= set(history) <= set(sent)
-        for cairn_validator in (True, False):
-            for region in REGIONS:
-                status, out, err = aws_validate(server, port, trail_arn, start, cairn=cairn_validator, region=region)
-                assert status == 0, (cairn_validator, region, out[-3000:], err[-3000:])
-                assert "digest files valid" in out and "INVALID" not in out, out[-3000:]
+        reconcile_trail_files(s3, bucket, trail, ledger)
+        reconcile_history(server, ledger, start)
+        validate_chains(server, port, trail_arn, start)
     finally:
         stop.set()
         if writer.is_alive():

@@ -99,6 +99,61 @@ def call_api(server, ledger, stop, trail_arn=TRAIL_ARN):
         ledger.add("api_acked", [answer["ResponseMetadata"]["RequestId"]])
 
 
+def reconcile_trail_files(s3, bucket, trail, ledger):
+    """Waits until the trail's files hold every acknowledged record and stop changing, then
+    checks each acknowledged record and API call is there exactly once, and nothing that
+    was never sent. Returns the files: key → records."""
+    def delivered():
+        return s3_objects(s3, bucket, skip="/CloudTrail-Digest/")
+
+    def keys():
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+    wait_for(lambda: set(ledger.records_acked) <= set(by_trail(delivered()).get(trail, [])), timeout=120, interval=1)
+    wait_until_settled(keys)
+    objects = delivered()
+    records = by_trail(objects).get(trail, [])
+    assert len(records) == len(set(records)), "a record was delivered twice"
+    assert set(ledger.records_acked) <= set(records) <= set(ledger.records_sent)
+    calls = [r["requestID"] for rs in objects.values() for r in rs if r.get("eventName") == "AddTags"]
+    assert len(calls) == len(set(calls)), "an API call was delivered twice"
+    assert set(ledger.api_acked) <= set(calls)
+    return objects
+
+
+def reconcile_history(server, ledger, start, end=None):
+    """Each acknowledged record (looked up in each region, which the history keeps apart)
+    and API call is in the history exactly once."""
+    window = dict(StartTime=start, **({"EndTime": end} if end else {}))
+    history = []
+    for region in REGIONS:
+        history += [e["EventId"] for e in lookup_all(server.client(region=region), LookupAttributes=[
+            {"AttributeKey": "EventSource", "AttributeValue": "ec2.amazonaws.com"}], **window)]
+    assert len(history) == len(set(history)), "a record is twice in the history"
+    assert set(ledger.records_acked) <= set(history) <= set(ledger.records_sent)
+    api = [json.loads(e["CloudTrailEvent"])["requestID"] for e in lookup_all(server.client(), LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "AddTags"}], **window)]
+    assert len(api) == len(set(api)), "an API call is twice in the history"
+    assert set(ledger.api_acked) <= set(api)
+
+
+def reconcile_log_group(server, group, ledger):
+    """Each acknowledged record reached the log group exactly once."""
+    streamed = marked_ids(filtered(server.client(service="logs"), group))
+    assert len(streamed) == len(set(streamed)), "a record reached the log group twice"
+    assert set(ledger.records_acked) <= set(streamed) <= set(ledger.records_sent)
+
+
+def validate_chains(server, s3_port, trail_arn, start, end=None):
+    """Both validators, Cairn's and the AWS CLI's, accept every region's digest chain."""
+    for cairn_validator in (True, False):
+        for region in REGIONS:
+            status, out, err = aws_validate(server, s3_port, trail_arn, start, cairn=cairn_validator,
+                                            region=region, end=end)
+            assert status == 0, (cairn_validator, region, out[-3000:], err[-3000:])
+            assert "digest files valid" in out and "INVALID" not in out, out[-3000:]
+
+
 def test_random_kills_lose_and_double_nothing(workdir, moto_s3):
     seed = int(os.environ.get("CAIRN_FAULT_SEED", random.randrange(1 << 32)))
     print(f"CAIRN_FAULT_SEED={seed} CAIRN_FAULT_KILLS={KILLS}")
@@ -136,47 +191,15 @@ def test_random_kills_lose_and_double_nothing(workdir, moto_s3):
         ct = server.client()
         ct.stop_logging(Name=TRAIL)
 
-        # The trail's files: each acknowledged record once, nothing never sent, each
-        # acknowledged API call once.
-        def delivered():
-            return s3_objects(s3, BUCKET, skip="/CloudTrail-Digest/")
-        wait_for(lambda: set(ledger.records_acked) <= set(by_trail(delivered()).get(TRAIL, [])), timeout=90, interval=1)
-        wait_until_settled(lambda: sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])))
-        objects = delivered()
-        records = by_trail(objects).get(TRAIL, [])
-        assert len(records) == len(set(records)), "a record was delivered twice"
-        assert set(ledger.records_acked) <= set(records) <= set(ledger.records_sent)
-        calls = [r["requestID"] for rs in objects.values() for r in rs if r.get("eventName") == "AddTags"]
-        assert len(calls) == len(set(calls)), "an API call was delivered twice"
-        assert set(ledger.api_acked) <= set(calls)
-
-        # The history, which keeps each region's events apart: the same.
-        history = []
-        for region in REGIONS:
-            history += [e["EventId"] for e in lookup_all(server.client(region=region), LookupAttributes=[
-                {"AttributeKey": "EventSource", "AttributeValue": "ec2.amazonaws.com"}], StartTime=start)]
-        assert len(history) == len(set(history)), "a record is twice in the history"
-        assert set(ledger.records_acked) <= set(history) <= set(ledger.records_sent)
+        objects = reconcile_trail_files(s3, BUCKET, TRAIL, ledger)
+        reconcile_history(server, ledger, start)
         audit = [e["EventId"] for e in lookup_all(ct, LookupAttributes=[
             {"AttributeKey": "EventSource", "AttributeValue": AUDIT_SOURCE}], StartTime=start)]
         assert len(audit) == len(set(audit)), "an audit event is twice in the history"
         assert set(ledger.audit_acked) <= set(audit)
-        api = [json.loads(e["CloudTrailEvent"])["requestID"] for e in lookup_all(ct, LookupAttributes=[
-            {"AttributeKey": "EventName", "AttributeValue": "AddTags"}], StartTime=start)]
-        assert len(api) == len(set(api)), "an API call is twice in the history"
-        assert set(ledger.api_acked) <= set(api)
 
-        # The log group: each acknowledged record once.
-        streamed = marked_ids(filtered(server.client(service="logs"), TRAIL))
-        assert len(streamed) == len(set(streamed)), "a record reached the log group twice"
-        assert set(ledger.records_acked) <= set(streamed) <= set(ledger.records_sent)
-
-        # The digests: every chain valid, every log file listed, for both validators.
-        for cairn_validator in (True, False):
-            for region in REGIONS:
-                status, out, err = aws_validate(server, port, TRAIL_ARN, start, cairn=cairn_validator, region=region)
-                assert status == 0, (cairn_validator, region, out[-3000:], err[-3000:])
-                assert "digest files valid" in out and "INVALID" not in out, out[-3000:]
+        reconcile_log_group(server, TRAIL, ledger)
+        validate_chains(server, port, TRAIL_ARN, start)
         print(f"{KILLS} kills; acknowledged {len(ledger.records_acked)} records, {len(ledger.audit_acked)} "
               f"audit events, {len(ledger.api_acked)} API calls; {len(objects)} log files; 0 lost, 0 doubled")
     finally:
