@@ -1,5 +1,6 @@
 """Fixtures that run the real `cairn` binary and point real AWS clients at it."""
 
+import contextlib
 import json
 import os
 import re
@@ -113,18 +114,28 @@ def wait_for(check, timeout=20, interval=0.1):
         time.sleep(interval)
 
 
-def kill_during(server, writers, seconds):
-    """Runs each `writer(stop)` in a thread of its own, SIGKILLs `server` after `seconds`,
-    then sets `stop` and waits for the writers."""
+@contextlib.contextmanager
+def writing(*writers):
+    """Runs each `writer(stop)` in a thread of its own while the block runs; at its end
+    sets `stop` and waits for the writers."""
     stop = threading.Event()
     threads = [threading.Thread(target=writer, args=(stop,)) for writer in writers]
     for t in threads:
         t.start()
-    time.sleep(seconds)
-    server.kill()
-    stop.set()
-    for t in threads:
-        t.join()
+    try:
+        yield
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
+def kill_during(server, writers, seconds):
+    """Runs each `writer(stop)` in a thread of its own and SIGKILLs `server` after
+    `seconds`; then waits for the writers."""
+    with writing(*writers):
+        time.sleep(seconds)
+        server.kill()
 
 
 class Cairn:

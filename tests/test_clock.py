@@ -9,13 +9,12 @@ The clock is moved with libfaketime (Debian's libfaketime), preloaded into the s
 alone; its offset is read from a file the test rewrites."""
 
 import glob
-import gzip
 import json
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from conftest import ACCOUNT_A, lookup_all, s3_settings, serve, trails_config
+from conftest import ACCOUNT_A, lookup_all, s3_settings, serve, trails_config, writing
+from test_digests import digest_keys, read_digest
 from test_faults import (REGIONS, Ledger, call_api, reconcile_history, reconcile_log_group, reconcile_trail_files,
                          validate_chains, write_records)
 from test_log_delivery import ROLE, group_arn
@@ -35,13 +34,8 @@ def parse(text):
 
 def digests(s3, region):
     """A region's digests, by key: key → digest."""
-    out = {}
-    prefix = f"{TRAIL}/AWSLogs/{ACCOUNT_A}/CloudTrail-Digest/{region}/"
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            body = s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
-            out[obj["Key"]] = json.loads(gzip.decompress(body))
-    return out
+    keys = [k for k in digest_keys(s3, BUCKET) if f"/CloudTrail-Digest/{region}/" in k]
+    return {k: read_digest(s3, k, BUCKET)[0] for k in keys}
 
 
 def test_clock_jumps_lose_double_and_reorder_nothing(workdir, moto_s3):
@@ -54,10 +48,7 @@ def test_clock_jumps_lose_double_and_reorder_nothing(workdir, moto_s3):
            "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
     server = serve(workdir, lambda d: trails_config(d, local_buckets=False, tail=s3_settings(port)), env=env)
     start = datetime.now(timezone.utc) - timedelta(minutes=1)
-    stop = threading.Event()
     ledger = Ledger()
-    writers = [threading.Thread(target=write_records, args=(server, ledger, stop)),
-               threading.Thread(target=call_api, args=(server, ledger, stop, TRAIL_ARN))]
     try:
         ct = server.client()
         server.client(service="logs").create_log_group(logGroupName=TRAIL)
@@ -65,20 +56,17 @@ def test_clock_jumps_lose_double_and_reorder_nothing(workdir, moto_s3):
                         EnableLogFileValidation=True, CloudWatchLogsLogGroupArn=group_arn(TRAIL),
                         CloudWatchLogsRoleArn=ROLE)
         ct.start_logging(Name=TRAIL)
-        for writer in writers:
-            writer.start()
-        for offset, seconds in STEPS:
-            clock.write_text(f"{offset:+d}")
-            time.sleep(seconds)
-            if offset > 0:
-                # Digests follow a clock that jumped ahead: one covers the gap, the next
-                # ones are made at the new time.
-                ahead = datetime.now(timezone.utc) + timedelta(seconds=offset - 60)
-                ends = [parse(d["digestEndTime"]) for d in digests(s3, "us-east-1").values()]
-                assert any(end > ahead for end in ends), "no digest was made after the clock jumped ahead"
-        stop.set()
-        for writer in writers:
-            writer.join()
+        with writing(lambda stop: write_records(server, ledger, stop),
+                     lambda stop: call_api(server, ledger, stop, TRAIL_ARN)):
+            for offset, seconds in STEPS:
+                clock.write_text(f"{offset:+d}")
+                time.sleep(seconds)
+                if offset > 0:
+                    # Digests follow a clock that jumped ahead: one covers the gap, the
+                    # next ones are made at the new time.
+                    ahead = datetime.now(timezone.utc) + timedelta(seconds=offset - 60)
+                    ends = [parse(d["digestEndTime"]) for d in digests(s3, "us-east-1").values()]
+                    assert any(end > ahead for end in ends), "no digest was made after the clock jumped ahead"
         assert ledger.errors == []
         assert ledger.records_acked and ledger.api_acked
 
@@ -115,8 +103,4 @@ def test_clock_jumps_lose_double_and_reorder_nothing(workdir, moto_s3):
               f"{len(ledger.api_acked)} API calls, {len(objects)} log files, {len(listed)} listed in digests; "
               "0 lost, 0 doubled")
     finally:
-        stop.set()
-        for writer in writers:
-            if writer.is_alive():
-                writer.join()
         server.stop()

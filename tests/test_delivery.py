@@ -36,12 +36,14 @@ def local_objects(cairn, bucket="trail-bucket"):
     return out
 
 
-def s3_objects(s3, bucket, skip=None):
-    """Every object of an S3 bucket (but those whose key holds `skip`): key → records."""
-    out = {}
+def s3_objects(s3, bucket, skip=None, read=None):
+    """Every object of an S3 bucket (but those whose key holds `skip`): key → records.
+    Objects already in `read` (delivered files never change) are not fetched again; the
+    others are added to it."""
+    out = {} if read is None else read
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
-            if skip and skip in obj["Key"]:
+            if (skip and skip in obj["Key"]) or obj["Key"] in out:
                 continue
             body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
             out[obj["Key"]] = json.loads(gzip.decompress(body))["Records"]

@@ -4,14 +4,13 @@ without a password)."""
 
 import os
 import subprocess
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 
 import botocore.exceptions
 import pytest
 
-from conftest import ACCOUNT_A, Cairn, all_records, config_text, s3_settings, trails_config, wait_for
+from conftest import ACCOUNT_A, Cairn, all_records, config_text, s3_settings, trails_config, wait_for, writing
 from test_bulk import put
 from test_delivery import marked
 from test_faults import REGIONS, Ledger, reconcile_history, reconcile_trail_files, validate_chains
@@ -102,9 +101,8 @@ def test_a_full_disk_during_delivery_loses_and_doubles_nothing(workdir, small_di
     server = Cairn(small_disk / "data", config=config).start()
     start = datetime.now(timezone.utc) - timedelta(minutes=1)
     ledger, refused = Ledger(), []
-    stop = threading.Event()
 
-    def write():
+    def write(stop):
         while not stop.is_set():
             batch = [marked(region=REGIONS[i % 2]) for i in range(20)]
             ledger.add("records_sent", [r["eventID"] for r in batch])
@@ -117,23 +115,20 @@ def test_a_full_disk_during_delivery_loses_and_doubles_nothing(workdir, small_di
                 ledger.add("errors", [(status, body)])
             time.sleep(0.05)
 
-    writer = threading.Thread(target=write)
     try:
         ct = server.client()
         ct.create_trail(Name=trail, S3BucketName=bucket, S3KeyPrefix=trail, IsMultiRegionTrail=True,
                         EnableLogFileValidation=True)
         ct.start_logging(Name=trail)
-        writer.start()
-        time.sleep(3)
-        filler = small_disk / "filler"
-        fill(filler)
-        wait_for(lambda: refused, timeout=30)
-        time.sleep(4)  # deliveries and digests meet the full disk too
-        os.remove(filler)
-        during = len(ledger.records_acked)
-        wait_for(lambda: len(ledger.records_acked) > during + 100, timeout=30)
-        stop.set()
-        writer.join()
+        with writing(write):
+            time.sleep(3)
+            filler = small_disk / "filler"
+            fill(filler)
+            wait_for(lambda: refused, timeout=30)
+            time.sleep(4)  # deliveries and digests meet the full disk too
+            os.remove(filler)
+            during = len(ledger.records_acked)
+            wait_for(lambda: len(ledger.records_acked) > during + 100, timeout=30)
         assert ledger.errors == []
 
         server.client().stop_logging(Name=trail)
@@ -142,7 +137,4 @@ def test_a_full_disk_during_delivery_loses_and_doubles_nothing(workdir, small_di
         reconcile_history(server, ledger, start)
         validate_chains(server, port, trail_arn, start)
     finally:
-        stop.set()
-        if writer.is_alive():
-            writer.join()
         server.stop()

@@ -103,15 +103,16 @@ def reconcile_trail_files(s3, bucket, trail, ledger):
     """Waits until the trail's files hold every acknowledged record and stop changing, then
     checks each acknowledged record and API call is there exactly once, and nothing that
     was never sent. Returns the files: key → records."""
-    def delivered():
-        return s3_objects(s3, bucket, skip="/CloudTrail-Digest/")
-
     def keys():
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
         return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
-    wait_for(lambda: set(ledger.records_acked) <= set(by_trail(delivered()).get(trail, [])), timeout=120, interval=1)
+
+    # While polling, each file is read once; the check reads them all afresh.
+    polled = {}
+    wait_for(lambda: set(ledger.records_acked) <= set(by_trail(
+        s3_objects(s3, bucket, skip="/CloudTrail-Digest/", read=polled)).get(trail, [])), timeout=120, interval=1)
     wait_until_settled(keys)
-    objects = delivered()
+    objects = s3_objects(s3, bucket, skip="/CloudTrail-Digest/")
     records = by_trail(objects).get(trail, [])
     assert len(records) == len(set(records)), "a record was delivered twice"
     assert set(ledger.records_acked) <= set(records) <= set(ledger.records_sent)

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from conftest import ACCOUNT_A, free_port, s3_settings, serve, trails_config, wait_for
+from conftest import ACCOUNT_A, free_port, s3_settings, serve, trails_config, wait_for, writing
 from test_faults import REGIONS, Ledger, call_api, reconcile_trail_files, validate_chains, write_records
 
 PHASE = float(os.environ.get("CAIRN_S3_FAULT_SECONDS", "5"))
@@ -120,32 +120,25 @@ def test_a_failing_s3_endpoint_delays_delivery_but_loses_and_doubles_nothing(wor
     proxy = FaultyS3(port)
     server = serve(workdir, lambda d: trails_config(d, local_buckets=False, tail=s3_settings(proxy.port)))
     start = datetime.now(timezone.utc) - timedelta(minutes=1)
-    stop = threading.Event()
     ledger = Ledger()
-    writers = [threading.Thread(target=write_records, args=(server, ledger, stop)),
-               threading.Thread(target=call_api, args=(server, ledger, stop, TRAIL_ARN))]
     try:
         ct = server.client()
         ct.create_trail(Name=TRAIL, S3BucketName=BUCKET, S3KeyPrefix=TRAIL, IsMultiRegionTrail=True,
                         EnableLogFileValidation=True)
         ct.start_logging(Name=TRAIL)
-        for writer in writers:
-            writer.start()
-
-        for mode in ("ok", "internal-error", "slow-down", "lost-answer", "reset", "slow", "ok"):
-            proxy.mode = mode
-            began, seen_before = time.time(), proxy.seen[mode]
-            if mode in REPORTED:
-                wait_for(lambda: REPORTED[mode] in delivery_errors(server), timeout=PHASE + 30, interval=0.5)
-            time.sleep(max(0.0, PHASE - (time.time() - began)))
-            if mode in REPORTED:
-                # One delivery pass a second: a failing endpoint is asked a few times a
-                # pass, not once for every file waiting for it.
-                asked = (proxy.seen[mode] - seen_before) / (time.time() - began)
-                assert asked < 8, f"{asked:.1f} requests/s while the endpoint answered {mode}"
-        stop.set()
-        for writer in writers:
-            writer.join()
+        with writing(lambda stop: write_records(server, ledger, stop),
+                     lambda stop: call_api(server, ledger, stop, TRAIL_ARN)):
+            for mode in ("ok", "internal-error", "slow-down", "lost-answer", "reset", "slow", "ok"):
+                proxy.mode = mode
+                began, seen_before = time.time(), proxy.seen[mode]
+                if mode in REPORTED:
+                    wait_for(lambda: REPORTED[mode] in delivery_errors(server), timeout=PHASE + 30, interval=0.5)
+                time.sleep(max(0.0, PHASE - (time.time() - began)))
+                if mode in REPORTED:
+                    # One delivery pass a second: a failing endpoint is asked a few times
+                    # a pass, not once for every file waiting for it.
+                    asked = (proxy.seen[mode] - seen_before) / (time.time() - began)
+                    assert asked < 8, f"{asked:.1f} requests/s while the endpoint answered {mode}"
         assert ledger.errors == []
 
         ct.stop_logging(Name=TRAIL)
@@ -156,9 +149,5 @@ def test_a_failing_s3_endpoint_delays_delivery_but_loses_and_doubles_nothing(wor
         print(f"{PHASE:.0f} s per fault; {len(ledger.records_acked)} records and {len(ledger.api_acked)} API calls "
               f"acknowledged, {len(objects)} log files, requests per mode {dict(proxy.seen)}; 0 lost, 0 doubled")
     finally:
-        stop.set()
-        for writer in writers:
-            if writer.is_alive():
-                writer.join()
         server.stop()
         proxy.close()

@@ -6,10 +6,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let served = cairn_fuzz::served();
-    let query = format!(
-        "channelArn={}",
-        cairn_server::sigv4::encode(&served.channel_arn)
+    let (status, answer) = served.send(
+        "cloudtrail-data",
+        "/PutAuditEvents",
+        &served.audit_query,
+        None,
+        data,
     );
-    let (status, answer) = served.send("cloudtrail-data", "/PutAuditEvents", &query, None, data);
     cairn_fuzz::assert_well_formed(status, &answer);
 });

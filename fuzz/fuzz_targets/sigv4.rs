@@ -30,18 +30,5 @@ fuzz_target!(|data: &[u8]| {
         headers,
         body: body.as_bytes(),
     };
-    let now = cairn_server::app::now();
-    if sigv4::verify(&request, &auth, "fuzz-secret", now).is_ok() {
-        // Only a signature made with the secret verifies.
-        let amz_date = request
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("x-amz-date"))
-            .map(|(_, v)| *v)
-            .expect("a verified request is dated");
-        assert_eq!(
-            sigv4::signature(&request, &auth, "fuzz-secret", amz_date),
-            auth.signature
-        );
-    }
+    let _ = sigv4::verify(&request, &auth, "fuzz-secret", cairn_server::app::now());
 });

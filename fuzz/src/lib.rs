@@ -9,7 +9,9 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{Request, StatusCode};
 use cairn_server::app::App;
+use cairn_server::config::{AccountConfig, UserConfig};
 use cairn_server::sigv4::{self, SignedRequest};
+use cairn_server::Config;
 use http_body_util::BodyExt;
 
 pub const ACCOUNT: &str = "111111111111";
@@ -21,7 +23,8 @@ pub const REGION: &str = "us-east-1";
 pub struct Served {
     runtime: tokio::runtime::Runtime,
     app: Arc<App>,
-    pub channel_arn: String,
+    /// PutAuditEvents' query string, naming the channel.
+    pub audit_query: String,
 }
 
 /// Where scratch directories go: memory where there is some, so that every fsync is cheap.
@@ -64,25 +67,28 @@ pub fn served() -> &'static Served {
 
 impl Served {
     fn start() -> Served {
-        let data = served_dir();
-        let config = format!(
-            r#"data_dir = "{}"
-listen = "127.0.0.1:0"
-buckets = ["fuzz-bucket"]
-[[accounts]]
-id = "{ACCOUNT}"
-[[accounts.users]]
-name = "fuzzer"
-access_key_id = "{ACCESS_KEY}"
-secret_access_key = "{SECRET}"
-"#,
-            data.display()
-        );
-        let path = data.join("cairn.toml");
-        std::fs::write(&path, config).expect("config written");
-        let settings = cairn_server::Config::load(Some(&path), |_| None)
-            .and_then(cairn_server::Config::settle)
-            .expect("the fuzz config is valid");
+        let user = UserConfig {
+            name: "fuzzer".into(),
+            root: false,
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: Some(SECRET.into()),
+            secret_access_key_file: None,
+            policy: None,
+            policy_file: None,
+        };
+        let settings = Config {
+            data_dir: served_dir(),
+            listen: "127.0.0.1:0".into(),
+            buckets: vec!["fuzz-bucket".into()],
+            accounts: vec![AccountConfig {
+                id: ACCOUNT.into(),
+                users: vec![user],
+                write_records_for: Vec::new(),
+            }],
+            ..Config::default()
+        }
+        .settle()
+        .expect("the fuzz config is valid");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -98,28 +104,30 @@ secret_access_key = "{SECRET}"
         let mut served = Served {
             runtime,
             app,
-            channel_arn: String::new(),
+            audit_query: String::new(),
         };
+        let create = serde_json::json!({
+            "Name": "fuzz",
+            "Source": "Custom",
+            "Destinations": [{
+                "Type": "EVENT_DATA_STORE",
+                "Location": format!("arn:aws:cloudtrail:{REGION}:{ACCOUNT}:eventdatastore/fuzz"),
+            }],
+        });
         let (status, body) = served.call(
             "CloudTrail_20131101.CreateChannel",
-            br#"{"Name":"fuzz","Source":"Custom","Destinations":[{"Type":"EVENT_DATA_STORE","Location":"arn:aws:cloudtrail:us-east-1:111111111111:eventdatastore/fuzz"}]}"#,
+            create.to_string().as_bytes(),
         );
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
         let channel: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
-        served.channel_arn = channel["ChannelArn"]
-            .as_str()
-            .expect("a channel ARN")
-            .to_owned();
+        let arn = channel["ChannelArn"].as_str().expect("a channel ARN");
+        served.audit_query = format!("channelArn={}", sigv4::encode(arn));
         served
     }
 
     /// Calls a JSON 1.1 operation (`X-Amz-Target`) with `body`.
     pub fn call(&self, target: &str, body: &[u8]) -> (StatusCode, Vec<u8>) {
-        let service = if target.starts_with("Logs_") {
-            "logs"
-        } else {
-            "cloudtrail"
-        };
+        let service = cairn_server::api::signing_name(target);
         self.send(service, "/", "", Some(target), body)
     }
 

@@ -91,6 +91,14 @@ pub fn parse_target(target: &str) -> Option<(&str, &str)> {
         .filter(|(prefix, op)| !prefix.is_empty() && !op.is_empty())
 }
 
+/// The SigV4 service name a JSON 1.1 call to `target` is signed for.
+pub fn signing_name(target: &str) -> &'static str {
+    match parse_target(target) {
+        Some((crate::ops::logs::TARGET, _)) => "logs",
+        _ => "cloudtrail",
+    }
+}
+
 /// A failed request, as the client will see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {

@@ -141,6 +141,8 @@ fn identity_of(credential: &Credential) -> Identity {
 struct Signed<'a> {
     auth: sigv4::Authorization,
     credential: &'a Credential,
+    /// The request as signed, still without its body.
+    request: SignedRequest<'a>,
 }
 
 /// What SigV4 lets us check before the body: a parsable Authorization header, a known key,
@@ -148,7 +150,7 @@ struct Signed<'a> {
 /// of the memory ceiling.
 fn authenticate_headers<'a>(
     app: &'a App,
-    parts: &axum::http::request::Parts,
+    parts: &'a axum::http::request::Parts,
     now: i64,
 ) -> Result<Signed<'a>, ApiError> {
     let header = parts
@@ -175,30 +177,7 @@ fn authenticate_headers<'a>(
             ),
         ));
     }
-    sigv4::check_date(&signed_request(parts, &[]), &auth, now).map_err(auth_error)?;
-    Ok(Signed { auth, credential })
-}
-
-/// Verifies the signature over the whole request, body included.
-fn authenticate<'a>(
-    signed: Signed<'a>,
-    parts: &axum::http::request::Parts,
-    body: &[u8],
-    now: i64,
-) -> Result<Caller<'a>, ApiError> {
-    let Signed { auth, credential } = signed;
-    let request = signed_request(parts, body);
-    sigv4::verify(&request, &auth, &credential.secret_access_key, now).map_err(auth_error)?;
-    Ok(Caller {
-        credential,
-        identity: identity_of(credential),
-        region: auth.region,
-        service: auth.service,
-    })
-}
-
-fn signed_request<'r>(parts: &'r axum::http::request::Parts, body: &'r [u8]) -> SignedRequest<'r> {
-    SignedRequest {
+    let request = SignedRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query().unwrap_or(""),
@@ -207,8 +186,31 @@ fn signed_request<'r>(parts: &'r axum::http::request::Parts, body: &'r [u8]) -> 
             .iter()
             .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
             .collect(),
-        body,
-    }
+        body: &[],
+    };
+    sigv4::check_date(&request, &auth, now).map_err(auth_error)?;
+    Ok(Signed {
+        auth,
+        credential,
+        request,
+    })
+}
+
+/// Verifies the signature over the whole request, body included.
+fn authenticate<'a>(signed: Signed<'a>, body: &[u8], now: i64) -> Result<Caller<'a>, ApiError> {
+    let Signed {
+        auth,
+        credential,
+        request,
+    } = signed;
+    let request = SignedRequest { body, ..request };
+    sigv4::verify(&request, &auth, &credential.secret_access_key, now).map_err(auth_error)?;
+    Ok(Caller {
+        credential,
+        identity: identity_of(credential),
+        region: auth.region,
+        service: auth.service,
+    })
 }
 
 fn auth_error(error: AuthError) -> ApiError {
@@ -419,7 +421,7 @@ pub async fn handle(
         }
     };
 
-    let caller = match authenticate(signed, &parts, &body, now) {
+    let caller = match authenticate(signed, &body, now) {
         Ok(caller) => caller,
         Err(error) => return error_response(&error, &request_id),
     };

@@ -341,7 +341,7 @@ mod tests {
         assert!(matches!(wrong, Err(AuthError::Invalid(m)) if m.contains("does not match")));
     }
 
-    /// Vectors from AWS's published Signature Version 4 test suite.
+    /// The header a client sends for AWS's get-vanilla vector is the one AWS publishes.
     #[test]
     fn a_client_header_is_the_one_aws_publishes() {
         let request = SignedRequest {
@@ -360,6 +360,7 @@ mod tests {
         );
     }
 
+    /// Vectors from AWS's published Signature Version 4 test suite.
     #[test]
     fn aws_test_suite_get_vanilla() {
         check(

@@ -210,20 +210,13 @@ pub(super) async fn exchange(
             "application/x-amz-json-1.1",
             None,
         ),
-        Target::Operation(operation) => {
-            let service = if operation.starts_with("Logs_") {
-                "logs"
-            } else {
-                "cloudtrail"
-            };
-            (
-                service,
-                "/",
-                "",
-                "application/x-amz-json-1.1",
-                Some(operation),
-            )
-        }
+        Target::Operation(operation) => (
+            cairn_server::api::signing_name(operation),
+            "/",
+            "",
+            "application/x-amz-json-1.1",
+            Some(operation),
+        ),
         Target::PutAuditEvents(query) => (
             "cloudtrail-data",
             "/PutAuditEvents",
