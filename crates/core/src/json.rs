@@ -5,20 +5,21 @@
 pub fn minify(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
+    // Bytes from `kept` on are copied in one piece when whitespace (or the end) is found.
+    let mut kept = 0;
     let mut pos = 0;
     while pos < bytes.len() {
-        let b = bytes[pos];
-        if b == b'"' {
-            let end = string_end(bytes, pos);
-            out.extend_from_slice(&bytes[pos..end]);
-            pos = end;
-        } else {
-            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-                out.push(b);
+        match bytes[pos] {
+            b'"' => pos = string_end(bytes, pos),
+            b' ' | b'\n' | b'\r' | b'\t' => {
+                out.extend_from_slice(&bytes[kept..pos]);
+                pos += 1;
+                kept = pos;
             }
-            pos += 1;
+            _ => pos += 1,
         }
     }
+    out.extend_from_slice(&bytes[kept..]);
     // Only ASCII whitespace outside strings was removed, so the text is still UTF-8.
     String::from_utf8(out).expect("removing ASCII whitespace keeps UTF-8 valid")
 }

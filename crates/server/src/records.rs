@@ -125,9 +125,17 @@ fn string<'a>(
             format!("The record has no {field}."),
         )),
         None => Ok(None),
-        Some(raw) if kind(raw) == "a string" => serde_json::from_str::<Cow<'a, str>>(raw.get())
-            .map(Some)
-            .map_err(|e| refuse("InvalidData", format!("{field}: {e}."))),
+        Some(raw) if kind(raw) == "a string" => {
+            let text = raw.get();
+            // The value was checked as JSON when the record was parsed: a string without
+            // escapes is its own text between the quotes.
+            if !text.contains('\\') {
+                return Ok(Some(Cow::Borrowed(&text[1..text.len() - 1])));
+            }
+            serde_json::from_str::<Cow<'a, str>>(text)
+                .map(Some)
+                .map_err(|e| refuse("InvalidData", format!("{field}: {e}.")))
+        }
         Some(raw) => Err(refuse(
             "InvalidData",
             format!("{field} must be a string, not {}.", kind(raw)),

@@ -198,6 +198,41 @@ fn lookups_match_the_model_through_flushes_compaction_and_restart() {
 }
 
 #[test]
+fn a_merge_of_runs_holding_different_groups_keeps_every_posting() {
+    // Each flushed run holds one (account, region) pair, the last one two, so a group's
+    // number differs between the inputs of the merge and the merged run.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options(1 << 30)).unwrap();
+    let mut model = Model { events: Vec::new() };
+    let pairs = [
+        ("222222222222", "eu-west-1"),
+        ("111111111111", "us-east-1"),
+        ("111111111111", "eu-west-1"),
+    ];
+    for (run, (account, region)) in pairs.iter().enumerate() {
+        let mut batch = Vec::new();
+        for i in 0..60u64 {
+            let i = run as u64 * 100 + i;
+            let time = DAY0 + (i as i64 % 50) * 60;
+            batch.push(Event::from_record(record(i, time, account, region, "Management")).unwrap());
+            if run == 2 && i.is_multiple_of(2) {
+                let j = i + 1000;
+                batch.push(
+                    Event::from_record(record(j, time, "222222222222", "eu-west-1", "Management"))
+                        .unwrap(),
+                );
+            }
+        }
+        append(&store, &mut model, batch);
+        store.flush().unwrap();
+    }
+    assert_eq!(store.stats().history.runs, 3);
+    store.compact().unwrap();
+    assert_eq!(store.stats().history.runs, 1);
+    check_all(&store, &model);
+}
+
+#[test]
 fn unflushed_events_survive_a_restart_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let crashed = tempfile::tempdir().unwrap();

@@ -10,14 +10,14 @@
 //! The merge runs without the manifest lock (runs are immutable); only the commit takes
 //! it, and the commit is skipped when expiry dropped the day meanwhile.
 
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use cairn_core::timefmt::day_label;
-use cairn_core::IndexFields;
 
-use super::run::{Run, RunIter, RunWriter};
-use super::{day_dir, run_path, sort_key, History};
+use super::run::{Run, RunCursor, RunWriter};
+use super::{day_dir, run_path, History};
 use crate::error::{Result, StoreError};
 use crate::fsutil;
 
@@ -32,40 +32,6 @@ fn tier(events: usize, fanout: usize) -> u32 {
         size = size.saturating_mul(fanout);
     }
     tier
-}
-
-struct Head {
-    fields: IndexFields,
-    seq: u64,
-    record: Vec<u8>,
-    input: usize,
-}
-
-impl Head {
-    fn key(&self) -> (&str, &str, u8, i64, u64) {
-        sort_key(&self.fields, self.seq)
-    }
-}
-
-impl PartialEq for Head {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for Head {}
-
-impl PartialOrd for Head {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Head {
-    // Reversed: BinaryHeap is a max-heap and the merge wants the smallest key first.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.key().cmp(&self.key())
-    }
 }
 
 impl History {
@@ -98,42 +64,81 @@ impl History {
         None
     }
 
+    /// Merges `inputs` into one run. Nothing is parsed: events are ordered by the groups,
+    /// times and sequence numbers the runs hold, and the inputs' posting lists are carried
+    /// over with their ordinals renumbered.
     fn merge(&self, day: i64, inputs: &[Arc<Run>]) -> Result<()> {
         let id = self.manifest.lock().expect("manifest lock").take_run_id();
         let path = run_path(&self.dir, day, id);
         let mut writer = RunWriter::create(&path, day)?;
-        let mut iters = inputs
+
+        // Every group of every input, numbered in run order, so that events of different
+        // inputs compare by plain numbers.
+        let mut all_groups: Vec<(&str, &str, u8)> =
+            inputs.iter().flat_map(|r| r.groups()).collect();
+        all_groups.sort_unstable();
+        all_groups.dedup();
+        let group_numbers: Vec<Vec<usize>> = inputs
             .iter()
-            .map(|r| r.iter())
+            .map(|r| {
+                r.groups()
+                    .map(|g| all_groups.binary_search(&g).expect("collected above"))
+                    .collect()
+            })
+            .collect();
+
+        let mut cursors = inputs
+            .iter()
+            .map(|r| r.cursor())
             .collect::<Result<Vec<_>>>()?;
-        let advance = |input: usize, iters: &mut Vec<RunIter<'_>>| -> Result<Option<Head>> {
-            let Some(event) = iters[input].next() else {
-                return Ok(None);
-            };
-            let event = event?;
-            let fields = IndexFields::extract(&event.record).map_err(|e| {
-                StoreError::corrupt(format!("compacting day {}: {e}", day_label(day)))
-            })?;
-            Ok(Some(Head {
-                fields,
-                seq: event.seq,
-                record: event.record,
-                input,
-            }))
+        let head = |input: usize, cursor: &RunCursor<'_>| {
+            cursor
+                .key()
+                .map(|(group, time, seq)| Reverse((group_numbers[input][group], time, seq, input)))
         };
-        let mut heap = BinaryHeap::new();
-        for input in 0..iters.len() {
-            if let Some(head) = advance(input, &mut iters)? {
-                heap.push(head);
+        let mut heap: BinaryHeap<_> = cursors
+            .iter()
+            .enumerate()
+            .filter_map(|(input, cursor)| head(input, cursor))
+            .collect();
+        // The merged ordinal of each input ordinal.
+        let mut renumbered: Vec<Vec<u32>> = inputs
+            .iter()
+            .map(|r| Vec::with_capacity(r.count()))
+            .collect();
+        while let Some(Reverse((_, _, _, input))) = heap.pop() {
+            let cursor = &mut cursors[input];
+            renumbered[input].push(writer.push_event(&cursor.event())?);
+            cursor.advance()?;
+            heap.extend(head(input, cursor));
+        }
+        drop(cursors);
+
+        for (input, run) in inputs.iter().enumerate() {
+            let groups: Vec<(&str, &str, u8)> = run.groups().collect();
+            let numbers = &renumbered[input];
+            let mut damaged = false;
+            run.each_posting_list(|key, group, value, ords| {
+                let merged_group = groups
+                    .get(group as usize)
+                    .and_then(|&(account, region, kind)| writer.group_index(account, region, kind));
+                let merged_ords: Option<Vec<u32>> = ords
+                    .iter()
+                    .map(|&o| numbers.get(o as usize).copied())
+                    .collect();
+                match (merged_group, merged_ords) {
+                    (Some(group), Some(ords)) => writer.add_postings(key, group, value, ords),
+                    _ => damaged = true,
+                }
+            })?;
+            if damaged {
+                return Err(StoreError::corrupt(format!(
+                    "compacting day {}: run {} has a posting list outside its events",
+                    day_label(day),
+                    run.id
+                )));
             }
         }
-        while let Some(head) = heap.pop() {
-            writer.push(&head.fields, head.seq, &head.record)?;
-            if let Some(next) = advance(head.input, &mut iters)? {
-                heap.push(next);
-            }
-        }
-        drop(iters);
         writer.finish()?;
         fsutil::sync_dir(&day_dir(&self.dir, day))?;
         let merged = Arc::new(Run::open(&path, id)?);

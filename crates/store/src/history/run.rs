@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use cairn_core::timefmt::SECONDS_PER_DAY;
 use cairn_core::{IndexFields, LookupKey};
+use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::bloom::Bloom;
@@ -42,6 +43,8 @@ pub(crate) const BLOCK_TARGET: usize = 16 << 10;
 const BLOCK_LEVEL: i32 = 1;
 /// Dictionary entries per chunk: one positioned read finds any entry.
 const DICT_CHUNK: usize = 64;
+/// Id table entries per fence: 3 KiB read per lookup, 8 bytes of memory per 256 events.
+const ID_FENCE: usize = 256;
 
 #[derive(Serialize, Deserialize)]
 struct GroupMeta {
@@ -87,6 +90,11 @@ struct RunMeta {
     bloom_len: u64,
     postings_at: u64,
     fences: Vec<DictFence>,
+    /// The hash of every ID_FENCE-th entry of the id table, so that finding a hash reads
+    /// one slice of the table. Runs written before it have none and are searched entry
+    /// by entry.
+    #[serde(default)]
+    id_fences: Vec<u64>,
 }
 
 /// FNV-1a, 64-bit, over `account`, a 0xff separator and `event_id`: the identity of an
@@ -116,7 +124,10 @@ pub(crate) struct RunWriter {
     seqs: Vec<u64>,
     ids: Vec<(u64, u32)>,
     groups: Vec<GroupMeta>,
-    postings: BTreeMap<(u8, u32, String), Vec<u32>>,
+    /// Posting lists by (attribute code, group), then value: a value is copied once per
+    /// list, not once per event. (foldhash: seeded per map, and several times faster
+    /// than SipHash on these short values.)
+    postings: BTreeMap<(u8, u32), HashMap<String, Vec<u32>>>,
     min_seq: u64,
     max_seq: u64,
 }
@@ -160,38 +171,55 @@ impl RunWriter {
 
     /// Adds the next event; events must come in (account, region, kind, time, seq) order.
     pub fn push(&mut self, fields: &IndexFields, seq: u64, record: &[u8]) -> Result<()> {
+        let offset_in_day = fields.time - self.day * SECONDS_PER_DAY;
+        debug_assert!((0..SECONDS_PER_DAY).contains(&offset_in_day));
+        let ord = self.push_event(&StoredEvent {
+            account: &fields.account,
+            region: &fields.region,
+            kind: kind_of(fields),
+            offset_in_day: offset_in_day as u32,
+            seq,
+            hash: id_hash(&fields.account, &fields.event_id),
+            record,
+        })?;
+        let group = self.groups.len() as u32 - 1;
+        for (key, value) in &fields.attributes {
+            let lists = self.postings.entry((key.code(), group)).or_default();
+            match lists.get_mut(value.as_str()) {
+                Some(list) => list.push(ord),
+                None => {
+                    lists.insert(value.clone(), vec![ord]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the next event without its postings (see `add_postings`); events must come in
+    /// run order. Returns the event's ordinal.
+    pub fn push_event(&mut self, event: &StoredEvent<'_>) -> Result<u32> {
         let ord = self.times.len() as u32;
-        let kind = kind_of(fields);
         let same_group = self.groups.last().is_some_and(|g| {
-            g.account == fields.account && g.region == fields.region && g.kind == kind
+            g.account == event.account && g.region == event.region && g.kind == event.kind
         });
         if !same_group {
             self.groups.push(GroupMeta {
-                account: fields.account.clone(),
-                region: fields.region.clone(),
-                kind,
+                account: event.account.to_owned(),
+                region: event.region.to_owned(),
+                kind: event.kind,
                 start: ord,
                 end: ord,
             });
         }
-        let group = self.groups.len() as u32 - 1;
         self.groups.last_mut().expect("pushed above").end = ord + 1;
 
-        let offset_in_day = fields.time - self.day * SECONDS_PER_DAY;
-        debug_assert!((0..SECONDS_PER_DAY).contains(&offset_in_day));
-        self.times.push(offset_in_day as u32);
-        self.seqs.push(seq);
-        self.min_seq = self.min_seq.min(seq);
-        self.max_seq = self.max_seq.max(seq);
-        self.ids
-            .push((id_hash(&fields.account, &fields.event_id), ord));
-        for (key, value) in &fields.attributes {
-            self.postings
-                .entry((key.code(), group, value.clone()))
-                .or_default()
-                .push(ord);
-        }
+        self.times.push(event.offset_in_day);
+        self.seqs.push(event.seq);
+        self.min_seq = self.min_seq.min(event.seq);
+        self.max_seq = self.max_seq.max(event.seq);
+        self.ids.push((event.hash, ord));
 
+        let record = event.record;
         if self.block.is_empty() {
             self.block_first = ord;
         }
@@ -201,7 +229,34 @@ impl RunWriter {
         if self.block.len() >= BLOCK_TARGET {
             self.finish_block()?;
         }
-        Ok(())
+        Ok(ord)
+    }
+
+    /// The index of the group (account, region, kind) among the events pushed so far.
+    pub fn group_index(&self, account: &str, region: &str, kind: u8) -> Option<u32> {
+        self.groups
+            .binary_search_by(|g| {
+                (g.account.as_str(), g.region.as_str(), g.kind).cmp(&(account, region, kind))
+            })
+            .ok()
+            .map(|g| g as u32)
+    }
+
+    /// Adds ordinals, in any order, to the posting list of (attribute code, group, value).
+    pub fn add_postings(
+        &mut self,
+        key: u8,
+        group: u32,
+        value: &str,
+        ords: impl IntoIterator<Item = u32>,
+    ) {
+        let lists = self.postings.entry((key, group)).or_default();
+        match lists.get_mut(value) {
+            Some(list) => list.extend(ords),
+            None => {
+                lists.insert(value.to_owned(), ords.into_iter().collect());
+            }
+        }
     }
 
     fn finish_block(&mut self) -> Result<()> {
@@ -245,20 +300,27 @@ impl RunWriter {
         let bloom_at = self.offset;
         let hashes: Vec<u64> = ids.iter().map(|(hash, _)| *hash).collect();
         let bloom = Bloom::build(&hashes).to_bytes();
+        let id_fences = hashes.iter().step_by(ID_FENCE).copied().collect();
         self.write(&bloom)?;
 
         let postings_at = self.offset;
         let mut area = Vec::new();
-        let mut entries = Vec::with_capacity(self.postings.len());
-        for ((key, group, value), ords) in std::mem::take(&mut self.postings) {
-            let at = area.len() as u64;
-            let mut previous = 0u32;
-            for (i, ord) in ords.iter().enumerate() {
-                let delta = if i == 0 { *ord } else { ord - previous };
-                varint::put(&mut area, u64::from(delta));
-                previous = *ord;
+        let mut entries = Vec::new();
+        for ((key, group), lists) in std::mem::take(&mut self.postings) {
+            let mut lists: Vec<(String, Vec<u32>)> = lists.into_iter().collect();
+            lists.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (value, mut ords) in lists {
+                // A merge adds each input's ordinals in turn; a flush adds them in order.
+                ords.sort_unstable();
+                let at = area.len() as u64;
+                let mut previous = 0u32;
+                for (i, ord) in ords.iter().enumerate() {
+                    let delta = if i == 0 { *ord } else { ord - previous };
+                    varint::put(&mut area, u64::from(delta));
+                    previous = *ord;
+                }
+                entries.push((key, group, value, at, area.len() as u64 - at));
             }
-            entries.push((key, group, value, at, area.len() as u64 - at));
         }
         self.write(&area)?;
 
@@ -299,6 +361,7 @@ impl RunWriter {
             bloom_len: bloom.len() as u64,
             postings_at,
             fences,
+            id_fences,
         };
         let json = serde_json::to_vec(&meta).expect("run metadata serializes");
         let meta_bytes = zstd::bulk::compress(&json, 3)
@@ -413,6 +476,7 @@ impl Run {
                 .iter()
                 .map(|d| d.value.len() + 48)
                 .sum::<usize>()
+            + self.meta.id_fences.len() * 8
             + self.bloom.memory_bytes()
     }
 
@@ -498,26 +562,25 @@ impl Run {
         };
         let mut bytes = vec![0u8; fence.len as usize];
         self.read(&mut bytes, fence.at)?;
-        let bad = || {
-            StoreError::corrupt(format!(
-                "run {}: bad posting dictionary",
-                self.path.display()
-            ))
-        };
         let mut pos = 0;
         while pos < bytes.len() {
-            let k = varint::get(&bytes, &mut pos).ok_or_else(bad)?;
-            let g = varint::get(&bytes, &mut pos).ok_or_else(bad)?;
-            let n = varint::get(&bytes, &mut pos).ok_or_else(bad)? as usize;
-            let v = bytes.get(pos..pos + n).ok_or_else(bad)?;
-            pos += n;
-            let at = varint::get(&bytes, &mut pos).ok_or_else(bad)?;
-            let len = varint::get(&bytes, &mut pos).ok_or_else(bad)?;
-            if (k, g, v) == (u64::from(target.0), u64::from(target.1), target.2) {
-                return Ok(Some((at, len)));
+            let entry = DictEntry::next(&bytes, &mut pos).ok_or_else(|| self.bad_dictionary())?;
+            if (entry.key, entry.group, entry.value) == target {
+                return Ok(Some((entry.at, entry.len)));
             }
         }
         Ok(None)
+    }
+
+    fn bad_dictionary(&self) -> StoreError {
+        StoreError::corrupt(format!(
+            "run {}: bad posting dictionary",
+            self.path.display()
+        ))
+    }
+
+    fn bad_postings(&self) -> StoreError {
+        StoreError::corrupt(format!("run {}: bad posting list", self.path.display()))
     }
 
     fn postings(&self, key: LookupKey, group: u32, value: &str) -> Result<Vec<u32>> {
@@ -526,21 +589,33 @@ impl Run {
         };
         let mut bytes = vec![0u8; len as usize];
         self.read(&mut bytes, self.meta.postings_at + at)?;
-        let mut ords = Vec::new();
+        decode_postings(&bytes).ok_or_else(|| self.bad_postings())
+    }
+
+    /// Calls `each` with every posting list of the run: attribute code, group, value and
+    /// ordinals. Reads the dictionary and the postings with one read each.
+    pub fn each_posting_list(&self, mut each: impl FnMut(u8, u32, &str, Vec<u32>)) -> Result<()> {
+        let (Some(first), Some(last)) = (self.meta.fences.first(), self.meta.fences.last()) else {
+            return Ok(());
+        };
+        let mut postings = vec![0u8; (first.at - self.meta.postings_at) as usize];
+        self.read(&mut postings, self.meta.postings_at)?;
+        let mut dictionary = vec![0u8; (last.at + u64::from(last.len) - first.at) as usize];
+        self.read(&mut dictionary, first.at)?;
         let mut pos = 0;
-        let mut current = 0u64;
-        while pos < bytes.len() {
-            let delta = varint::get(&bytes, &mut pos).ok_or_else(|| {
-                StoreError::corrupt(format!("run {}: bad posting list", self.path.display()))
-            })?;
-            current = if ords.is_empty() {
-                delta
-            } else {
-                current + delta
-            };
-            ords.push(current as u32);
+        while pos < dictionary.len() {
+            let entry =
+                DictEntry::next(&dictionary, &mut pos).ok_or_else(|| self.bad_dictionary())?;
+            let value = std::str::from_utf8(entry.value).map_err(|_| self.bad_dictionary())?;
+            let list = usize::try_from(entry.at)
+                .ok()
+                .zip(usize::try_from(entry.at + entry.len).ok())
+                .and_then(|(at, end)| postings.get(at..end))
+                .ok_or_else(|| self.bad_dictionary())?;
+            let ords = decode_postings(list).ok_or_else(|| self.bad_postings())?;
+            each(entry.key, entry.group, value, ords);
         }
-        Ok(ords)
+        Ok(())
     }
 
     /// Whether the run holds an event with this (account, eventID) hash.
@@ -550,6 +625,33 @@ impl Run {
 
     /// Ordinals whose (account, eventID) hashes to `target`, ascending.
     fn ordinals_of(&self, target: u64) -> Result<Vec<u32>> {
+        let count = u64::from(self.meta.count);
+        let fences = &self.meta.id_fences;
+        if fences.is_empty() {
+            return self.ordinals_of_unfenced(target);
+        }
+        // Entries equal to the target lie between the last fence below it and the first
+        // fence above it.
+        let from = fences.partition_point(|f| *f < target).saturating_sub(1);
+        let to = fences.partition_point(|f| *f <= target);
+        if to == 0 {
+            return Ok(Vec::new());
+        }
+        let first = (from * ID_FENCE) as u64;
+        let last = ((to * ID_FENCE) as u64).min(count);
+        let mut bytes = vec![0u8; ((last - first) * 12) as usize];
+        self.read(&mut bytes, self.meta.ids_at + first * 12)?;
+        let mut ords: Vec<u32> = bytes
+            .chunks_exact(12)
+            .filter(|entry| u64::from_le_bytes(entry[..8].try_into().unwrap()) == target)
+            .map(|entry| u32::from_le_bytes(entry[8..].try_into().unwrap()))
+            .collect();
+        ords.sort_unstable();
+        Ok(ords)
+    }
+
+    /// `ordinals_of` for a run without id fences: a binary search, a read per step.
+    fn ordinals_of_unfenced(&self, target: u64) -> Result<Vec<u32>> {
         let (mut lo, mut hi) = (0u64, u64::from(self.meta.count));
         let entry = |i: u64| -> Result<(u64, u32)> {
             let mut buf = [0u8; 12];
@@ -717,73 +819,226 @@ fn read_at(file: &File, path: &Path, buf: &mut [u8], at: u64) -> Result<()> {
         .map_err(|e| StoreError::io(path.display(), e))
 }
 
-/// Reads a run's events in run order, one block in memory at a time.
-pub(crate) struct RunIter<'a> {
+/// One event as a run stores it: what orders it, its identity hash and its record.
+pub(crate) struct StoredEvent<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub kind: u8,
+    pub offset_in_day: u32,
+    pub seq: u64,
+    pub hash: u64,
+    pub record: &'a [u8],
+}
+
+/// Reads a run's events in run order, one block in memory at a time, without parsing
+/// any record: a merge orders and indexes events by what the run's sections hold.
+pub(crate) struct RunCursor<'a> {
     run: &'a Run,
     seqs: Vec<u64>,
+    /// The (account, eventID) hash of each ordinal.
+    hashes: Vec<u64>,
+    group: usize,
     block_index: usize,
     block: Vec<u8>,
-    pos: usize,
+    /// Where the current record lies in `block`.
+    record: std::ops::Range<usize>,
     ord: u32,
 }
 
-/// One event read back from a run.
-pub(crate) struct RunEvent {
-    pub seq: u64,
-    pub record: Vec<u8>,
-}
-
 impl Run {
-    pub fn iter(&self) -> Result<RunIter<'_>> {
-        let mut raw = vec![0u8; self.meta.count as usize * 8];
+    /// A cursor on the run's first event.
+    pub fn cursor(&self) -> Result<RunCursor<'_>> {
+        let count = self.meta.count as usize;
+        let mut raw = vec![0u8; count * 8];
         self.read(&mut raw, self.meta.seqs_at)?;
         let seqs = raw
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
             .collect();
-        Ok(RunIter {
+        let mut raw = vec![0u8; count * 12];
+        self.read(&mut raw, self.meta.ids_at)?;
+        let mut hashes = vec![0u64; count];
+        for entry in raw.chunks_exact(12) {
+            let hash = u64::from_le_bytes(entry[..8].try_into().unwrap());
+            let ord = u32::from_le_bytes(entry[8..].try_into().unwrap()) as usize;
+            *hashes.get_mut(ord).ok_or_else(|| {
+                StoreError::corrupt(format!("run {}: bad id table", self.path.display()))
+            })? = hash;
+        }
+        let mut cursor = RunCursor {
             run: self,
             seqs,
+            hashes,
+            group: 0,
             block_index: 0,
             block: Vec::new(),
-            pos: 0,
+            record: 0..0,
             ord: 0,
+        };
+        cursor.load()?;
+        Ok(cursor)
+    }
+
+    /// The (account, region, kind) of each group, in run order.
+    pub fn groups(&self) -> impl Iterator<Item = (&str, &str, u8)> {
+        self.meta
+            .groups
+            .iter()
+            .map(|g| (g.account.as_str(), g.region.as_str(), g.kind))
+    }
+}
+
+impl RunCursor<'_> {
+    /// The current event's ordering key among runs of the same day: group (as an index
+    /// into the run's groups), offset in the day and sequence number; None at the end.
+    pub fn key(&self) -> Option<(usize, u32, u64)> {
+        (self.ord < self.run.meta.count).then(|| {
+            let ord = self.ord as usize;
+            (self.group, self.run.times[ord], self.seqs[ord])
+        })
+    }
+
+    /// The current event; only valid while `key` is Some.
+    pub fn event(&self) -> StoredEvent<'_> {
+        let ord = self.ord as usize;
+        let group = &self.run.meta.groups[self.group];
+        StoredEvent {
+            account: &group.account,
+            region: &group.region,
+            kind: group.kind,
+            offset_in_day: self.run.times[ord],
+            seq: self.seqs[ord],
+            hash: self.hashes[ord],
+            record: &self.block[self.record.clone()],
+        }
+    }
+
+    pub fn advance(&mut self) -> Result<()> {
+        self.ord += 1;
+        self.load()
+    }
+
+    /// Finds the current ordinal's group and record, reading the next block when needed.
+    fn load(&mut self) -> Result<()> {
+        let meta = &self.run.meta;
+        if self.ord >= meta.count {
+            return Ok(());
+        }
+        while meta
+            .groups
+            .get(self.group)
+            .is_some_and(|g| g.end <= self.ord)
+        {
+            self.group += 1;
+        }
+        let short = || StoreError::corrupt(format!("run {}: short block", self.run.path.display()));
+        if self.group >= meta.groups.len() {
+            return Err(short());
+        }
+        let mut pos = self.record.end;
+        if pos >= self.block.len() {
+            self.block = self.run.block(self.block_index)?;
+            self.block_index += 1;
+            pos = 0;
+        }
+        let len = self.block.get(pos..pos + 4).ok_or_else(short)?;
+        let len = u32::from_le_bytes(len.try_into().unwrap()) as usize;
+        if pos + 4 + len > self.block.len() {
+            return Err(short());
+        }
+        self.record = pos + 4..pos + 4 + len;
+        Ok(())
+    }
+}
+
+/// One entry of a posting dictionary chunk.
+struct DictEntry<'a> {
+    key: u8,
+    group: u32,
+    value: &'a [u8],
+    at: u64,
+    len: u64,
+}
+
+impl<'a> DictEntry<'a> {
+    fn next(bytes: &'a [u8], pos: &mut usize) -> Option<DictEntry<'a>> {
+        let key = u8::try_from(varint::get(bytes, pos)?).ok()?;
+        let group = u32::try_from(varint::get(bytes, pos)?).ok()?;
+        let n = usize::try_from(varint::get(bytes, pos)?).ok()?;
+        let value = bytes.get(*pos..pos.checked_add(n)?)?;
+        *pos += n;
+        let at = varint::get(bytes, pos)?;
+        let len = varint::get(bytes, pos)?;
+        Some(DictEntry {
+            key,
+            group,
+            value,
+            at,
+            len,
         })
     }
 }
 
-impl Iterator for RunIter<'_> {
-    type Item = Result<RunEvent>;
+/// Decodes a posting list: ascending ordinals, the first as is, the rest as deltas.
+fn decode_postings(bytes: &[u8]) -> Option<Vec<u32>> {
+    let mut ords = Vec::new();
+    let mut pos = 0;
+    let mut current = 0u32;
+    while pos < bytes.len() {
+        let delta = u32::try_from(varint::get(bytes, &mut pos)?).ok()?;
+        current = if ords.is_empty() {
+            delta
+        } else {
+            current.checked_add(delta)?
+        };
+        ords.push(current);
+    }
+    Some(ords)
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.ord >= self.run.meta.count {
-            return None;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run whose id table has `hashes` (some repeated) as its events' hashes.
+    fn run_with_hashes(dir: &Path, hashes: &[u64]) -> Run {
+        let path = dir.join("1.run");
+        let mut writer = RunWriter::create(&path, 0).unwrap();
+        for (i, &hash) in hashes.iter().enumerate() {
+            writer
+                .push_event(&StoredEvent {
+                    account: "111111111111",
+                    region: "us-east-1",
+                    kind: 0,
+                    offset_in_day: 0,
+                    seq: i as u64,
+                    hash,
+                    record: b"{}",
+                })
+                .unwrap();
         }
-        if self.pos >= self.block.len() {
-            match self.run.block(self.block_index) {
-                Ok(block) => self.block = block,
-                Err(e) => return Some(Err(e)),
-            }
-            self.block_index += 1;
-            self.pos = 0;
+        writer.finish().unwrap();
+        Run::open(&path, 1).unwrap()
+    }
+
+    #[test]
+    fn fenced_id_search_finds_what_the_entry_by_entry_search_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        // Runs of equal hashes longer than a fence, and at fence boundaries.
+        let mut hashes: Vec<u64> = (0..3000u64).map(|i| (i / 7) * 1000 + (i % 3)).collect();
+        hashes.extend([5_000_000; 600]);
+        hashes.extend([0, u64::MAX, u64::MAX]);
+        let run = run_with_hashes(dir.path(), &hashes);
+        assert!(run.meta.id_fences.len() > 10);
+        let mut probes: Vec<u64> = hashes.clone();
+        probes.extend([1, 999, 4_999_999, 5_000_001, u64::MAX - 1]);
+        for target in probes {
+            let fenced = run.ordinals_of(target).unwrap();
+            let expected: Vec<u32> = (0..hashes.len() as u32)
+                .filter(|&o| hashes[o as usize] == target)
+                .collect();
+            assert_eq!(fenced, expected, "hash {target}");
+            assert_eq!(run.ordinals_of_unfenced(target).unwrap(), expected);
         }
-        let Some(len) = self.block.get(self.pos..self.pos + 4) else {
-            return Some(Err(StoreError::corrupt(format!(
-                "run {}: short block",
-                self.run.path.display()
-            ))));
-        };
-        let len = u32::from_le_bytes(len.try_into().unwrap()) as usize;
-        let Some(record) = self.block.get(self.pos + 4..self.pos + 4 + len) else {
-            return Some(Err(StoreError::corrupt(format!(
-                "run {}: short block",
-                self.run.path.display()
-            ))));
-        };
-        let record = record.to_vec();
-        self.pos += 4 + len;
-        let seq = self.seqs[self.ord as usize];
-        self.ord += 1;
-        Some(Ok(RunEvent { seq, record }))
     }
 }
