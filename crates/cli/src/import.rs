@@ -14,7 +14,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use cairn_core::json::minify;
 use cairn_server::records::{self, Policy};
 use cairn_store::{Event, Store, StoreOptions};
 
@@ -85,11 +84,8 @@ fn read_file(files: &LogFiles, i: usize, oldest: i64, newest: i64) -> Result<Fil
     };
     for raw in records {
         match records::check(raw.get(), &policy) {
-            Ok(fields) if fields.time < oldest => out.too_old += 1,
-            Ok(fields) => out.events.push(Event {
-                fields,
-                record: minify(raw.get()).into_bytes(),
-            }),
+            Ok(event) if event.fields.time < oldest => out.too_old += 1,
+            Ok(event) => out.events.push(event),
             Err(refusal) => {
                 let example = || format!("{}: {}", files.name(i), refusal.message);
                 out.rejected

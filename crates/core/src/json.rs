@@ -3,25 +3,42 @@
 /// Removes whitespace outside strings. Unlike a parse and re-serialize, this keeps every
 /// number's spelling, key order and duplicate keys as they were.
 pub fn minify(text: &str) -> String {
+    let bytes = minify_nesting_at_most(text, usize::MAX).expect("no text nests past usize::MAX");
+    // Only ASCII whitespace outside strings was removed, so the text is still UTF-8.
+    String::from_utf8(bytes).expect("removing ASCII whitespace keeps UTF-8 valid")
+}
+
+/// `minify`, as bytes, for text that must not nest arrays and objects more than `max`
+/// levels deep (see `nests_deeper_than`): None when it does. One pass does both.
+pub fn minify_nesting_at_most(text: &str, max: usize) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     // Bytes from `kept` on are copied in one piece when whitespace (or the end) is found.
     let mut kept = 0;
-    let mut pos = 0;
+    let (mut pos, mut depth) = (0, 0usize);
     while pos < bytes.len() {
         match bytes[pos] {
-            b'"' => pos = string_end(bytes, pos),
+            b'"' => {
+                pos = string_end(bytes, pos);
+                continue;
+            }
             b' ' | b'\n' | b'\r' | b'\t' => {
                 out.extend_from_slice(&bytes[kept..pos]);
-                pos += 1;
-                kept = pos;
+                kept = pos + 1;
             }
-            _ => pos += 1,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return None;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
         }
+        pos += 1;
     }
     out.extend_from_slice(&bytes[kept..]);
-    // Only ASCII whitespace outside strings was removed, so the text is still UTF-8.
-    String::from_utf8(out).expect("removing ASCII whitespace keeps UTF-8 valid")
+    Some(out)
 }
 
 /// Where the string that opens at `start` (a quote) ends: just past its closing quote, or
@@ -75,7 +92,7 @@ pub fn nests_deeper_than(text: &str, max: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{minify, nests_deeper_than};
+    use super::{minify, minify_nesting_at_most, nests_deeper_than};
 
     #[test]
     fn measures_nesting_outside_strings() {
@@ -90,6 +107,19 @@ mod tests {
             &format!("{{\"a\":{}}}", nested(150)),
             100
         ));
+        // Minifying measures the same way.
+        for (text, deeper) in [
+            (nested(100), false),
+            (nested(101), true),
+            (wide, false),
+            (quoted, false),
+        ] {
+            assert_eq!(
+                minify_nesting_at_most(&text, 100).is_none(),
+                deeper,
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //!   "failed":[{"index":1,"eventID":"…","errorCode":"InvalidData","errorMessage":"…"}]}`
 //! A duplicate (an eventID this account already holds) is acknowledged, not stored twice.
 
-use cairn_core::json::minify;
 use cairn_store::Event;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -42,12 +41,9 @@ enum Outcome {
 
 fn examine(raw: &RawValue, policy: &Policy<'_>) -> Outcome {
     match records::check(raw.get(), policy) {
-        Ok(fields) => Outcome::Valid {
-            event_id: fields.event_id.clone(),
-            event: Event {
-                fields,
-                record: minify(raw.get()).into_bytes(),
-            },
+        Ok(event) => Outcome::Valid {
+            event_id: event.fields.event_id.clone(),
+            event,
         },
         Err(refusal) => Outcome::Refused {
             event_id: serde_json::from_str::<Value>(raw.get())

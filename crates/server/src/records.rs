@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use cairn_core::index::attributes_of;
 use cairn_core::timefmt::parse_event_time;
 use cairn_core::{Category, IndexFields};
+use cairn_store::Event;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -157,8 +158,9 @@ fn typed(raw: Option<&RawValue>, field: &str, allowed: &[&str]) -> Result<(), Re
     }
 }
 
-/// Checks one record (its JSON text as sent) and returns its indexed fields.
-pub fn check(text: &str, policy: &Policy<'_>) -> Result<IndexFields, Refusal> {
+/// Checks one record (its JSON text as sent) and returns it as stored: its indexed fields
+/// and its text without whitespace.
+pub fn check(text: &str, policy: &Policy<'_>) -> Result<Event, Refusal> {
     if text.len() > MAX_RECORD_BYTES {
         return Err(refuse(
             "InvalidData",
@@ -171,12 +173,12 @@ pub fn check(text: &str, policy: &Policy<'_>) -> Result<IndexFields, Refusal> {
     if !text.trim_start().starts_with('{') {
         return Err(refuse("InvalidData", "A record must be a JSON object."));
     }
-    if cairn_core::json::nests_deeper_than(text, MAX_DEPTH) {
-        return Err(refuse(
+    let record = cairn_core::json::minify_nesting_at_most(text, MAX_DEPTH).ok_or_else(|| {
+        refuse(
             "InvalidData",
             format!("The record nests arrays and objects more than {MAX_DEPTH} levels deep."),
-        ));
-    }
+        )
+    })?;
     let r: Shape<'_> = serde_json::from_str(text)
         .map_err(|e| refuse("InvalidData", format!("The record is not valid: {e}.")))?;
 
@@ -311,7 +313,7 @@ pub fn check(text: &str, policy: &Policy<'_>) -> Result<IndexFields, Refusal> {
     let region = string(r.aws_region, "awsRegion", true)?.unwrap_or_default();
     let event_name = string(r.event_name, "eventName", false)?;
     let event_source = string(r.event_source, "eventSource", false)?;
-    Ok(IndexFields {
+    let fields = IndexFields {
         event_id: event_id.into_owned(),
         time,
         account,
@@ -324,7 +326,8 @@ pub fn check(text: &str, policy: &Policy<'_>) -> Result<IndexFields, Refusal> {
             r.user_identity,
             r.resources,
         ),
-    })
+    };
+    Ok(Event { fields, record })
 }
 
 /// eventCategory, eventType and managementEvent must tell the same story.
@@ -390,7 +393,7 @@ mod tests {
             oldest: 1_700_000_000,
             newest: 1_900_000_000,
         };
-        check(text, &policy)
+        check(text, &policy).map(|event| event.fields)
     }
 
     fn code(text: &str) -> &'static str {
