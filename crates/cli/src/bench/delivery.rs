@@ -16,7 +16,7 @@ use tokio::io::BufReader as AsyncBufReader;
 use tokio::net::TcpStream;
 
 use super::gen::{percentile, WorkDir};
-use super::ingest::{body, call, exchange, start_server, stop_server, templates, Target};
+use super::ingest::{body, call, exchange, start_server, stop_server, templates, Target, Template};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -43,6 +43,11 @@ pub struct Args {
     /// Data directory for the server (default: a temporary one).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Measure the delivery pipeline on its own instead: record this many events with
+    /// delivery held back (a 15-minute interval), then time the server's SIGTERM, which
+    /// delivers every recorded event to every trail before it exits.
+    #[arg(long)]
+    backlog: Option<u64>,
 }
 
 const BUCKET: &str = "bench-bucket";
@@ -63,6 +68,9 @@ fn s3_settings(endpoint: &str) -> cairn_server::config::S3Settings {
 
 /// (connection, record number) from a bench eventID `cccccccc-0000-4000-8000-nnnnnnnnnnnn`.
 fn origin(event_id: &str) -> Option<(u64, u64)> {
+    if event_id.get(8..24)? != "-0000-4000-8000-" {
+        return None;
+    }
     let connection = u64::from_str_radix(event_id.get(..8)?, 16).ok()?;
     let n = u64::from_str_radix(event_id.get(24..)?, 16).ok()?;
     Some((connection, n))
@@ -81,7 +89,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             format!("[s3]\nendpoint = \"{endpoint}\"\naccess_key_id = \"testing\"\nsecret_access_key = \"testing\"\n"),
         ),
     };
-    let tail = format!("[delivery]\ninterval_ms = {}\n{tail}", args.interval_ms);
+    let interval_ms = if args.backlog.is_some() {
+        900_000
+    } else {
+        args.interval_ms
+    };
+    let tail = format!("[delivery]\ninterval_ms = {interval_ms}\n{tail}");
     let (server, host) = start_server(&dir, &top, &tail)?;
     let buckets = Arc::new(match &args.s3_endpoint {
         None => Buckets::local(dir.join("data").join("buckets")),
@@ -93,6 +106,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let templates = Arc::new(templates(crate::now()));
+    if let Some(events) = args.backlog {
+        return backlog(&args, events, &runtime, server, &host, &buckets, templates);
+    }
     let batches_per_connection = if args.rate == 0 {
         u64::MAX
     } else {
@@ -113,26 +129,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let acks: Acks = Arc::default();
     let report = runtime.block_on(async {
-        for t in 0..args.trails {
-            let name = format!("bench-trail-{t}");
-            let multi = t % 2 == 1;
-            call(&host, "CloudTrail_20131101.CreateTrail", serde_json::json!({"Name": name, "S3BucketName": BUCKET, "S3KeyPrefix": name, "IsMultiRegionTrail": multi})).await?;
-            if t >= 2 {
-                let selectors = serde_json::json!([{"ReadWriteType": if t % 2 == 0 { "WriteOnly" } else { "All" }}]);
-                call(&host, "CloudTrail_20131101.PutEventSelectors", serde_json::json!({"TrailName": name, "EventSelectors": selectors})).await?;
-            }
-            call(&host, "CloudTrail_20131101.StartLogging", serde_json::json!({"Name": name})).await?;
-        }
+        create_trails(&host, args.trails).await?;
         // The watcher: lists the first trail's folder and reads every new file.
         let watching = Arc::new(AtomicBool::new(true));
         let delivered_count = Arc::new(AtomicU64::new(0));
         let watcher = {
-            let (buckets, acks, watching, count) =
-                (buckets.clone(), acks.clone(), watching.clone(), delivered_count.clone());
+            let (buckets, acks, watching, count) = (
+                buckets.clone(),
+                acks.clone(),
+                watching.clone(),
+                delivered_count.clone(),
+            );
             tokio::spawn(async move {
                 let mut seen_files = HashSet::new();
                 let mut latencies = Vec::new();
                 let mut delivered = HashSet::new();
+                // One buffer for every file: a fresh one per file costs page faults.
+                let mut json = Vec::new();
                 let prefix = "bench-trail-0/AWSLogs/";
                 while watching.load(Ordering::Relaxed) {
                     let keys = buckets.list(BUCKET, prefix).await.unwrap_or_default();
@@ -141,15 +154,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         if !seen_files.insert(key.clone()) {
                             continue;
                         }
-                        let Ok(Some(gzip)) = buckets.get(BUCKET, &key).await else { continue };
-                        let mut json = Vec::new();
+                        let Ok(Some(gzip)) = buckets.get(BUCKET, &key).await else {
+                            continue;
+                        };
+                        json.clear();
                         flate2::read::GzDecoder::new(gzip.as_slice()).read_to_end(&mut json)?;
                         // The bench's own eventIDs, found by scanning: parsing every file
                         // fully would take the CPU the server is being measured with.
                         let acks = acks.lock().expect("acks");
                         for at in memchr::memmem::find_iter(&json, b"\"eventID\":\"") {
                             let start = at + 11;
-                            let Some(id) = json.get(start..start + 36) else { continue };
+                            let Some(id) = json.get(start..start + 36) else {
+                                continue;
+                            };
                             let Some((c, n)) = std::str::from_utf8(id).ok().and_then(origin) else {
                                 continue;
                             };
@@ -168,33 +185,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         let began = Instant::now();
         let deadline = began + Duration::from_secs(args.seconds);
-        let mut senders = Vec::new();
-        for connection in 0..args.connections {
-            let (templates, host, acks) = (templates.clone(), host.clone(), acks.clone());
-            let per_connection_rate = args.rate as f64 / args.connections as f64;
-            senders.push(tokio::spawn(async move {
-                let mut stream = AsyncBufReader::new(TcpStream::connect(&host).await?);
-                stream.get_mut().set_nodelay(true)?;
-                let mut sent = 0u64;
-                for b in 0..batches_per_connection {
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                    if per_connection_rate > 0.0 {
-                        let due = began + Duration::from_secs_f64(sent as f64 / per_connection_rate);
-                        tokio::time::sleep_until(due.into()).await;
-                    }
-                    let body = body(&templates, connection, b * BATCH, BATCH);
-                    let (status, response) = exchange(&mut stream, &host, Target::Records, &body).await?;
-                    if status != 200 {
-                        bail!("batch refused ({status}): {}", String::from_utf8_lossy(&response));
-                    }
-                    acks.lock().expect("acks").insert((connection, b * BATCH), Instant::now());
-                    sent += BATCH;
-                }
-                anyhow::Ok(sent)
-            }));
-        }
+        let senders: Vec<_> = (0..args.connections)
+            .map(|connection| {
+                let sending = Sending {
+                    host: host.clone(),
+                    templates: templates.clone(),
+                    acks: acks.clone(),
+                    connection,
+                    batches: batches_per_connection,
+                    rate: args.rate as f64 / args.connections as f64,
+                    began,
+                    deadline,
+                };
+                tokio::spawn(sending.run())
+            })
+            .collect();
         let mut sent = 0;
         for s in senders {
             sent += s.await??;
@@ -236,6 +241,168 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "delivery did not keep up: {} events missing",
             sent - delivered as u64
         );
+    }
+    Ok(())
+}
+
+/// Creates the bench's trails and starts them logging: the odd ones multi-region, the
+/// third and fifth with write-only selectors.
+async fn create_trails(host: &str, trails: u64) -> anyhow::Result<()> {
+    for t in 0..trails {
+        let name = format!("bench-trail-{t}");
+        let multi = t % 2 == 1;
+        call(host, "CloudTrail_20131101.CreateTrail", serde_json::json!({"Name": name, "S3BucketName": BUCKET, "S3KeyPrefix": name, "IsMultiRegionTrail": multi})).await?;
+        if t >= 2 {
+            let selectors = serde_json::json!([{"ReadWriteType": if t % 2 == 0 { "WriteOnly" } else { "All" }}]);
+            call(
+                host,
+                "CloudTrail_20131101.PutEventSelectors",
+                serde_json::json!({"TrailName": name, "EventSelectors": selectors}),
+            )
+            .await?;
+        }
+        call(
+            host,
+            "CloudTrail_20131101.StartLogging",
+            serde_json::json!({"Name": name}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// One client connection sending bulk batches, at a rate or as fast as acknowledged.
+struct Sending {
+    host: String,
+    templates: Arc<Vec<Template>>,
+    acks: Acks,
+    connection: u64,
+    batches: u64,
+    /// Events per second on this connection; 0 sends as fast as acknowledged.
+    rate: f64,
+    began: Instant,
+    deadline: Instant,
+}
+
+impl Sending {
+    /// Sends until the batches or the time are done; returns how many events were sent.
+    async fn run(self) -> anyhow::Result<u64> {
+        let mut stream = AsyncBufReader::new(TcpStream::connect(&self.host).await?);
+        stream.get_mut().set_nodelay(true)?;
+        let mut sent = 0u64;
+        for b in 0..self.batches {
+            if Instant::now() >= self.deadline {
+                break;
+            }
+            if self.rate > 0.0 {
+                let due = self.began + Duration::from_secs_f64(sent as f64 / self.rate);
+                tokio::time::sleep_until(due.into()).await;
+            }
+            let body = body(&self.templates, self.connection, b * BATCH, BATCH);
+            let (status, response) =
+                exchange(&mut stream, &self.host, Target::Records, &body).await?;
+            if status != 200 {
+                bail!(
+                    "batch refused ({status}): {}",
+                    String::from_utf8_lossy(&response)
+                );
+            }
+            self.acks
+                .lock()
+                .expect("acks")
+                .insert((self.connection, b * BATCH), Instant::now());
+            sent += BATCH;
+        }
+        Ok(sent)
+    }
+}
+
+/// `--backlog`: records `events` while delivery waits, then times the shutdown that
+/// delivers them, and checks that the first trail's files hold every event once.
+fn backlog(
+    args: &Args,
+    events: u64,
+    runtime: &tokio::runtime::Runtime,
+    server: std::process::Child,
+    host: &str,
+    buckets: &Buckets,
+    templates: Arc<Vec<Template>>,
+) -> anyhow::Result<()> {
+    println!(
+        "cairn bench delivery --backlog: {events} events to {} trail(s), held back, then delivered at shutdown, to {}",
+        args.trails,
+        args.s3_endpoint.as_deref().unwrap_or("the local store")
+    );
+    let (sent, recording) = runtime.block_on(async {
+        create_trails(host, args.trails).await?;
+        let began = Instant::now();
+        let senders: Vec<_> = (0..args.connections)
+            .map(|connection| {
+                let sending = Sending {
+                    host: host.to_owned(),
+                    templates: templates.clone(),
+                    acks: Acks::default(),
+                    connection,
+                    batches: events.div_ceil(BATCH * args.connections),
+                    rate: 0.0,
+                    began,
+                    deadline: began + Duration::from_secs(24 * 3600),
+                };
+                tokio::spawn(sending.run())
+            })
+            .collect();
+        let mut sent = 0;
+        for s in senders {
+            sent += s.await??;
+        }
+        anyhow::Ok((sent, began.elapsed()))
+    })?;
+    println!(
+        "recorded: {sent} events in {:.1} s ({:.0} events/s), none delivered yet",
+        recording.as_secs_f64(),
+        sent as f64 / recording.as_secs_f64()
+    );
+    let stopping = Instant::now();
+    stop_server(server)?;
+    let delivering = stopping.elapsed();
+
+    let (files, gzip_bytes, delivered) = runtime.block_on(async {
+        let (mut files, mut gzip_bytes, mut ids) = (0, 0, HashSet::new());
+        let mut json = Vec::new();
+        for key in buckets.list(BUCKET, "bench-trail-0/AWSLogs/").await? {
+            let Some(gzip) = buckets.get(BUCKET, &key).await? else {
+                continue;
+            };
+            files += 1;
+            gzip_bytes += gzip.len();
+            json.clear();
+            flate2::read::GzDecoder::new(gzip.as_slice()).read_to_end(&mut json)?;
+            for at in memchr::memmem::find_iter(&json, b"\"eventID\":\"") {
+                // The bench's own events; the server's own (CreateTrail, …) are there too.
+                let id = json
+                    .get(at + 11..at + 47)
+                    .filter(|id| std::str::from_utf8(id).ok().and_then(origin).is_some());
+                if let Some(id) = id {
+                    if !ids.insert(id.to_vec()) {
+                        bail!("event {} delivered twice", String::from_utf8_lossy(id));
+                    }
+                }
+            }
+        }
+        anyhow::Ok((files, gzip_bytes, ids.len() as u64))
+    })?;
+    println!(
+        "delivered at shutdown to {} trail(s): {:.1} s from SIGTERM to exit, {:.0} events/s recorded-to-delivered",
+        args.trails,
+        delivering.as_secs_f64(),
+        sent as f64 / delivering.as_secs_f64()
+    );
+    println!(
+        "bench-trail-0: {delivered} of {sent} events in {files} files, {:.1} MB of gzip",
+        gzip_bytes as f64 / 1e6
+    );
+    if delivered != sent {
+        bail!("bench-trail-0 is missing {} events", sent - delivered);
     }
     Ok(())
 }

@@ -85,32 +85,6 @@ pub fn compress(json: &[u8]) -> Vec<u8> {
     encoder.finish().expect("writing to memory")
 }
 
-/// `{"Records":[…]}` files of at most `max_bytes` of JSON (at least one record each),
-/// with how many records each holds.
-fn pack(records: &[&[u8]], max_bytes: usize) -> Vec<(Vec<u8>, usize)> {
-    let mut files = Vec::new();
-    let mut json = Vec::new();
-    let mut count = 0;
-    for record in records {
-        if !json.is_empty() && json.len() + record.len() + 2 > max_bytes {
-            json.extend_from_slice(b"]}");
-            files.push((std::mem::take(&mut json), std::mem::take(&mut count)));
-        }
-        count += 1;
-        json.extend_from_slice(if json.is_empty() {
-            b"{\"Records\":["
-        } else {
-            b","
-        });
-        json.extend_from_slice(record);
-    }
-    if !json.is_empty() {
-        json.extend_from_slice(b"]}");
-        files.push((json, count));
-    }
-    files
-}
-
 /// One packed and compressed log file, and what its digest entry needs.
 #[derive(Clone)]
 struct Packed {
@@ -120,6 +94,153 @@ struct Packed {
     sha256: Option<String>,
     oldest: i64,
     newest: i64,
+}
+
+/// The gzip header of every log file: no name, no time, "fastest" level, unknown system.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
+/// `{"Records":[`, which opens every log file.
+const OPENING: &[u8] = b"{\"Records\":[";
+/// JSON handed to the compressor and the hashes at once: the compressor does work per
+/// call (it clears its output space), so it gets large pieces, not single records.
+const CHUNK: usize = 256 << 10;
+
+/// A log file being written: its JSON is compressed and hashed as it is appended, so a
+/// file of many megabytes is never held uncompressed.
+struct Packing {
+    deflate: flate2::write::DeflateEncoder<Vec<u8>>,
+    pending: Vec<u8>,
+    crc: crc32fast::Hasher,
+    sha256: Option<aws_lc_rs::digest::Context>,
+    json_bytes: usize,
+    records: usize,
+    oldest: i64,
+    newest: i64,
+}
+
+impl Packing {
+    fn new(hashing: bool) -> Packing {
+        let mut packing = Packing {
+            // Raw deflate after the gzip header; the trailer is added by `finish`.
+            deflate: flate2::write::DeflateEncoder::new(
+                GZIP_HEADER.to_vec(),
+                flate2::Compression::new(1),
+            ),
+            pending: Vec::with_capacity(CHUNK + (64 << 10)),
+            crc: crc32fast::Hasher::new(),
+            sha256: hashing.then(|| aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256)),
+            json_bytes: 0,
+            records: 0,
+            oldest: i64::MAX,
+            newest: i64::MIN,
+        };
+        packing.write(OPENING);
+        packing
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        self.json_bytes += bytes.len();
+        if self.pending.len() >= CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.deflate
+            .write_all(&self.pending)
+            .expect("writing to memory");
+        self.crc.update(&self.pending);
+        if let Some(sha256) = &mut self.sha256 {
+            sha256.update(&self.pending);
+        }
+        self.pending.clear();
+    }
+
+    fn push(&mut self, record: &[u8], time: i64) {
+        if self.records > 0 {
+            self.write(b",");
+        }
+        self.write(record);
+        self.records += 1;
+        self.oldest = self.oldest.min(time);
+        self.newest = self.newest.max(time);
+    }
+
+    fn finish(mut self) -> Packed {
+        self.write(b"]}");
+        self.flush();
+        let mut gzip = self.deflate.finish().expect("writing to memory");
+        gzip.extend_from_slice(&self.crc.finalize().to_le_bytes());
+        gzip.extend_from_slice(&(self.json_bytes as u32).to_le_bytes());
+        Packed {
+            gzip: std::sync::Arc::new(gzip),
+            records: self.records,
+            sha256: self.sha256.map(|sha256| hex::encode(sha256.finish())),
+            oldest: self.oldest,
+            newest: self.newest,
+        }
+    }
+}
+
+/// How many records each `{"Records":[…]}` file takes, in order, so that a file's JSON
+/// stays within `max_bytes` (at least one record each): a record starts the next file if
+/// this one would pass the cap with it and the closing "]}" (its comma uncounted, as
+/// files were always split).
+fn split(lengths: impl Iterator<Item = usize>, max_bytes: usize) -> Vec<usize> {
+    let mut counts = Vec::new();
+    let (mut count, mut json_bytes) = (0, OPENING.len());
+    for length in lengths {
+        if count > 0 && json_bytes + length + 2 > max_bytes {
+            counts.push(std::mem::take(&mut count));
+            json_bytes = OPENING.len();
+        }
+        json_bytes += usize::from(count > 0) + length;
+        count += 1;
+    }
+    if count > 0 {
+        counts.push(count);
+    }
+    counts
+}
+
+/// One log file of records given with their eventTimes.
+fn pack<'a>(records: impl Iterator<Item = (&'a [u8], i64)>, hashing: bool) -> Packed {
+    let mut packing = Packing::new(hashing);
+    for (record, time) in records {
+        packing.push(record, time);
+    }
+    packing.finish()
+}
+
+/// `work` applied to every item, on as many threads as there are cores (compressing is
+/// most of a delivery's work, and its files are independent); results in item order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(work).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                *results[i].lock().expect("result slot") = Some(work(item));
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .expect("result slot")
+                .expect("every item was worked on")
+        })
+        .collect()
 }
 
 /// The events of one journal range, as read.
@@ -166,36 +287,50 @@ pub fn build(
             }
         }
     }
-    // (account, region, events) → the compressed parts: shared by trails receiving the same.
-    let mut compressed: HashMap<(String, String, Vec<usize>), Vec<Packed>> = HashMap::new();
+    // Trails receiving the same events of the same account and region share their files'
+    // compression: each distinct list of events is packed once.
+    let mut lists: HashMap<(&str, &str, &[usize]), usize> = HashMap::new();
+    let mut list_of_group = Vec::with_capacity(groups.len());
+    for ((_, account, region, _), indexes) in &groups {
+        let next = lists.len();
+        list_of_group.push(
+            *lists
+                .entry((account.as_str(), region.as_str(), indexes.as_slice()))
+                .or_insert(next),
+        );
+    }
+    let mut distinct: Vec<&[usize]> = vec![&[]; lists.len()];
+    for ((_, _, indexes), list) in &lists {
+        distinct[*list] = indexes;
+    }
+    // Every file of every list: (list, its records' indexes).
+    let mut units: Vec<(usize, &[usize])> = Vec::new();
+    for (list, indexes) in distinct.iter().enumerate() {
+        let mut rest: &[usize] = indexes;
+        let lengths = indexes.iter().map(|&i| range.events[i].1.len());
+        for count in split(lengths, max_file_bytes) {
+            let (file, after) = rest.split_at(count);
+            units.push((list, file));
+            rest = after;
+        }
+    }
+    let packed = in_parallel(&units, |(_, indexes)| {
+        let records = indexes
+            .iter()
+            .map(|&i| (range.events[i].1.as_slice(), times[i]));
+        pack(records, hashing)
+    });
+    let mut parts_of_list: Vec<Vec<Packed>> = vec![Vec::new(); distinct.len()];
+    for ((list, _), packed) in units.iter().zip(packed) {
+        parts_of_list[*list].push(packed);
+    }
+
     let mut files = Vec::new();
-    for ((t, account, region, kind), indexes) in groups {
+    for (((t, account, region, kind), _), list) in groups.iter().zip(list_of_group) {
+        let (t, kind) = (*t, *kind);
         let planned = &trails[t];
         let trail = &planned.trail;
-        let parts = compressed
-            .entry((account.clone(), region.clone(), indexes.clone()))
-            .or_insert_with(|| {
-                let records: Vec<&[u8]> = indexes
-                    .iter()
-                    .map(|&i| range.events[i].1.as_slice())
-                    .collect();
-                let mut offset = 0;
-                pack(&records, max_file_bytes)
-                    .iter()
-                    .map(|(json, count)| {
-                        let span = &indexes[offset..offset + count];
-                        offset += count;
-                        Packed {
-                            gzip: std::sync::Arc::new(compress(json)),
-                            records: *count,
-                            sha256: hashing.then(|| cairn_core::digest::sha256_hex(json)),
-                            oldest: span.iter().map(|&i| times[i]).min().unwrap_or(0),
-                            newest: span.iter().map(|&i| times[i]).max().unwrap_or(0),
-                        }
-                    })
-                    .collect()
-            })
-            .clone();
+        let parts = parts_of_list[list].clone();
         let generation = Generation::of(trail);
         // Log files keep the seed they always had, so a plan saved by an earlier version
         // builds the same keys.
@@ -214,8 +349,8 @@ pub fn build(
             let key = FileKey {
                 prefix: trail.prefix.as_deref(),
                 organization: planned.organization_id.as_deref(),
-                account: &account,
-                region: &region,
+                account,
+                region,
                 kind,
                 time,
                 unique: &unique,
@@ -417,6 +552,89 @@ mod tests {
         assert_eq!(first[0].key, again[0].key);
         assert_eq!(first[0].gzip, again[0].gzip);
         assert_eq!(ids_of(&first[0]), vec!["e2", "e3", "e4"]);
+    }
+
+    #[test]
+    fn packed_files_keep_to_the_cap_and_carry_their_own_hash_and_times() {
+        let records: Vec<Vec<u8>> = (0..40)
+            .map(|i| record("111122223333", "us-west-2", "ec2.amazonaws.com", i))
+            .collect();
+        // One record longer than the cap gets a file of its own.
+        let long = format!(r#"{{"eventID":"{}"}}"#, "x".repeat(3_000)).into_bytes();
+        let all: Vec<(&[u8], i64)> = records
+            .iter()
+            .map(Vec::as_slice)
+            .chain([long.as_slice()])
+            .zip(1_000..)
+            .collect();
+        let counts = split(all.iter().map(|(r, _)| r.len()), 2_000);
+        let mut rest = all.as_slice();
+        let files: Vec<Packed> = counts
+            .iter()
+            .map(|&count| {
+                let (file, after) = rest.split_at(count);
+                rest = after;
+                pack(file.iter().copied(), true)
+            })
+            .collect();
+        assert!(files.len() > 3);
+        let mut next = 0;
+        for file in &files {
+            let mut json = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(file.gzip.as_slice()),
+                &mut json,
+            )
+            .unwrap();
+            assert!(
+                json.len() <= 2_000 || file.records == 1,
+                "{} bytes",
+                json.len()
+            );
+            let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            let expected: Vec<serde_json::Value> = all[next..next + file.records]
+                .iter()
+                .map(|(r, _)| serde_json::from_slice(r).unwrap())
+                .collect();
+            assert_eq!(parsed["Records"], serde_json::Value::Array(expected));
+            assert_eq!(
+                file.sha256.as_deref(),
+                Some(cairn_core::digest::sha256_hex(&json).as_str())
+            );
+            assert_eq!(
+                (file.oldest, file.newest),
+                (all[next].1, all[next + file.records - 1].1)
+            );
+            next += file.records;
+        }
+        assert_eq!(next, all.len());
+        assert!(pack(all.iter().copied(), false).sha256.is_none());
+    }
+
+    #[test]
+    fn log_files_carry_the_gzip_header_they_always_had() {
+        // The header flate2's gzip writer gave log files before they were framed here;
+        // the decoder checks the trailer's CRC-32 and length.
+        let old = compress(b"{}");
+        let file = pack([(b"{}".as_slice(), 0)].into_iter(), false);
+        assert_eq!(file.gzip[..10], old[..10]);
+        let mut json = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(file.gzip.as_slice()),
+            &mut json,
+        )
+        .unwrap();
+        assert_eq!(json, r#"{"Records":[{}]}"#);
+    }
+
+    #[test]
+    fn the_work_of_many_files_comes_back_in_order() {
+        let items: Vec<u64> = (0..100).collect();
+        assert_eq!(
+            in_parallel(&items, |i| i * 2),
+            items.iter().map(|i| i * 2).collect::<Vec<_>>()
+        );
+        assert!(in_parallel(&[] as &[u64], |i| *i).is_empty());
     }
 
     #[test]
