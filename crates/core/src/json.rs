@@ -69,25 +69,7 @@ pub fn nests_deeper_than(text: &str, max: usize) -> bool {
     if memchr::memchr2_iter(b'{', b'[', bytes).count() <= max {
         return false;
     }
-    let (mut depth, mut pos) = (0usize, 0);
-    while pos < bytes.len() {
-        match bytes[pos] {
-            b'"' => {
-                pos = string_end(bytes, pos);
-                continue;
-            }
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        pos += 1;
-    }
-    false
+    minify_nesting_at_most(text, max).is_none()
 }
 
 #[cfg(test)]

@@ -45,7 +45,8 @@ pub struct Args {
     dir: Option<PathBuf>,
     /// Measure the delivery pipeline on its own instead: record this many events with
     /// delivery held back (a 15-minute interval), then time the server's SIGTERM, which
-    /// delivers every recorded event to every trail before it exits.
+    /// delivers every recorded event to every trail before it exits. Sent in whole
+    /// batches on every connection, so rounded up.
     #[arg(long)]
     backlog: Option<u64>,
 }
@@ -66,6 +67,16 @@ fn s3_settings(endpoint: &str) -> cairn_server::config::S3Settings {
     }
 }
 
+/// The bench's own events in a log file's JSON, as (connection, record number), found by
+/// scanning: parsing every file fully would take the CPU the server is measured with. The
+/// server's own events (CreateTrail, …) are passed over.
+fn bench_events(json: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    memchr::memmem::find_iter(json, b"\"eventID\":\"").filter_map(|at| {
+        let id = json.get(at + 11..at + 47)?;
+        std::str::from_utf8(id).ok().and_then(origin)
+    })
+}
+
 /// (connection, record number) from a bench eventID `cccccccc-0000-4000-8000-nnnnnnnnnnnn`.
 fn origin(event_id: &str) -> Option<(u64, u64)> {
     if event_id.get(8..24)? != "-0000-4000-8000-" {
@@ -79,6 +90,9 @@ fn origin(event_id: &str) -> Option<(u64, u64)> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     if !(1..=5).contains(&args.trails) {
         bail!("--trails is 1 to 5");
+    }
+    if args.connections == 0 {
+        bail!("--connections must be at least 1");
     }
     let work = WorkDir::new(args.dir.clone())?;
     let dir = work.path().to_owned();
@@ -159,17 +173,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         };
                         json.clear();
                         flate2::read::GzDecoder::new(gzip.as_slice()).read_to_end(&mut json)?;
-                        // The bench's own eventIDs, found by scanning: parsing every file
-                        // fully would take the CPU the server is being measured with.
                         let acks = acks.lock().expect("acks");
-                        for at in memchr::memmem::find_iter(&json, b"\"eventID\":\"") {
-                            let start = at + 11;
-                            let Some(id) = json.get(start..start + 36) else {
-                                continue;
-                            };
-                            let Some((c, n)) = std::str::from_utf8(id).ok().and_then(origin) else {
-                                continue;
-                            };
+                        for (c, n) in bench_events(&json) {
                             if let Some(acked) = acks.get(&(c, n - n % BATCH)) {
                                 if delivered.insert((c, n)) {
                                     latencies.push(found.saturating_duration_since(*acked));
@@ -190,7 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let sending = Sending {
                     host: host.clone(),
                     templates: templates.clone(),
-                    acks: acks.clone(),
+                    acks: Some(acks.clone()),
                     connection,
                     batches: batches_per_connection,
                     rate: args.rate as f64 / args.connections as f64,
@@ -246,7 +251,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Creates the bench's trails and starts them logging: the odd ones multi-region, the
-/// third and fifth with write-only selectors.
+/// third and fifth with write-only selectors, the fourth with selectors for all.
 async fn create_trails(host: &str, trails: u64) -> anyhow::Result<()> {
     for t in 0..trails {
         let name = format!("bench-trail-{t}");
@@ -275,7 +280,8 @@ async fn create_trails(host: &str, trails: u64) -> anyhow::Result<()> {
 struct Sending {
     host: String,
     templates: Arc<Vec<Template>>,
-    acks: Acks,
+    /// Where each acknowledged batch is noted, when someone reads it.
+    acks: Option<Acks>,
     connection: u64,
     batches: u64,
     /// Events per second on this connection; 0 sends as fast as acknowledged.
@@ -307,10 +313,11 @@ impl Sending {
                     String::from_utf8_lossy(&response)
                 );
             }
-            self.acks
-                .lock()
-                .expect("acks")
-                .insert((self.connection, b * BATCH), Instant::now());
+            if let Some(acks) = &self.acks {
+                acks.lock()
+                    .expect("acks")
+                    .insert((self.connection, b * BATCH), Instant::now());
+            }
             sent += BATCH;
         }
         Ok(sent)
@@ -341,7 +348,7 @@ fn backlog(
                 let sending = Sending {
                     host: host.to_owned(),
                     templates: templates.clone(),
-                    acks: Acks::default(),
+                    acks: None,
                     connection,
                     batches: events.div_ceil(BATCH * args.connections),
                     rate: 0.0,
@@ -377,15 +384,9 @@ fn backlog(
             gzip_bytes += gzip.len();
             json.clear();
             flate2::read::GzDecoder::new(gzip.as_slice()).read_to_end(&mut json)?;
-            for at in memchr::memmem::find_iter(&json, b"\"eventID\":\"") {
-                // The bench's own events; the server's own (CreateTrail, …) are there too.
-                let id = json
-                    .get(at + 11..at + 47)
-                    .filter(|id| std::str::from_utf8(id).ok().and_then(origin).is_some());
-                if let Some(id) = id {
-                    if !ids.insert(id.to_vec()) {
-                        bail!("event {} delivered twice", String::from_utf8_lossy(id));
-                    }
+            for (c, n) in bench_events(&json) {
+                if !ids.insert((c, n)) {
+                    bail!("event {n} of connection {c} delivered twice");
                 }
             }
         }
@@ -402,7 +403,7 @@ fn backlog(
         gzip_bytes as f64 / 1e6
     );
     if delivered != sent {
-        bail!("bench-trail-0 is missing {} events", sent - delivered);
+        bail!("bench-trail-0 holds {delivered} of the {sent} events sent");
     }
     Ok(())
 }

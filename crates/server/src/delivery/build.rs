@@ -75,12 +75,14 @@ pub struct LogFile {
     pub digest: Option<DigestEntry>,
 }
 
-/// Gzip at a fast level: delivery compresses every byte the service receives.
+/// Gzip at the fastest level: delivery compresses every byte the service receives.
+const LEVEL: flate2::Compression = flate2::Compression::fast();
+
+/// Gzip, as log files are (digest files are compressed here).
 pub fn compress(json: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::GzBuilder::new().mtime(0).write(
-        Vec::with_capacity(json.len() / 6),
-        flate2::Compression::new(1),
-    );
+    let mut encoder = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::with_capacity(json.len() / 6), LEVEL);
     encoder.write_all(json).expect("writing to memory");
     encoder.finish().expect("writing to memory")
 }
@@ -96,7 +98,8 @@ struct Packed {
     newest: i64,
 }
 
-/// The gzip header of every log file: no name, no time, "fastest" level, unknown system.
+/// The gzip header of every log file: no name, no time, "fastest" level (LEVEL), unknown
+/// system.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
 /// `{"Records":[`, which opens every log file.
 const OPENING: &[u8] = b"{\"Records\":[";
@@ -118,13 +121,13 @@ struct Packing {
 }
 
 impl Packing {
-    fn new(hashing: bool) -> Packing {
+    /// A file expected to hold about `json_bytes` of JSON.
+    fn new(hashing: bool, json_bytes: usize) -> Packing {
+        // Raw deflate after the gzip header; the trailer is added by `finish`.
+        let mut gzip = Vec::with_capacity(json_bytes / 6);
+        gzip.extend_from_slice(&GZIP_HEADER);
         let mut packing = Packing {
-            // Raw deflate after the gzip header; the trailer is added by `finish`.
-            deflate: flate2::write::DeflateEncoder::new(
-                GZIP_HEADER.to_vec(),
-                flate2::Compression::new(1),
-            ),
+            deflate: flate2::write::DeflateEncoder::new(gzip, LEVEL),
             pending: Vec::with_capacity(CHUNK + (64 << 10)),
             crc: crc32fast::Hasher::new(),
             sha256: hashing.then(|| aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256)),
@@ -204,8 +207,9 @@ fn split(lengths: impl Iterator<Item = usize>, max_bytes: usize) -> Vec<usize> {
 }
 
 /// One log file of records given with their eventTimes.
-fn pack<'a>(records: impl Iterator<Item = (&'a [u8], i64)>, hashing: bool) -> Packed {
-    let mut packing = Packing::new(hashing);
+fn pack<'a>(records: impl Iterator<Item = (&'a [u8], i64)> + Clone, hashing: bool) -> Packed {
+    let json_bytes = records.clone().map(|(record, _)| record.len() + 1).sum();
+    let mut packing = Packing::new(hashing, json_bytes);
     for (record, time) in records {
         packing.push(record, time);
     }

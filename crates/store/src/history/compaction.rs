@@ -2,16 +2,23 @@
 //!
 //! A run's tier is `log_fanout(events / BASE)`, with BASE below a typical flushed run, so
 //! that merging a full tier lands in the next one. When a day holds `fanout` runs of one
-//! tier, they are merged into one run of the next tier by a streaming k-way merge (one
-//! block of each input in memory). Merging only runs of similar size rewrites each event
-//! about log_fanout(events per day) times, and keeps a day at a few runs per tier, so a
-//! lookup reads few runs whatever the ingest rate.
+//! tier, they are merged into one run of the next tier by a streaming k-way merge. Merging
+//! only runs of similar size rewrites each event about log_fanout(events per day) times,
+//! and keeps a day at a few runs per tier, so a lookup reads few runs whatever the ingest
+//! rate.
+//!
+//! No record is parsed: events are ordered by the groups, times and sequence numbers the
+//! inputs hold, and their id tables and posting lists are carried over with ordinals
+//! renumbered. Memory: one block per input, 12 bytes per input event (sequence number, new
+//! ordinal), and the merged run's index as any run writer holds it.
 //!
 //! The merge runs without the manifest lock (runs are immutable); only the commit takes
-//! it, and the commit is skipped when expiry dropped the day meanwhile.
+//! it, and the commit is skipped when expiry dropped the day meanwhile. A day whose merge
+//! failed goes after the other days until one of its merges succeeds, so one damaged run
+//! does not hold up every later day.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::sync::Arc;
 
 use cairn_core::timefmt::day_label;
@@ -38,18 +45,31 @@ impl History {
     /// Performs one merge if some day has enough runs of one tier. Returns whether it did.
     pub fn compact_once(&self) -> Result<bool> {
         // One merge at a time: two would pick the same inputs, and memory stays bounded.
-        let _merging = self.merging.lock().expect("merge lock");
-        let Some((day, inputs)) = self.pick_merge() else {
+        let mut failed_days = self.merging.lock().expect("merge lock");
+        let Some((day, inputs)) = self.pick_merge(&failed_days) else {
             return Ok(false);
         };
-        self.merge(day, &inputs)?;
-        Ok(true)
+        match self.merge(day, &inputs) {
+            Ok(()) => {
+                failed_days.remove(&day);
+                Ok(true)
+            }
+            Err(error) => {
+                failed_days.insert(day);
+                Err(error)
+            }
+        }
     }
 
-    fn pick_merge(&self) -> Option<(i64, Vec<Arc<Run>>)> {
+    /// The first day with a full tier, the days in `failed_days` last.
+    fn pick_merge(&self, failed_days: &BTreeSet<i64>) -> Option<(i64, Vec<Arc<Run>>)> {
         let fanout = self.options.compaction_fanout.max(2);
         let state = self.state.read().expect("history lock");
-        for (&day, runs) in &state.days {
+        let (healthy, failed): (Vec<_>, Vec<_>) = state
+            .days
+            .iter()
+            .partition(|(day, _)| !failed_days.contains(day));
+        for (&day, runs) in healthy.into_iter().chain(failed) {
             let mut by_tier: std::collections::BTreeMap<u32, Vec<Arc<Run>>> = Default::default();
             for run in runs {
                 by_tier
@@ -64,16 +84,14 @@ impl History {
         None
     }
 
-    /// Merges `inputs` into one run. Nothing is parsed: events are ordered by the groups,
-    /// times and sequence numbers the runs hold, and the inputs' posting lists are carried
-    /// over with their ordinals renumbered.
+    /// Merges `inputs` into one run (see the module's description).
     fn merge(&self, day: i64, inputs: &[Arc<Run>]) -> Result<()> {
         let id = self.manifest.lock().expect("manifest lock").take_run_id();
         let path = run_path(&self.dir, day, id);
         let mut writer = RunWriter::create(&path, day)?;
 
-        // Every group of every input, numbered in run order, so that events of different
-        // inputs compare by plain numbers.
+        // Every group of every input, numbered in (account, region, kind) order, the
+        // merged run's order, so that events of different inputs compare by plain numbers.
         let mut all_groups: Vec<(&str, &str, u8)> =
             inputs.iter().flat_map(|r| r.groups()).collect();
         all_groups.sort_unstable();
@@ -118,6 +136,10 @@ impl History {
             let groups: Vec<(&str, &str, u8)> = run.groups().collect();
             let numbers = &renumbered[input];
             let mut damaged = false;
+            run.each_id(|hash, ord| match numbers.get(ord as usize) {
+                Some(&merged) => writer.add_id(hash, merged),
+                None => damaged = true,
+            })?;
             run.each_posting_list(|key, group, value, ords| {
                 let merged_group = groups
                     .get(group as usize)
@@ -133,7 +155,7 @@ impl History {
             })?;
             if damaged {
                 return Err(StoreError::corrupt(format!(
-                    "compacting day {}: run {} has a posting list outside its events",
+                    "compacting day {}: run {} has an id or a posting list outside its events",
                     day_label(day),
                     run.id
                 )));

@@ -16,7 +16,7 @@ mod memtable;
 mod query;
 mod run;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -90,8 +90,8 @@ pub struct History {
     /// How many frozen memtables wait for the flusher; writers wait while it is high, so
     /// memory stays bounded when ingest outruns flushing.
     backlog: (Mutex<usize>, Condvar),
-    /// Held while a compaction merges.
-    merging: Mutex<()>,
+    /// Held while a compaction merges: the days whose last merge failed.
+    merging: Mutex<BTreeSet<i64>>,
 }
 
 /// Frozen memtables allowed to wait before writers are slowed down.
@@ -148,7 +148,7 @@ impl History {
             manifest: Mutex::new(manifest),
             durable_seq: AtomicU64::new(durable),
             backlog: (Mutex::new(0), Condvar::new()),
-            merging: Mutex::new(()),
+            merging: Mutex::new(BTreeSet::new()),
         })
     }
 

@@ -4,7 +4,7 @@
 //! account's events in a time window are a contiguous range of *ordinals*. Layout:
 //!
 //! ```text
-//! blocks    zstd frames (with checksum), each `n × (u32 length, record)`, ~32 KiB raw
+//! blocks    zstd frames (with checksum), each `n × (u32 length, record)`, ~16 KiB raw
 //! times     u32 × count   eventTime − day start, per ordinal (loaded into memory)
 //! seqs      u64 × count   journal sequence number, per ordinal
 //! ids       (u64, u32) × count   FNV-1a hash of (account, eventID) and ordinal, by hash
@@ -12,7 +12,8 @@
 //! postings  per (attribute, group, value): ascending ordinals, delta varints
 //! dict      the posting dictionary, sorted by (attribute, group, value), in chunks of
 //!           64 entries: varint attribute, group, value length, value, postings offset, length
-//! meta      zstd JSON: groups, block table, section offsets, the first entry of each dict chunk
+//! meta      zstd JSON: groups, block table, section offsets, the first entry of each dict
+//!           chunk, the hash of every 256th id entry
 //! trailer   u64 meta length, u32 CRC-32 of meta, u32 version, 8-byte magic "CAIRNRUN"
 //! ```
 //!
@@ -43,7 +44,8 @@ pub(crate) const BLOCK_TARGET: usize = 16 << 10;
 const BLOCK_LEVEL: i32 = 1;
 /// Dictionary entries per chunk: one positioned read finds any entry.
 const DICT_CHUNK: usize = 64;
-/// Id table entries per fence: 3 KiB read per lookup, 8 bytes of memory per 256 events.
+/// Id table entries per fence: a lookup usually reads 3 KiB; 8 bytes of memory per 256
+/// events.
 const ID_FENCE: usize = 256;
 
 #[derive(Serialize, Deserialize)]
@@ -179,9 +181,9 @@ impl RunWriter {
             kind: kind_of(fields),
             offset_in_day: offset_in_day as u32,
             seq,
-            hash: id_hash(&fields.account, &fields.event_id),
             record,
         })?;
+        self.add_id(id_hash(&fields.account, &fields.event_id), ord);
         let group = self.groups.len() as u32 - 1;
         for (key, value) in &fields.attributes {
             let lists = self.postings.entry((key.code(), group)).or_default();
@@ -195,8 +197,8 @@ impl RunWriter {
         Ok(())
     }
 
-    /// Adds the next event without its postings (see `add_postings`); events must come in
-    /// run order. Returns the event's ordinal.
+    /// Adds the next event without its id (see `add_id`) or postings (`add_postings`);
+    /// events must come in run order. Returns the event's ordinal.
     pub fn push_event(&mut self, event: &StoredEvent<'_>) -> Result<u32> {
         let ord = self.times.len() as u32;
         let same_group = self.groups.last().is_some_and(|g| {
@@ -217,7 +219,6 @@ impl RunWriter {
         self.seqs.push(event.seq);
         self.min_seq = self.min_seq.min(event.seq);
         self.max_seq = self.max_seq.max(event.seq);
-        self.ids.push((event.hash, ord));
 
         let record = event.record;
         if self.block.is_empty() {
@@ -234,12 +235,12 @@ impl RunWriter {
 
     /// The index of the group (account, region, kind) among the events pushed so far.
     pub fn group_index(&self, account: &str, region: &str, kind: u8) -> Option<u32> {
-        self.groups
-            .binary_search_by(|g| {
-                (g.account.as_str(), g.region.as_str(), g.kind).cmp(&(account, region, kind))
-            })
-            .ok()
-            .map(|g| g as u32)
+        find_group(&self.groups, account, region, kind)
+    }
+
+    /// Gives the event at `ord` its (account, eventID) hash.
+    pub fn add_id(&mut self, hash: u64, ord: u32) {
+        self.ids.push((hash, ord));
     }
 
     /// Adds ordinals, in any order, to the posting list of (attribute code, group, value).
@@ -439,6 +440,10 @@ impl Run {
             .map_err(|_| corrupt("metadata does not decompress"))?;
         let meta: RunMeta =
             serde_json::from_slice(&json).map_err(|_| corrupt("metadata does not parse"))?;
+        let fences_needed = (meta.count as usize).div_ceil(ID_FENCE);
+        if !meta.id_fences.is_empty() && meta.id_fences.len() != fences_needed {
+            return Err(corrupt("id fences do not match the event count"));
+        }
         let mut raw_times = vec![0u8; meta.count as usize * 4];
         read_at(&file, path, &mut raw_times, meta.times_at)?;
         let times = raw_times
@@ -531,17 +536,12 @@ impl Run {
     }
 
     fn group_index(&self, query: &LookupQuery) -> Option<u32> {
-        self.meta
-            .groups
-            .binary_search_by(|g| {
-                (g.account.as_str(), g.region.as_str(), g.kind).cmp(&(
-                    query.account.as_str(),
-                    query.region.as_str(),
-                    query.kind(),
-                ))
-            })
-            .ok()
-            .map(|g| g as u32)
+        find_group(
+            &self.meta.groups,
+            &query.account,
+            &query.region,
+            query.kind(),
+        )
     }
 
     /// Finds (offset, length) of a posting list in the dictionary: the chunk comes from
@@ -598,9 +598,14 @@ impl Run {
         let (Some(first), Some(last)) = (self.meta.fences.first(), self.meta.fences.last()) else {
             return Ok(());
         };
-        let mut postings = vec![0u8; (first.at - self.meta.postings_at) as usize];
+        let postings_len = first.at.checked_sub(self.meta.postings_at);
+        let dictionary_len = (last.at + u64::from(last.len)).checked_sub(first.at);
+        let (Some(postings_len), Some(dictionary_len)) = (postings_len, dictionary_len) else {
+            return Err(self.bad_dictionary());
+        };
+        let mut postings = vec![0u8; postings_len as usize];
         self.read(&mut postings, self.meta.postings_at)?;
-        let mut dictionary = vec![0u8; (last.at + u64::from(last.len) - first.at) as usize];
+        let mut dictionary = vec![0u8; dictionary_len as usize];
         self.read(&mut dictionary, first.at)?;
         let mut pos = 0;
         while pos < dictionary.len() {
@@ -609,7 +614,12 @@ impl Run {
             let value = std::str::from_utf8(entry.value).map_err(|_| self.bad_dictionary())?;
             let list = usize::try_from(entry.at)
                 .ok()
-                .zip(usize::try_from(entry.at + entry.len).ok())
+                .zip(
+                    entry
+                        .at
+                        .checked_add(entry.len)
+                        .and_then(|end| usize::try_from(end).ok()),
+                )
                 .and_then(|(at, end)| postings.get(at..end))
                 .ok_or_else(|| self.bad_dictionary())?;
             let ords = decode_postings(list).ok_or_else(|| self.bad_postings())?;
@@ -643,8 +653,9 @@ impl Run {
         self.read(&mut bytes, self.meta.ids_at + first * 12)?;
         let mut ords: Vec<u32> = bytes
             .chunks_exact(12)
-            .filter(|entry| u64::from_le_bytes(entry[..8].try_into().unwrap()) == target)
-            .map(|entry| u32::from_le_bytes(entry[8..].try_into().unwrap()))
+            .map(id_entry)
+            .filter(|(hash, _)| *hash == target)
+            .map(|(_, ord)| ord)
             .collect();
         ords.sort_unstable();
         Ok(ords)
@@ -656,10 +667,7 @@ impl Run {
         let entry = |i: u64| -> Result<(u64, u32)> {
             let mut buf = [0u8; 12];
             self.read(&mut buf, self.meta.ids_at + i * 12)?;
-            Ok((
-                u64::from_le_bytes(buf[..8].try_into().unwrap()),
-                u32::from_le_bytes(buf[8..].try_into().unwrap()),
-            ))
+            Ok(id_entry(&buf))
         };
         while lo < hi {
             let mid = (lo + hi) / 2;
@@ -775,7 +783,12 @@ impl Run {
             static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
                 const { std::cell::RefCell::new(None) };
         }
-        let meta = self.meta.blocks[index];
+        let meta = *self.meta.blocks.get(index).ok_or_else(|| {
+            StoreError::corrupt(format!(
+                "run {}: its blocks hold fewer events than it counts",
+                self.path.display()
+            ))
+        })?;
         let mut compressed = vec![0u8; meta.len as usize];
         self.read(&mut compressed, meta.at)?;
         let damaged = |e: std::io::Error| {
@@ -804,6 +817,24 @@ impl Run {
     }
 }
 
+/// The index of (account, region, kind) among groups in run order.
+fn find_group(groups: &[GroupMeta], account: &str, region: &str, kind: u8) -> Option<u32> {
+    groups
+        .binary_search_by(|g| {
+            (g.account.as_str(), g.region.as_str(), g.kind).cmp(&(account, region, kind))
+        })
+        .ok()
+        .map(|g| g as u32)
+}
+
+/// An entry of the id table: (account, eventID) hash and ordinal.
+fn id_entry(bytes: &[u8]) -> (u64, u32) {
+    (
+        u64::from_le_bytes(bytes[..8].try_into().expect("12-byte entry")),
+        u32::from_le_bytes(bytes[8..12].try_into().expect("12-byte entry")),
+    )
+}
+
 fn nth_record(raw: &[u8], n: usize) -> Option<&[u8]> {
     let mut pos = 0usize;
     for _ in 0..n {
@@ -819,24 +850,22 @@ fn read_at(file: &File, path: &Path, buf: &mut [u8], at: u64) -> Result<()> {
         .map_err(|e| StoreError::io(path.display(), e))
 }
 
-/// One event as a run stores it: what orders it, its identity hash and its record.
+/// One event as a run stores it: what orders it, and its record.
 pub(crate) struct StoredEvent<'a> {
     pub account: &'a str,
     pub region: &'a str,
     pub kind: u8,
     pub offset_in_day: u32,
     pub seq: u64,
-    pub hash: u64,
     pub record: &'a [u8],
 }
 
-/// Reads a run's events in run order, one block in memory at a time, without parsing
-/// any record: a merge orders and indexes events by what the run's sections hold.
+/// Reads a run's events in run order without parsing any record: a merge orders and
+/// indexes events by what the run's sections hold. Holds one block, and the sequence
+/// number of every event.
 pub(crate) struct RunCursor<'a> {
     run: &'a Run,
     seqs: Vec<u64>,
-    /// The (account, eventID) hash of each ordinal.
-    hashes: Vec<u64>,
     group: usize,
     block_index: usize,
     block: Vec<u8>,
@@ -855,20 +884,9 @@ impl Run {
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
             .collect();
-        let mut raw = vec![0u8; count * 12];
-        self.read(&mut raw, self.meta.ids_at)?;
-        let mut hashes = vec![0u64; count];
-        for entry in raw.chunks_exact(12) {
-            let hash = u64::from_le_bytes(entry[..8].try_into().unwrap());
-            let ord = u32::from_le_bytes(entry[8..].try_into().unwrap()) as usize;
-            *hashes.get_mut(ord).ok_or_else(|| {
-                StoreError::corrupt(format!("run {}: bad id table", self.path.display()))
-            })? = hash;
-        }
         let mut cursor = RunCursor {
             run: self,
             seqs,
-            hashes,
             group: 0,
             block_index: 0,
             block: Vec::new(),
@@ -877,6 +895,23 @@ impl Run {
         };
         cursor.load()?;
         Ok(cursor)
+    }
+
+    /// Calls `each` with every (account, eventID) hash and its ordinal, reading the id
+    /// table a slice at a time.
+    pub fn each_id(&self, mut each: impl FnMut(u64, u32)) -> Result<()> {
+        const SLICE: u64 = 64 << 10;
+        let count = u64::from(self.meta.count);
+        let mut bytes = Vec::new();
+        for first in (0..count).step_by(SLICE as usize) {
+            let entries = SLICE.min(count - first);
+            bytes.resize((entries * 12) as usize, 0);
+            self.read(&mut bytes, self.meta.ids_at + first * 12)?;
+            for (hash, ord) in bytes.chunks_exact(12).map(id_entry) {
+                each(hash, ord);
+            }
+        }
+        Ok(())
     }
 
     /// The (account, region, kind) of each group, in run order.
@@ -908,14 +943,26 @@ impl RunCursor<'_> {
             kind: group.kind,
             offset_in_day: self.run.times[ord],
             seq: self.seqs[ord],
-            hash: self.hashes[ord],
             record: &self.block[self.record.clone()],
         }
     }
 
     pub fn advance(&mut self) -> Result<()> {
+        let before = self.key();
         self.ord += 1;
-        self.load()
+        self.load()?;
+        // A merge trusts this order (the sections that give it have no checksum): a run
+        // damaged out of order must fail the merge, not yield an unsorted run.
+        if let (Some(before), Some(after)) = (before, self.key()) {
+            if after <= before {
+                return Err(StoreError::corrupt(format!(
+                    "run {}: events out of order at ordinal {}",
+                    self.run.path.display(),
+                    self.ord
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Finds the current ordinal's group and record, reading the next block when needed.
@@ -931,10 +978,13 @@ impl RunCursor<'_> {
         {
             self.group += 1;
         }
-        let short = || StoreError::corrupt(format!("run {}: short block", self.run.path.display()));
+        let path = self.run.path.display();
         if self.group >= meta.groups.len() {
-            return Err(short());
+            return Err(StoreError::corrupt(format!(
+                "run {path}: its groups do not cover every event"
+            )));
         }
+        let short = || StoreError::corrupt(format!("run {path}: short block"));
         let mut pos = self.record.end;
         if pos >= self.block.len() {
             self.block = self.run.block(self.block_index)?;
@@ -1005,20 +1055,49 @@ mod tests {
         let path = dir.join("1.run");
         let mut writer = RunWriter::create(&path, 0).unwrap();
         for (i, &hash) in hashes.iter().enumerate() {
-            writer
+            let ord = writer
                 .push_event(&StoredEvent {
                     account: "111111111111",
                     region: "us-east-1",
                     kind: 0,
                     offset_in_day: 0,
                     seq: i as u64,
-                    hash,
                     record: b"{}",
                 })
                 .unwrap();
+            writer.add_id(hash, ord);
         }
         writer.finish().unwrap();
         Run::open(&path, 1).unwrap()
+    }
+
+    #[test]
+    fn a_cursor_refuses_events_out_of_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.run");
+        let mut writer = RunWriter::create(&path, 0).unwrap();
+        for i in 0..3u32 {
+            let event = StoredEvent {
+                account: "111111111111",
+                region: "us-east-1",
+                kind: 0,
+                offset_in_day: 10 * i,
+                seq: u64::from(i),
+                record: b"{}",
+            };
+            writer.push_event(&event).unwrap();
+        }
+        writer.finish().unwrap();
+        let times_at = Run::open(&path, 1).unwrap().meta.times_at;
+        // The last event's time, damaged to come before the second's.
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all_at(&5u32.to_le_bytes(), times_at + 8)
+            .unwrap();
+        let run = Run::open(&path, 1).unwrap();
+        let mut cursor = run.cursor().unwrap();
+        cursor.advance().unwrap();
+        let error = cursor.advance().unwrap_err().to_string();
+        assert!(error.contains("out of order"), "{error}");
     }
 
     #[test]
