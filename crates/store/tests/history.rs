@@ -233,6 +233,58 @@ fn a_merge_of_runs_holding_different_groups_keeps_every_posting() {
 }
 
 #[test]
+fn a_day_whose_merge_fails_does_not_hold_up_the_next_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options(1 << 30)).unwrap();
+    let mut model = Model { events: Vec::new() };
+    // Three runs in each of two days: with fanout 3, each day has one merge due.
+    for run in 0..3u64 {
+        let batch = (0..40u64)
+            .flat_map(|i| {
+                let i = run * 100 + i;
+                [DAY0, DAY0 + SECONDS_PER_DAY].map(|day| {
+                    let i = i + if day == DAY0 { 0 } else { 10_000 };
+                    Event::from_record(record(
+                        i,
+                        day + 60,
+                        "111111111111",
+                        "us-east-1",
+                        "Management",
+                    ))
+                    .unwrap()
+                })
+            })
+            .collect();
+        append(&store, &mut model, batch);
+        store.flush().unwrap();
+    }
+    assert_eq!(store.stats().history.runs, 6);
+    // Damage a block of one of the first day's runs: its merge, tried first, fails.
+    let first_day = std::fs::read_dir(dir.path().join("history"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .min()
+        .unwrap();
+    let run = std::fs::read_dir(&first_day)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&run).unwrap();
+    for b in &mut bytes[16..64] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&run, bytes).unwrap();
+    assert!(store.compact().is_err());
+    assert_eq!(store.stats().history.runs, 6);
+    // The next round passes over the failed day first: the second day is merged.
+    assert!(store.compact().is_err());
+    assert_eq!(store.stats().history.runs, 4);
+}
+
+#[test]
 fn unflushed_events_survive_a_restart_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let crashed = tempfile::tempdir().unwrap();
