@@ -80,11 +80,47 @@ const LEVEL: flate2::Compression = flate2::Compression::fast();
 
 /// Gzip, as log files are (digest files are compressed here).
 pub fn compress(json: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::with_capacity(json.len() / 6), LEVEL);
-    encoder.write_all(json).expect("writing to memory");
-    encoder.finish().expect("writing to memory")
+    let mut gzip = Gzip::new(json.len());
+    gzip.write(json);
+    gzip.finish()
+}
+
+/// The gzip header of every file delivered: no name, no time, "fastest" level (LEVEL),
+/// unknown system.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
+
+/// A gzip file written in memory: raw deflate between the header and a trailer of the
+/// CRC-32 (crc32fast) and length of what was written.
+struct Gzip {
+    deflate: flate2::write::DeflateEncoder<Vec<u8>>,
+    crc: crc32fast::Hasher,
+    len: usize,
+}
+
+impl Gzip {
+    /// A file of about `expected` bytes before compression.
+    fn new(expected: usize) -> Gzip {
+        let mut out = Vec::with_capacity(expected / 6);
+        out.extend_from_slice(&GZIP_HEADER);
+        Gzip {
+            deflate: flate2::write::DeflateEncoder::new(out, LEVEL),
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.deflate.write_all(bytes).expect("writing to memory");
+        self.crc.update(bytes);
+        self.len += bytes.len();
+    }
+
+    fn finish(self) -> Vec<u8> {
+        let mut out = self.deflate.finish().expect("writing to memory");
+        out.extend_from_slice(&self.crc.finalize().to_le_bytes());
+        out.extend_from_slice(&(self.len as u32).to_le_bytes());
+        out
+    }
 }
 
 /// One packed and compressed log file, and what its digest entry needs.
@@ -98,9 +134,6 @@ struct Packed {
     newest: i64,
 }
 
-/// The gzip header of every log file: no name, no time, "fastest" level (LEVEL), unknown
-/// system.
-const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
 /// `{"Records":[`, which opens every log file.
 const OPENING: &[u8] = b"{\"Records\":[";
 /// JSON handed to the compressor and the hashes at once: the compressor does work per
@@ -110,11 +143,9 @@ const CHUNK: usize = 256 << 10;
 /// A log file being written: its JSON is compressed and hashed as it is appended, so a
 /// file of many megabytes is never held uncompressed.
 struct Packing {
-    deflate: flate2::write::DeflateEncoder<Vec<u8>>,
+    gzip: Gzip,
     pending: Vec<u8>,
-    crc: crc32fast::Hasher,
     sha256: Option<aws_lc_rs::digest::Context>,
-    json_bytes: usize,
     records: usize,
     oldest: i64,
     newest: i64,
@@ -123,15 +154,10 @@ struct Packing {
 impl Packing {
     /// A file expected to hold about `json_bytes` of JSON.
     fn new(hashing: bool, json_bytes: usize) -> Packing {
-        // Raw deflate after the gzip header; the trailer is added by `finish`.
-        let mut gzip = Vec::with_capacity(json_bytes / 6);
-        gzip.extend_from_slice(&GZIP_HEADER);
         let mut packing = Packing {
-            deflate: flate2::write::DeflateEncoder::new(gzip, LEVEL),
+            gzip: Gzip::new(json_bytes),
             pending: Vec::with_capacity(CHUNK + (64 << 10)),
-            crc: crc32fast::Hasher::new(),
             sha256: hashing.then(|| aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256)),
-            json_bytes: 0,
             records: 0,
             oldest: i64::MAX,
             newest: i64::MIN,
@@ -142,17 +168,13 @@ impl Packing {
 
     fn write(&mut self, bytes: &[u8]) {
         self.pending.extend_from_slice(bytes);
-        self.json_bytes += bytes.len();
         if self.pending.len() >= CHUNK {
             self.flush();
         }
     }
 
     fn flush(&mut self) {
-        self.deflate
-            .write_all(&self.pending)
-            .expect("writing to memory");
-        self.crc.update(&self.pending);
+        self.gzip.write(&self.pending);
         if let Some(sha256) = &mut self.sha256 {
             sha256.update(&self.pending);
         }
@@ -172,11 +194,8 @@ impl Packing {
     fn finish(mut self) -> Packed {
         self.write(b"]}");
         self.flush();
-        let mut gzip = self.deflate.finish().expect("writing to memory");
-        gzip.extend_from_slice(&self.crc.finalize().to_le_bytes());
-        gzip.extend_from_slice(&(self.json_bytes as u32).to_le_bytes());
         Packed {
-            gzip: std::sync::Arc::new(gzip),
+            gzip: std::sync::Arc::new(self.gzip.finish()),
             records: self.records,
             sha256: self.sha256.map(|sha256| hex::encode(sha256.finish())),
             oldest: self.oldest,
@@ -619,7 +638,9 @@ mod tests {
     fn log_files_carry_the_gzip_header_they_always_had() {
         // The header flate2's gzip writer gave log files before they were framed here;
         // the decoder checks the trailer's CRC-32 and length.
-        let old = compress(b"{}");
+        let mut encoder = flate2::GzBuilder::new().mtime(0).write(Vec::new(), LEVEL);
+        encoder.write_all(b"{}").unwrap();
+        let old = encoder.finish().unwrap();
         let file = pack([(b"{}".as_slice(), 0)].into_iter(), false);
         assert_eq!(file.gzip[..10], old[..10]);
         let mut json = String::new();
