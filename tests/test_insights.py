@@ -15,6 +15,7 @@ import re
 import subprocess
 import time
 from datetime import datetime, timezone
+from xml.etree import ElementTree
 
 from conftest import ACCOUNT_A, BIN, error_of, serve, trails_config, wait_for
 from test_alarms import Webhook
@@ -381,3 +382,72 @@ def test_scan_reads_logs_in_an_s3_bucket(workdir, moto_s3):
     assert "scanned 1 files" in out.stderr, out.stderr
     missing = scan_s3("s3://no-such-bucket/")
     assert missing.returncode != 0 and "no-such-bucket" in missing.stderr, missing.stderr
+
+
+def plot(workdir, *args):
+    """`cairn insights plot` over the logs `scan` wrote: (exit status, SVG root or None, stderr)."""
+    out_file = workdir / "plot.svg"
+    out_file.unlink(missing_ok=True)
+    out = subprocess.run([BIN, "insights", "plot", str(workdir / "logs"), "--learning-minutes", "60",
+                          "--output", str(out_file), *args], capture_output=True, text=True, timeout=60)
+    root = ElementTree.parse(out_file).getroot() if out.returncode == 0 else None
+    return out.returncode, root, out.stderr
+
+
+def test_plot_draws_a_series_its_limits_and_its_insights(workdir):
+    """`cairn insights plot` draws the series an Insight was found on: a panel per window
+    length, the Insight's window where scan put it, the burst inside it, above the limit."""
+    random.seed(11)
+    now_minute = int(time.time()) // 60
+    burst = now_minute - 45
+    records = traffic(now_minute, burst)
+    scanned, _ = scan(workdir, records)
+    found = {(r["insightDetails"]["eventName"], r["insightDetails"]["state"]): r["eventTime"] for r in scanned}
+
+    code, root, stderr = plot(workdir, "--event-source", "ec2.amazonaws.com", "--event-name", "RunInstances")
+    assert code == 0, stderr
+    assert "1 Insights" in stderr, stderr
+    svg = "{http://www.w3.org/2000/svg}"
+    title = root.find(f"{svg}text").text
+    assert title == f"ec2.amazonaws.com:RunInstances ApiCallRateInsight, account {ACCOUNT_A} {REGION}"
+    panels = root.findall(f"{svg}g[@class='panel']")
+    assert [p.get("data-window") for p in panels] == ["1", "5", "15", "30"]
+    for panel in panels:
+        [insight] = panel.findall(f"{svg}rect[@class='insight']")
+        assert insight.get("data-start") == found[("RunInstances", "Start")]
+        assert insight.get("data-end") == found[("RunInstances", "End")]
+    # In the one-minute panel the highest point is the burst: inside the Insight's window
+    # and above the limit line there.
+    minute = panels[0]
+    calls = [tuple(map(float, xy.split(","))) for xy in minute.find(f"{svg}polyline[@class='calls']").get("points").split()]
+    peak_x, peak_y = min(calls, key=lambda xy: xy[1])
+    insight = minute.find(f"{svg}rect[@class='insight']")
+    left = float(insight.get("x"))
+    assert left <= peak_x < left + float(insight.get("width"))
+    limit = [tuple(map(float, xy.split(","))) for line in minute.findall(f"{svg}polyline[@class='limit']")
+             for xy in line.get("points").split()]
+    assert min(y for x, y in limit if abs(x - peak_x) < 0.5) > peak_y, "the burst is above its limit"
+    assert minute.findall(f"{svg}rect[@class='learning']"), "the first hour is learning"
+
+    # The failures' series, by error code.
+    code, root, stderr = plot(workdir, "--event-source", "ec2.amazonaws.com", "--event-name", "DescribeInstances",
+                              "--insight-type", "ApiErrorRateInsight", "--error-code", "Client.UnauthorizedOperation")
+    assert code == 0, stderr
+    assert "ApiErrorRateInsight (Client.UnauthorizedOperation)" in root.find(f"{svg}text").text
+    assert root.find(f"{svg}g[@class='panel']/{svg}rect[@class='insight']").get("data-start") == found[("DescribeInstances", "Start")]
+
+    # Read-only calls make no call-rate series; a series must be named exactly once.
+    code, _, stderr = plot(workdir, "--event-source", "ec2.amazonaws.com", "--event-name", "DescribeInstances")
+    assert code != 0 and "no write calls of ec2.amazonaws.com:DescribeInstances" in stderr, stderr
+    code, _, stderr = plot(workdir, "--event-source", "ec2.amazonaws.com", "--event-name", "RunInstances",
+                           "--error-code", "AccessDenied")
+    assert code != 0 and "--error-code goes with --insight-type ApiErrorRateInsight" in stderr, stderr
+    elsewhere = workdir / "logs" / "AWSLogs" / ACCOUNT_A / "CloudTrail" / "us-east-2"
+    elsewhere.mkdir(parents=True)
+    with gzip.open(elsewhere / "calls.json.gz", "wt") as f:
+        json.dump({"Records": [dict(r, awsRegion="us-east-2") for r in records]}, f)
+    code, _, stderr = plot(workdir, "--event-source", "ec2.amazonaws.com", "--event-name", "RunInstances")
+    assert code != 0 and "2 series match" in stderr and "us-east-2" in stderr, stderr
+    code, root, stderr = plot(workdir, "--event-source", "ec2.amazonaws.com", "--event-name", "RunInstances",
+                              "--event-region", "us-east-2")
+    assert code == 0 and root.find(f"{svg}text").text.endswith("us-east-2"), stderr

@@ -1,10 +1,12 @@
-//! The `cairn` command: `serve` runs the service; `import`, `insights scan` and
-//! `validate-logs` work on existing logs; `bench` measures.
+//! The `cairn` command: `serve` runs the service; `import`, `insights scan`, `insights
+//! plot` and `validate-logs` work on existing logs; `bench` measures.
 
 mod api_client;
 mod bench;
+mod chart;
 mod import;
 mod logfiles;
+mod plot;
 mod scan;
 mod validate;
 
@@ -44,7 +46,7 @@ enum Command {
     Buckets(Buckets),
     /// Load existing CloudTrail log files (a directory tree, .json.gz, .json, NDJSON).
     Import(import::Args),
-    /// Insights over existing logs: `cairn insights scan PATH`.
+    /// Insights over existing logs: `cairn insights scan PATH`, `cairn insights plot PATH`.
     #[command(subcommand)]
     Insights(Insights),
     /// Validate a trail's log files against its signed digests (on S3, or a local copy).
@@ -59,6 +61,10 @@ enum Insights {
     /// Run the Insights detector over CloudTrail log files and write the Insights events
     /// it finds (NDJSON or a log file's `{"Records":[…]}`), with a summary on stderr.
     Scan(scan::ScanArgs),
+    /// Draw one API's series from CloudTrail log files as an SVG picture: per window
+    /// length, its calls, its usual band, the limit above which an Insight opens, and the
+    /// Insights the detector found.
+    Plot(Box<plot::PlotArgs>),
 }
 
 #[derive(Subcommand)]
@@ -87,6 +93,7 @@ fn main() -> anyhow::Result<()> {
         Command::Buckets(Buckets::Create { name, config }) => create_bucket(&name, config),
         Command::Import(args) => import::run(args),
         Command::Insights(Insights::Scan(args)) => scan::run(args),
+        Command::Insights(Insights::Plot(args)) => plot::run(*args),
         Command::ValidateLogs(args) => validate::run(*args),
         Command::Bench(bench) => bench::run(bench),
     }

@@ -38,7 +38,7 @@ pub struct ScanArgs {
 }
 
 /// How far before `--since` calls are read to learn the baseline: a week and a day.
-const BASELINE_SECS: i64 = 8 * 86_400;
+pub const BASELINE_SECS: i64 = 8 * 86_400;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -46,7 +46,7 @@ enum Format {
     Records,
 }
 
-fn parse_time(text: &str) -> Result<i64, String> {
+pub fn parse_time(text: &str) -> Result<i64, String> {
     cairn_core::timefmt::parse_event_time(text)
         .ok_or_else(|| format!("{text:?} is not a time such as 2026-11-01T00:00:00Z"))
 }
@@ -159,6 +159,8 @@ pub struct Scanned {
     pub calls: u64,
     pub late: u64,
     pub unreadable: Vec<String>,
+    /// The minutes of the series `params.watch` names.
+    pub traces: Vec<cairn_insights::trace::Trace>,
 }
 
 /// Scans `files` with `threads` readers; calls outside `window` are not counted.
@@ -171,6 +173,7 @@ pub fn scan(files: &LogFiles, window: (i64, i64), params: Params, threads: usize
         calls: 0,
         late: 0,
         unreadable: Vec::new(),
+        traces: Vec::new(),
     };
     // The detector takes each file's calls in file order while the next files are read.
     files
@@ -199,6 +202,7 @@ pub fn scan(files: &LogFiles, window: (i64, i64), params: Params, threads: usize
     detector.flush();
     scanned.insights.extend(detector.take());
     scanned.late = detector.late();
+    scanned.traces = detector.take_traces();
     scanned
 }
 

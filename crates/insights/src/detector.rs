@@ -10,6 +10,7 @@ use crate::attribution::{Attribute, Tally};
 use crate::history::MINUTES_PER_DAY;
 use crate::record::{Attribution, Insight, InsightKind, State};
 use crate::series::{Change, Open, Series, Thresholds};
+use crate::trace::{Point, Trace, Watch};
 
 /// One API call, as much of it as Insights reads.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +36,8 @@ pub struct Params {
     pub reorder_minutes: i64,
     /// Whether closed minutes' counts are kept for [`Detector::take_counts`].
     pub keep_counts: bool,
+    /// Series whose every minute is kept for [`Detector::take_traces`].
+    pub watch: Option<Watch>,
 }
 
 impl Default for Params {
@@ -44,6 +47,7 @@ impl Default for Params {
             learning_minutes: MINUTES_PER_DAY,
             reorder_minutes: 2,
             keep_counts: false,
+            watch: None,
         }
     }
 }
@@ -154,6 +158,9 @@ pub struct Detector {
     /// Closed minutes' counts not yet taken: (series, minute, count).
     #[serde(skip)]
     counted: Vec<(usize, i64, u32)>,
+    /// Per watched series, its minutes not yet taken.
+    #[serde(skip)]
+    traced: BTreeMap<usize, Vec<Point>>,
     late: u64,
 }
 
@@ -221,6 +228,9 @@ impl Detector {
             api_ids.insert(key.as_str().into(), index);
         }
         self.api_ids = api_ids;
+        for series in 0..self.series.len() {
+            self.watch_if_asked(series);
+        }
         Ok(self)
     }
 
@@ -298,26 +308,49 @@ impl Detector {
 
     /// The counts of the minutes closed so far, in order of minute.
     pub fn take_counts(&mut self) -> Vec<MinuteCount> {
-        let name = |id: u32| self.strings[id as usize].to_string();
         let counted = std::mem::take(&mut self.counted);
         counted
             .into_iter()
-            .map(|(series, minute, count)| {
-                let info = &self.info[series];
-                let api = &self.apis[info.api];
-                MinuteCount {
-                    subject: Subject {
-                        account: name(api.account),
-                        region: name(api.region),
-                        event_source: name(api.source),
-                        event_name: name(api.name),
-                        error_code: info.error.map(name),
-                    },
-                    minute,
-                    count,
-                }
+            .map(|(series, minute, count)| MinuteCount {
+                subject: self.subject(series),
+                minute,
+                count,
             })
             .collect()
+    }
+
+    /// The watched series' minutes closed so far (see [`Params::watch`]), by series.
+    pub fn take_traces(&mut self) -> Vec<Trace> {
+        let watched: Vec<usize> = self.traced.keys().copied().collect();
+        watched
+            .into_iter()
+            .map(|series| Trace {
+                subject: self.subject(series),
+                points: std::mem::take(self.traced.get_mut(&series).expect("watched")),
+            })
+            .collect()
+    }
+
+    fn subject(&self, series: usize) -> Subject {
+        let name = |id: u32| self.strings[id as usize].to_string();
+        let info = &self.info[series];
+        let api = &self.apis[info.api];
+        Subject {
+            account: name(api.account),
+            region: name(api.region),
+            event_source: name(api.source),
+            event_name: name(api.name),
+            error_code: info.error.map(name),
+        }
+    }
+
+    /// Starts tracing `series` if the parameters watch it.
+    fn watch_if_asked(&mut self, series: usize) {
+        if let Some(watch) = &self.params.watch {
+            if watch.matches(&self.subject(series)) {
+                self.traced.entry(series).or_default();
+            }
+        }
     }
 
     /// Calls that arrived after their minute had closed.
@@ -382,7 +415,9 @@ impl Detector {
     fn add_series(&mut self, api: usize, error: Option<u32>) -> usize {
         self.series.push(Series::default());
         self.info.push(SeriesInfo { api, error });
-        self.series.len() - 1
+        let series = self.series.len() - 1;
+        self.watch_if_asked(series);
+        series
     }
 
     fn call_series(&mut self, api: usize) -> usize {
@@ -426,6 +461,9 @@ impl Detector {
             let count = std::mem::take(&mut self.counts[index]);
             let change =
                 self.series[index].step(t, count, since, eligible, &self.params.thresholds);
+            if let Some(points) = self.traced.get_mut(&index) {
+                points.push(self.series[index].point(t, count));
+            }
             let insight = match change {
                 None => continue,
                 Some(Change::Started) => {
@@ -547,6 +585,52 @@ mod tests {
         assert_eq!(identities.insight[0].1, 60.0);
         let errors = &end.attributions[2];
         assert_eq!(errors.insight[0].0, "null");
+    }
+
+    #[test]
+    fn a_watched_series_shows_each_minute_against_its_limits() {
+        let watch = Watch {
+            event_source: "ec2.amazonaws.com".into(),
+            event_name: "TerminateInstances".into(),
+            ..Watch::default()
+        };
+        let params = Params {
+            watch: Some(watch.clone()),
+            ..Params::default()
+        };
+        let mut detector = Detector::new(params);
+        burst_after_two_days(&mut detector);
+        let traces = detector.take_traces();
+        assert_eq!(traces.len(), 1);
+        let points = &traces[0].points;
+        let day = MINUTES_PER_DAY;
+        let minutes: Vec<i64> = points.iter().map(|p| p.minute).collect();
+        assert_eq!(minutes, (0..2 * day + 60).collect::<Vec<_>>());
+        assert!(
+            points[..day as usize].iter().all(|p| p.limit.is_none()),
+            "learning"
+        );
+        let before = &points[(2 * day + 19) as usize];
+        let burst = &points[(2 * day + 20) as usize];
+        let limit = before.limit.expect("learned");
+        assert!(limit[0] > 3.0 && limit[0] < 60.0, "{limit:?}");
+        assert_eq!((before.count, before.sums[1], before.open), (3, 15, false));
+        assert_eq!(before.usual[0], 3.0);
+        assert_eq!((burst.count, burst.sums[0], burst.open), (60, 60, true));
+        let after = &points[(2 * day + 59) as usize];
+        assert!(!after.open, "the Insight ended");
+        assert!(detector.take_traces()[0].points.is_empty(), "taken once");
+
+        let elsewhere = Params {
+            watch: Some(Watch {
+                errors: true,
+                ..watch
+            }),
+            ..Params::default()
+        };
+        let mut detector = Detector::new(elsewhere);
+        burst_after_two_days(&mut detector);
+        assert!(detector.take_traces().is_empty(), "no error series");
     }
 
     #[test]

@@ -130,6 +130,11 @@ impl History {
         self.seen.push(t, count)
     }
 
+    /// The rolling sums ending at the last minute pushed.
+    pub fn sums(&self) -> [u64; SCALES.len()] {
+        self.seen.sums
+    }
+
     /// Learns minute `t` as `count` (after [`push`](Self::push) for the same minute).
     pub fn learn(&mut self, t: i64, count: u32) {
         let sums = self.learned.push(t, count);

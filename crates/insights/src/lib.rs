@@ -22,7 +22,9 @@ mod scopes;
 mod series;
 pub mod snapshot;
 pub mod source;
+pub mod trace;
 
 pub use detector::{Call, Detector, MinuteCount, Params, Subject};
+pub use history::SCALES;
 pub use record::{Attribution, Insight, InsightKind, State};
 pub use scopes::Scopes;

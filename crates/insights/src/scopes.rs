@@ -92,6 +92,14 @@ impl Scopes {
             .collect()
     }
 
+    /// The watched series' minutes closed so far, scope by scope.
+    pub fn take_traces(&mut self) -> Vec<crate::trace::Trace> {
+        self.scopes
+            .values_mut()
+            .flat_map(|scope| scope.detector.take_traces())
+            .collect()
+    }
+
     /// Every scope's state as bytes, for [`restore`](Self::restore). Insights decided but
     /// not yet taken are not in it.
     pub fn snapshot(&self) -> Vec<u8> {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribution::{Attribute, Tally};
 use crate::history::{slot_of, Band, History, SCALES};
+use crate::trace::Point;
 
 /// How far outside its band a series must go, and for how long it must come back.
 #[derive(Clone, Debug)]
@@ -164,6 +165,9 @@ pub struct Series {
     /// Usual callers (outside Insights), decayed, and the minutes they cover, decayed alike.
     pub usual: [Tally; 3],
     pub usual_minutes: f64,
+    /// Whether the last minute stepped could have opened an Insight (for traces only).
+    #[serde(skip)]
+    could_open: bool,
 }
 
 impl Series {
@@ -210,8 +214,9 @@ impl Series {
         let limits = self.limits;
         let outside =
             (0..SCALES.len()).any(|k| clear_of_last(k) && sums[k] as f64 > limits.open[k]);
+        self.could_open = eligible && self.band.baseline_minutes > 0;
         let change = match &mut self.open {
-            None if eligible && self.band.baseline_minutes > 0 && outside => {
+            None if self.could_open && outside => {
                 self.open = Some(Box::new(Open::new(t, self.band)));
                 Some(Change::Started)
             }
@@ -242,6 +247,18 @@ impl Series {
         self.history.learn(t, learned);
         self.record_callers(t, count);
         change
+    }
+
+    /// Minute `t`, just stepped with `count`, as a trace shows it.
+    pub fn point(&self, t: i64, count: u32) -> Point {
+        Point {
+            minute: t,
+            count,
+            sums: self.history.sums(),
+            usual: self.band.peak,
+            limit: self.could_open.then_some(self.limits.open),
+            open: self.open.is_some(),
+        }
     }
 
     fn record_callers(&mut self, t: i64, count: u32) {
