@@ -14,6 +14,7 @@ import random
 import re
 import subprocess
 import time
+import uuid
 from datetime import datetime, timezone
 from xml.etree import ElementTree
 
@@ -208,6 +209,15 @@ def test_bursts_become_insights_in_history_files_and_log_group(workdir):
             assert body["detail"] == by_id[body["detail"]["eventID"]] and body["time"] == body["detail"]["eventTime"]
         assert hook.refused == 1 and len({b["id"] for b in hook.bodies}) == 4
 
+        # An Insights record another producer sends reaches the history, not the webhook:
+        # it only gets the Insights Cairn decided.
+        foreign = dict(calls_start, eventID=str(uuid.uuid4()), sharedEventID=str(uuid.uuid4()))
+        send(cairn, [foreign])
+        wait_for(lambda: foreign["eventID"] in {e["EventId"] for e in history.lookup_events(
+            EventCategory="insight", MaxResults=50)["Events"]}, timeout=10, interval=0.3)
+        time.sleep(3)
+        assert len(hook.bodies) == 4, [b["detail"]["eventID"] for b in hook.bodies]
+
         # `cairn insights scan` over the same calls as a log file finds the same Insights.
         scanned, summary = scan(workdir, records)
         assert sorted(r["eventID"] for r in scanned) == sorted(ids), (summary, scanned)
@@ -218,7 +228,7 @@ def test_bursts_become_insights_in_history_files_and_log_group(workdir):
         cairn.start()
         time.sleep(3)
         again = cairn.client(region=REGION).lookup_events(EventCategory="insight")["Events"]
-        assert sorted(e["EventId"] for e in again) == sorted(ids)
+        assert sorted(e["EventId"] for e in again) == sorted(ids | {foreign["eventID"]})
         assert len(hook.bodies) == 4, "nothing posted twice"
     finally:
         cairn.stop()

@@ -42,19 +42,13 @@ pub struct App {
 }
 
 impl App {
-    /// How far every consumer of the journal (delivery, log groups, Insights and their
-    /// webhook) has durably come: trails' logging periods and journal segments below it
-    /// are no longer needed.
+    /// How far every consumer of the journal (delivery, log groups, Insights) has durably
+    /// come: trails' logging periods and journal segments below it are no longer needed.
     pub fn journal_floor(&self) -> u64 {
-        let webhook = self
-            .insights_webhook
-            .as_ref()
-            .map_or(u64::MAX, |w| w.saved_cursor());
         self.delivery
             .cursor()
             .min(self.log_groups.saved_cursor())
             .min(self.insights.saved_cursor())
-            .min(webhook)
     }
 
     /// POSTs a JSON `body` to a webhook; an answer other than 2xx is an error.

@@ -153,7 +153,6 @@ impl Server {
         )?;
         let insights_webhook = insights::webhook::Webhook::open(
             &settings.data_dir,
-            store.committed_seq(),
             settings.insights.webhook.clone(),
         )?;
         let app = Arc::new(app::App {

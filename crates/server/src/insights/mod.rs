@@ -15,7 +15,9 @@
 //! first of an account's events with one eventID.
 //!
 //! Every minute the detector closes gives its counts to the metrics
-//! ([`metrics`]), which ListInsightsMetricData reads.
+//! ([`metrics`]), which ListInsightsMetricData reads. Each event stored is also queued for
+//! the webhook ([`webhook`]), when one is configured, before the state that decided it is
+//! saved.
 
 pub mod metrics;
 pub mod webhook;
@@ -73,6 +75,8 @@ struct Live {
     /// Insights events decided but not yet stored (the store refused them); sent first
     /// next pass.
     unsent: Vec<Event>,
+    /// Insights events decided (stored, or in `unsent`) but not yet in the webhook's queue.
+    unqueued: Vec<Vec<u8>>,
 }
 
 pub struct Insights {
@@ -103,6 +107,7 @@ impl Insights {
                 detector,
                 reader: None,
                 unsent: Vec::new(),
+                unqueued: Vec::new(),
             }),
             saved: Mutex::new((cursor, std::time::Instant::now())),
             metrics: Mutex::new(metrics),
@@ -172,12 +177,15 @@ impl Insights {
             // Nothing is learned while no trail asks: a baseline with a hole in it would
             // make the first minutes after Insights are turned on again look unusual.
             live.detector = None;
-            if !live.unsent.is_empty() {
+            if !live.unsent.is_empty() || !live.unqueued.is_empty() {
                 tracing::warn!(
-                    count = live.unsent.len(),
-                    "Insights events the store refused are dropped: no trail asks for Insights now"
+                    unstored = live.unsent.len(),
+                    unqueued = live.unqueued.len(),
+                    "Insights events not yet stored or queued for the webhook are dropped: \
+                     no trail asks for Insights now"
                 );
                 live.unsent.clear();
+                live.unqueued.clear();
             }
             live.cursor = until.max(cursor);
             return self.save(app, live, false).map(|()| false);
@@ -233,7 +241,11 @@ impl Insights {
             if !wanted {
                 continue;
             }
-            match Event::from_record(insight.record().into_bytes()) {
+            let record = insight.record().into_bytes();
+            if app.insights_webhook.is_some() {
+                live.unqueued.push(record.clone());
+            }
+            match Event::from_record(record) {
                 Ok(event) => live.unsent.push(event),
                 // Not expected: the record is ours. Dropping it keeps the others flowing.
                 Err(error) => tracing::error!(%error, "an Insights record does not index; dropped"),
@@ -247,6 +259,13 @@ impl Insights {
                 .append_blocking(live.unsent.clone())
                 .map_err(|e| format!("storing Insights events: {e}"))?;
             live.unsent.clear();
+        }
+        if let Some(webhook) = &app.insights_webhook {
+            if !live.unqueued.is_empty() {
+                let records: Vec<&[u8]> = live.unqueued.iter().map(Vec::as_slice).collect();
+                webhook.enqueue(&records)?;
+                live.unqueued.clear();
+            }
         }
         self.save(app, live, false)?;
         Ok(to < until)
@@ -266,8 +285,9 @@ impl Insights {
 
     /// Saves the cursor, and the detector's state that goes with it, when the cursor moved
     /// and a while has passed since the last save (or `now`); then lets the journal go
-    /// below it. Not while Insights decided wait to be stored: a state that has decided
-    /// them must not outlive them (the journal from the last save decides them again).
+    /// below it. Not while Insights decided wait to be stored or queued: a state that has
+    /// decided them must not outlive them (the journal from the last save decides them
+    /// again).
     /// Only the pass saves (under the live lock), so the saved lock is held just to read
     /// and to update, never while writing.
     fn save(&self, app: &App, live: &Live, now: bool) -> Result<(), String> {
@@ -277,7 +297,8 @@ impl Insights {
             None => SAVE_EVERY,
         };
         let due = now || saved_at.elapsed() >= every;
-        if saved_cursor == live.cursor || !due || !live.unsent.is_empty() {
+        let waiting = !live.unsent.is_empty() || !live.unqueued.is_empty();
+        if saved_cursor == live.cursor || !due || waiting {
             return Ok(());
         }
         self.save_metrics()
