@@ -284,6 +284,16 @@ fn coarsen(points: &[Point], per_point: usize) -> Vec<Point> {
         .collect()
 }
 
+/// The stretches where an Insight was open, as a chart's `insights` (for a trace whose
+/// Insights events are not at hand; a stretch runs on past the Insight's activity until
+/// its End was decided).
+pub fn open_windows(points: &[Point]) -> Vec<(i64, Option<i64>)> {
+    runs(points, |p| p.open)
+        .into_iter()
+        .map(|(from, to)| (from, Some(to)))
+        .collect()
+}
+
 /// The runs of consecutive points where `wanted` holds, as (first minute, minute after).
 fn runs(points: &[Point], wanted: impl Fn(&Point) -> bool) -> Vec<(i64, i64)> {
     let mut runs: Vec<(i64, i64)> = Vec::new();

@@ -14,6 +14,18 @@ pub const BASELINE_DAYS: i64 = 7;
 /// Slots either side of the same time on an earlier day that the band covers, so that a
 /// job running up to half an hour early or late stays inside its usual band.
 pub const BAND_SLOTS: i64 = 6;
+/// With one or two days learned the band reads a wider stretch of each day: one hour of
+/// one day says little about the hours around it (an hourly job's failures that missed a
+/// run by chance would leave its band empty there). Three hours either side after one day,
+/// an hour and a half after two; from the third day, [`BAND_SLOTS`].
+fn band_slots(days: i64) -> i64 {
+    match days {
+        ..=1 => 36,
+        2 => 18,
+        _ => BAND_SLOTS,
+    }
+}
+
 /// Slots either side that measure how busy an earlier day was around this time.
 const LEVEL_SLOTS: i64 = 36;
 /// Events added to both sides of a weekday ratio, so thin series are not scaled by noise.
@@ -171,6 +183,7 @@ impl History {
             ..Band::default()
         };
         let mut daily = [[0f64; BASELINE_DAYS as usize]; SCALES.len()];
+        let half_width = band_slots(days);
         for day in 1..=days {
             let centre = slot - day * SLOTS_PER_DAY;
             let scale = match weekly {
@@ -178,7 +191,7 @@ impl History {
                 None => 1.0,
             };
             let mut peak = [0u32; SCALES.len()];
-            for s in centre - BAND_SLOTS..=centre + BAND_SLOTS {
+            for s in centre - half_width..=centre + half_width {
                 for (p, q) in peak.iter_mut().zip(self.slots[ring_index(s)].peak) {
                     *p = (*p).max(q);
                 }
@@ -241,6 +254,24 @@ mod tests {
         // One day observed, but not the hour before ten on it: no band yet.
         assert_eq!(h.band(at_ten, MINUTES_PER_DAY + 600).peak, [0.0; 4]);
         assert_eq!(h.band(at_ten, MINUTES_PER_DAY + 400).peak, [50.0; 4]);
+    }
+
+    #[test]
+    fn with_one_day_learned_the_band_reads_three_hours_either_side() {
+        let mut h = History::default();
+        // Three days and two hours, quiet but for 8 calls at 01:00 on the first.
+        for t in 0..3 * MINUTES_PER_DAY + 120 {
+            let count = if t == 60 { 8 } else { 0 };
+            h.push(t, count);
+            h.learn(t, count);
+        }
+        // At 02:00 on the second day, one day is learned: 01:00 before is in the band.
+        let day_two = slot_of(MINUTES_PER_DAY + 120);
+        let band = h.band(day_two, 0);
+        assert_eq!((band.days, band.peak[0]), (1, 8.0));
+        // At 02:00 on the fourth, three days are: only half an hour either side counts.
+        let band = h.band(slot_of(3 * MINUTES_PER_DAY + 120), 0);
+        assert_eq!((band.days, band.peak[0]), (3, 0.0));
     }
 
     #[test]

@@ -7,7 +7,10 @@ use cairn_insights::quality::reference::Reference;
 use cairn_insights::quality::score::{Found, Score};
 use cairn_insights::quality::traffic::{Traffic, SCORED_FROM_DAY, START_MINUTE};
 use cairn_insights::quality::{self, Clean};
+use cairn_insights::trace::Watch;
 use cairn_insights::Params;
+
+use anyhow::Context;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,6 +28,10 @@ pub struct Args {
     /// List each false Insight.
     #[arg(long)]
     verbose: bool,
+    /// Draw each false Insight's series, twelve hours around it, as an SVG in this
+    /// directory (as `cairn insights plot` does).
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
     /// Also score two simple detectors on the same traffic, for context.
     #[arg(long)]
     references: bool,
@@ -70,6 +77,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let traffic = Traffic::new(seed, args.apis, args.days, false);
             for found in s.false_found.iter().chain(&report.clean.found) {
                 println!("  false: {}", describe(&traffic, found));
+            }
+        }
+        if let Some(dir) = &args.plot {
+            let false_found = s.false_found.iter().map(|f| (f, true));
+            for (found, anomalies) in
+                false_found.chain(report.clean.found.iter().map(|f| (f, false)))
+            {
+                let path = plot_false(dir, &args, seed, found, anomalies, &params)?;
+                println!("  drew {}", path.display());
             }
         }
         cost.calls += report.cost.calls;
@@ -151,6 +167,63 @@ fn print_totals(s: &Score, clean: &Clean) {
         "  error bursts whose Insight names the intruder first: {} of {}",
         s.intruder_named, s.error_bursts_detected
     );
+}
+
+/// Draws the series of a false Insight, six hours either side of it, into `dir`.
+fn plot_false(
+    dir: &std::path::Path,
+    args: &Args,
+    seed: u64,
+    found: &Found,
+    anomalies: bool,
+    params: &Params,
+) -> anyhow::Result<std::path::PathBuf> {
+    let traffic = Traffic::new(seed, args.apis, args.days, anomalies);
+    let api = &traffic.apis[found.api];
+    let watch = Watch {
+        account: Some(api.account.clone()),
+        region: Some(api.region.clone()),
+        event_source: api.event_source.clone(),
+        event_name: api.event_name.clone(),
+        errors: found.error_code.is_some(),
+        error_code: found.error_code.clone(),
+    };
+    let params = Params {
+        watch: Some(watch),
+        ..params.clone()
+    };
+    let traces = quality::traces(seed, args.apis, args.days, anomalies, &params);
+    let trace = traces
+        .first()
+        .context("the false Insight's series was not traced")?;
+    let start = START_MINUTE + found.start;
+    let points: Vec<_> = trace
+        .points
+        .iter()
+        .filter(|p| (start - 360..start + 360).contains(&p.minute))
+        .cloned()
+        .collect();
+    let title = format!(
+        "seed {seed}{}: {} {:?} — {:?}",
+        if anomalies { "" } else { ", without anomalies" },
+        api.event_name,
+        found.error_code,
+        api.shape
+    );
+    let insights = crate::chart::open_windows(&points);
+    let svg = crate::chart::svg(&crate::chart::Chart {
+        title: &title,
+        points: &points,
+        insights: &insights,
+    });
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!(
+        "seed{seed}-{}-{}.svg",
+        api.event_name,
+        format_event_time(start * 60).replace(':', "")
+    ));
+    std::fs::write(&path, svg)?;
+    Ok(path)
 }
 
 fn describe(traffic: &Traffic, found: &Found) -> String {

@@ -92,14 +92,26 @@ impl Clean {
 /// then the scored days), with and without anomalies.
 pub fn run(seed: u64, apis: usize, days: i64, params: &Params) -> Report {
     let labelled = Traffic::new(seed, apis, days, true);
-    let (found, cost) = detect(&labelled, params);
+    let (found, cost, _) = detect(&labelled, params);
     let clean = Traffic::new(seed, apis, days, false);
-    let (clean_found, _) = detect(&clean, params);
+    let (clean_found, _, _) = detect(&clean, params);
     Report {
         labelled: score::score(&labelled, &found),
         clean: Clean::count(&clean, clean_found),
         cost,
     }
+}
+
+/// The minutes of the series `params.watch` names, in the scenario with or without its
+/// anomalies: to see why the detector decided what it did.
+pub fn traces(
+    seed: u64,
+    apis: usize,
+    days: i64,
+    anomalies: bool,
+    params: &Params,
+) -> Vec<crate::trace::Trace> {
+    detect(&Traffic::new(seed, apis, days, anomalies), params).2
 }
 
 /// A reference detector's figures on the same scenarios.
@@ -116,8 +128,9 @@ pub fn run_reference(
     (score, Clean::count(&clean, clean_found))
 }
 
-/// Feeds every call of the scenario to a fresh detector and returns the Insights opened.
-fn detect(traffic: &Traffic, params: &Params) -> (Vec<Found>, Cost) {
+/// Feeds every call of the scenario to a fresh detector and returns the Insights opened,
+/// the cost, and the watched series' minutes.
+fn detect(traffic: &Traffic, params: &Params) -> (Vec<Found>, Cost, Vec<crate::trace::Trace>) {
     let index: HashMap<(&str, &str), usize> = traffic
         .apis
         .iter()
@@ -169,7 +182,7 @@ fn detect(traffic: &Traffic, params: &Params) -> (Vec<Found>, Cost) {
         snapshot_bytes: snapshot.len(),
         snapshotting,
     };
-    (found, cost)
+    (found, cost, detector.take_traces())
 }
 
 fn collect(index: &HashMap<(&str, &str), usize>, insights: Vec<Insight>, found: &mut Vec<Found>) {
