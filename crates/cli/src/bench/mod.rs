@@ -7,6 +7,7 @@ mod import;
 mod ingest;
 mod insights;
 mod lookup;
+mod metrics;
 mod scan;
 mod validate;
 
@@ -25,6 +26,8 @@ pub enum Bench {
     /// Insights: F1, detection delay and false Insights on labelled synthetic traffic, and
     /// what detection costs.
     Insights(insights::Args),
+    /// What saving the Insights metrics (ListInsightsMetricData's counts) costs.
+    Metrics(metrics::Args),
     /// `cairn insights scan` of AWS-layout gzip log files.
     Scan(scan::Args),
     /// `cairn validate-logs` on a local copy of a bucket of signed digest chains.
@@ -40,6 +43,7 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::Freshness(args) => freshness::run(args),
         Bench::Validate(args) => validate::run(args),
         Bench::Insights(args) => insights::run(args),
+        Bench::Metrics(args) => metrics::run(args),
         Bench::Scan(args) => scan::run(args),
     }
 }

@@ -57,9 +57,6 @@ const STATE_FILE: &str = "state.json";
 /// The journal position (8 bytes, little-endian) and the detector's snapshot. Written
 /// before the state file, so it is never older than the cursor there.
 const SNAPSHOT_FILE: &str = "detector.bin";
-/// The metrics' days not yet written to their files. Written before the detector's
-/// snapshot, so it is never older than that.
-const METRICS_FILE: &str = "metrics.bin";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Saved {
@@ -98,7 +95,7 @@ impl Insights {
             Some((cursor, scopes)) => (cursor, Some(scopes)),
             None => (saved.cursor, None),
         };
-        let metrics = open_metrics(&dir)?;
+        let metrics = open_metrics(&dir);
         Ok(Insights {
             dir,
             params,
@@ -271,16 +268,12 @@ impl Insights {
         Ok(to < until)
     }
 
-    /// Writes the metrics' ended days to their files, then the open days, if they changed.
+    /// Writes the metrics' ended days to their files, then what changed in the open days.
+    /// Before the detector's snapshot, so the metrics saved are never older than that.
     fn save_metrics(&self) -> std::io::Result<()> {
         let mut metrics = self.metrics.lock().expect("metrics lock");
         metrics.write_ended_days(crate::app::now())?;
-        if let Some(bytes) = metrics.saved() {
-            cairn_store::fsutil::write_atomic(&self.dir.join(METRICS_FILE), &bytes)
-                .map_err(std::io::Error::other)?;
-            metrics.was_saved();
-        }
-        Ok(())
+        metrics.save()
     }
 
     /// Saves the cursor, and the detector's state that goes with it, when the cursor moved
@@ -327,15 +320,11 @@ impl Insights {
 
 /// The metrics in `dir`, with their open days as saved; saved days that cannot be read
 /// back are left out, and the log says so.
-fn open_metrics(dir: &Path) -> std::io::Result<Metrics> {
-    let saved = fsutil::read_optional(&dir.join(METRICS_FILE)).map_err(std::io::Error::other)?;
-    let days = dir.join("metrics");
-    Ok(
-        Metrics::open(days.clone(), saved.as_deref()).unwrap_or_else(|error| {
-            tracing::warn!(%error, "Insights metrics: the days not yet written are lost");
-            Metrics::empty(days)
-        }),
-    )
+fn open_metrics(dir: &Path) -> Metrics {
+    Metrics::open(dir, crate::app::now()).unwrap_or_else(|error| {
+        tracing::warn!(%error, "Insights metrics: the days not yet written are lost");
+        Metrics::empty(dir)
+    })
 }
 
 /// The detector saved in `dir` and the journal position it goes on from, unless there is
