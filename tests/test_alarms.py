@@ -102,3 +102,33 @@ def test_alarm_settings_are_checked(workdir):
     out = subprocess.run([BIN, "serve", "--config", str(config)], capture_output=True, text=True, timeout=30)
     assert out.returncode != 0
     assert "alarms[0].webhook" in out.stderr
+
+
+def test_a_firing_alarm_resolves_after_a_restart(workdir):
+    """An alarm firing when the server restarts is neither fired again nor forgotten: its
+    resolved notification comes when its period passes."""
+    hook = Webhook()
+    tail = (f'[alerting]\nwebhook = "{hook.url}"\n'
+            '[[alarms]]\nname = "Ec2Any"\nnamespace = "Audit"\nmetric_name = "Ec2Calls"\n'
+            'period_secs = 8\nthreshold = 1\n')
+    cairn = serve(workdir, lambda d: trails_config(d, tail=tail))
+    try:
+        ct, logs = cairn.client(), cairn.client(service="logs")
+        logs.create_log_group(logGroupName="watched")
+        put_counter(logs, "watched", "ec2", EC2_CALLS, "Ec2Calls", "Audit")
+        ct.create_trail(Name="watched", S3BucketName="trail-bucket", IsMultiRegionTrail=True,
+                        CloudWatchLogsLogGroupArn=group_arn("watched"), CloudWatchLogsRoleArn=ROLE)
+        ct.start_logging(Name="watched")
+        send(cairn, "alice", [marked()])
+        wait_for(lambda: hook.names("firing") == ["Ec2Any"], timeout=20, interval=0.1)
+        cairn.stop()
+        cairn.start()
+        assert hook.names("resolved") == [], "still firing through the restart"
+        wait_for(lambda: hook.names("resolved") == ["Ec2Any"], timeout=20, interval=0.2)
+        [fired] = hook.alerts("firing")
+        [resolved] = hook.alerts("resolved")
+        assert resolved["startsAt"] == fired["startsAt"]
+        assert len(hook.bodies) == 2, "fired once, resolved once"
+    finally:
+        cairn.stop()
+        hook.server.shutdown()

@@ -2,6 +2,7 @@
 with GetLogEvents, FilterLogEvents and DescribeLogStreams (boto3 and the AWS CLI), metric
 filters counted at /metrics, group deletion, and exactly-once across crashes."""
 
+import hashlib
 import json
 import time
 import urllib.request
@@ -199,3 +200,58 @@ def test_log_groups_get_each_event_exactly_once_across_crashes(trails_cairn):
     got = arrived(lambda: marked_ids(filtered(logs, "crash-proof")), acknowledged)
     assert len(got) == len(set(got)), "an event reached the log group twice"
     assert set(got) <= set(attempted)
+
+
+def group_dir(cairn, logs, name):
+    """Where a group's files are: named by its account, region, name and creation time."""
+    [group] = [g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name]
+    key = f"{ACCOUNT_A}\nus-east-1\n{name}\n{group['creationTime']}"
+    return cairn.data_dir / "logs" / "groups" / hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def test_a_group_that_cannot_be_written_falls_behind_alone(trails_cairn):
+    """A group whose files cannot be written does not hold up the others: they get new
+    events at once, its trail reports the failure, and once its files can be written again
+    it catches up, each event once."""
+    ct, logs = trails_cairn.client(), trails_cairn.client(service="logs")
+    # The failing group's trail routes first, so the healthy one comes after it.
+    for name in ("a-sick", "b-well"):
+        logs.create_log_group(logGroupName=name)
+        ct.create_trail(Name=name, S3BucketName="trail-bucket", CloudWatchLogsLogGroupArn=group_arn(name),
+                        CloudWatchLogsRoleArn=ROLE)
+        ct.start_logging(Name=name)
+    first = marked()
+    send(trails_cairn, "alice", [first])
+    for name in ("a-sick", "b-well"):
+        wait_for(lambda: marked_ids(filtered(logs, name)), timeout=20)
+
+    # The sick group's directory becomes a plain file (with the server down: it keeps its
+    # files open).
+    sick = group_dir(trails_cairn, logs, "a-sick")
+    assert sick.is_dir()
+    trails_cairn.stop()
+    aside = trails_cairn.data_dir / "aside"  # outside the groups' directory, which is swept
+    sick.rename(aside)
+    sick.write_text("not a directory")
+    trails_cairn.start()
+    ct, logs = trails_cairn.client(), trails_cairn.client(service="logs")
+    during = [marked() for _ in range(5)]
+    send(trails_cairn, "alice", during)
+    expected = [first["eventID"]] + [r["eventID"] for r in during]
+    assert sorted(wait_for(lambda: len(got := marked_ids(filtered(logs, "b-well"))) == 6 and got,
+                           timeout=20)) == sorted(expected)
+    status = wait_for(lambda: (s := ct.get_trail_status(Name="a-sick")).get("LatestCloudWatchLogsDeliveryError")
+                      and s, timeout=20)
+    assert status["LatestCloudWatchLogsDeliveryError"] == "InternalFailure"
+    assert "LatestCloudWatchLogsDeliveryError" not in ct.get_trail_status(Name="b-well")
+
+    # Writable again: the sick group catches up by itself, each event once.
+    sick.unlink()
+    aside.rename(sick)
+    after = marked()
+    send(trails_cairn, "alice", [after])
+    expected.append(after["eventID"])
+    got = arrived(lambda: marked_ids(filtered(logs, "a-sick")), expected)
+    assert sorted(got) == sorted(expected), "each event once"
+    wait_for(lambda: "LatestCloudWatchLogsDeliveryError" not in ct.get_trail_status(Name="a-sick"), timeout=20)
+    assert sorted(marked_ids(filtered(logs, "b-well"))) == sorted(expected)

@@ -8,8 +8,14 @@
 //! has one alarm instance per combination of dimension values, as Prometheus alerts have
 //! one per label set, from the series' first value on; after that, a period without data
 //! sums to 0. Every change of state is owed to the webhook, in order, until it takes it.
+//!
+//! Each instance's state, its recent values and what it owes are saved (`logs/alarms.json`,
+//! after any second that changed them), so a restart neither fires an alarm again nor
+//! forgets to resolve one; values counted in the second before a crash may be lost.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -309,6 +315,25 @@ pub struct Alarms {
     rules: Vec<AlarmRule>,
     instances: Mutex<HashMap<(usize, Labels), Instance>>,
     external_url: String,
+    /// Where the instances are saved, if anywhere.
+    state_file: Option<PathBuf>,
+    /// Whether the instances changed since they were saved.
+    changed: AtomicBool,
+}
+
+/// An instance as saved: by its rule's name (rules are numbered by the configuration,
+/// which may change between runs) and its labels.
+#[derive(Serialize, Deserialize)]
+struct SavedInstance {
+    rule: String,
+    labels: Vec<(String, String)>,
+    firing: bool,
+    points: Vec<(i64, f64)>,
+    /// (firing, body) of each notification owed.
+    owed: Vec<(bool, Value)>,
+    fired_at: i64,
+    resolved_at: i64,
+    value: f64,
 }
 
 impl Alarms {
@@ -317,7 +342,91 @@ impl Alarms {
             rules,
             instances: Mutex::new(HashMap::new()),
             external_url,
+            state_file: None,
+            changed: AtomicBool::new(false),
         }
+    }
+
+    /// These alarms, saved in `path` and restored from it: instances of rules that are no
+    /// longer configured, or no longer watch their labels, are dropped. A file that cannot
+    /// be read back is left for a fresh start, and the log says so.
+    pub fn with_state(mut self, path: PathBuf) -> std::io::Result<Alarms> {
+        let saved: Vec<SavedInstance> = match crate::tasks::read_state(&path) {
+            Ok(saved) => saved.unwrap_or_default(),
+            Err(error) => {
+                tracing::warn!(%error, "alarms start afresh: their saved state cannot be read");
+                Vec::new()
+            }
+        };
+        let mut instances = self.instances.lock().expect("alarms lock");
+        for saved in saved {
+            let Some(index) = self.rules.iter().position(|r| r.name == saved.rule) else {
+                continue;
+            };
+            let labels: Labels = saved
+                .labels
+                .into_iter()
+                .map(|(name, value)| (name, LabelText(value)))
+                .collect();
+            if !self.rules[index].watches(&labels) {
+                continue;
+            }
+            let state = |firing: bool| if firing { State::Alarm } else { State::Ok };
+            let instance = Instance {
+                points: saved.points.into(),
+                state: state(saved.firing),
+                owed: saved
+                    .owed
+                    .into_iter()
+                    .map(|(f, body)| (state(f), body))
+                    .collect(),
+                fired_at: saved.fired_at,
+                resolved_at: saved.resolved_at,
+                value: saved.value,
+            };
+            instances.insert((index, labels), instance);
+        }
+        drop(instances);
+        self.state_file = Some(path);
+        Ok(self)
+    }
+
+    /// Saves the instances if they changed since last saved.
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(path) = &self.state_file else {
+            return Ok(());
+        };
+        if !self.changed.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let saved: Vec<SavedInstance> = {
+            let instances = self.instances.lock().expect("alarms lock");
+            instances
+                .iter()
+                .map(|((index, labels), instance)| SavedInstance {
+                    rule: self.rules[*index].name.clone(),
+                    labels: labels
+                        .iter()
+                        .map(|(n, v)| (n.clone(), v.0.clone()))
+                        .collect(),
+                    firing: instance.state == State::Alarm,
+                    points: instance.points.iter().copied().collect(),
+                    owed: instance
+                        .owed
+                        .iter()
+                        .map(|(s, body)| (*s == State::Alarm, body.clone()))
+                        .collect(),
+                    fired_at: instance.fired_at,
+                    resolved_at: instance.resolved_at,
+                    value: instance.value,
+                })
+                .collect()
+        };
+        crate::tasks::write_state(path, &saved).map_err(|error| {
+            // Saved again next time.
+            self.changed.store(true, Ordering::Release);
+            std::io::Error::other(error)
+        })
     }
 
     /// Notes a value added to the series `labels` at `now` (epoch seconds).
@@ -344,6 +453,7 @@ impl Alarms {
                 Some((second, sum)) if *second == now => *sum += value,
                 _ => instance.points.push_back((now, value)),
             }
+            self.changed.store(true, Ordering::Release);
         }
     }
 
@@ -356,6 +466,7 @@ impl Alarms {
             let oldest = now - rule.period * rule.evaluation_periods;
             while instance.points.front().is_some_and(|(t, _)| *t <= oldest) {
                 instance.points.pop_front();
+                self.changed.store(true, Ordering::Release);
             }
             // Period k covers (now - (k+1)·period, now - k·period].
             let sums: Vec<f64> = (0..rule.evaluation_periods)
@@ -382,6 +493,7 @@ impl Alarms {
                 }
                 let body = self.payload(rule, labels, instance);
                 instance.owed.push_back((state, body));
+                self.changed.store(true, Ordering::Release);
             }
             if let Some((state, body)) = instance.owed.front() {
                 out.push(Notification {
@@ -405,6 +517,7 @@ impl Alarms {
                 .is_some_and(|(s, _)| *s == notification.state)
             {
                 instance.owed.pop_front();
+                self.changed.store(true, Ordering::Release);
             }
         }
     }
@@ -473,7 +586,7 @@ impl Alarms {
 }
 
 /// Evaluates the rules and POSTs each notification due; one not taken is sent again at
-/// the next evaluation.
+/// the next evaluation. Then saves what changed.
 async fn notify(app: &App) {
     let alarms = &app.log_groups.metrics.alarms;
     for notification in alarms.evaluate(crate::app::now()) {
@@ -486,6 +599,9 @@ async fn notify(app: &App) {
                 tracing::warn!(%error, webhook = %notification.webhook, "alarm notification not delivered; will retry")
             }
         }
+    }
+    if let Err(error) = alarms.save() {
+        tracing::error!(%error, "saving the alarms' state failed; will retry");
     }
 }
 
@@ -567,6 +683,48 @@ mod tests {
         assert_eq!(next[0].body["status"], "resolved");
         alarms.sent(&next[0]);
         assert!(alarms.evaluate(1022).is_empty());
+    }
+
+    #[test]
+    fn a_restart_remembers_a_firing_alarm_and_what_it_owes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alarms.json");
+        let rules = || vec![rule(60, 1, Comparison::GreaterOrEqual)];
+        let alarms = Alarms::new(rules(), "http://x".into())
+            .with_state(path.clone())
+            .unwrap();
+        alarms.observe(&labels("111122223333"), 1.0, 1000);
+        let fired = alarms.evaluate(1001);
+        alarms.sent(&fired[0]);
+        alarms.save().unwrap();
+        // After a restart, still firing (not fired again), and resolved when the period
+        // passes.
+        let restarted = Alarms::new(rules(), "http://x".into())
+            .with_state(path.clone())
+            .unwrap();
+        assert!(restarted.evaluate(1030).is_empty(), "not fired twice");
+        let resolved = restarted.evaluate(1061);
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].body["status"], "resolved");
+        assert_eq!(
+            resolved[0].body["alerts"][0]["startsAt"],
+            format_event_time(1001)
+        );
+        // Not taken before the next restart: still owed after it.
+        restarted.save().unwrap();
+        let again = Alarms::new(rules(), "http://x".into())
+            .with_state(path.clone())
+            .unwrap();
+        assert_eq!(again.evaluate(1062)[0].body["status"], "resolved");
+        // A rule no longer configured leaves nothing behind.
+        let renamed = AlarmRule {
+            name: "Other".into(),
+            ..rule(60, 1, Comparison::GreaterOrEqual)
+        };
+        let other = Alarms::new(vec![renamed], "http://x".into())
+            .with_state(path)
+            .unwrap();
+        assert!(other.evaluate(1063).is_empty());
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! whatever the trails' file delivery interval. The group files carry the journal position
 //! of each event, so replaying a range after a crash writes nothing twice (see
 //! `cairn_store::logs`). An event goes to a group once, however many trails send it there.
+//!
+//! A group whose files cannot be written falls behind alone: it keeps the journal position
+//! from which it still needs events, and catches up from there on its own (tried again
+//! every second), while the cursor, and the other groups, go on.
 
 pub mod alarms;
 pub mod metrics;
@@ -38,6 +42,8 @@ const PASS_BUDGET: usize = 32 << 20;
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 /// The cursor is saved at least this often while it moves with nothing delivered.
 const IDLE_SAVE: Duration = Duration::from_secs(2);
+/// A group that fell behind is tried again this long after it failed.
+const BEHIND_RETRY: Duration = Duration::from_secs(1);
 
 /// A log group as its metadata entry describes it.
 #[derive(Clone, Debug)]
@@ -192,10 +198,24 @@ pub fn status_json(attempts: &Attempts) -> Value {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
-    /// Every event below this journal position has been sent to its groups.
+    /// Every event below this journal position has been sent to its groups, but those
+    /// `behind`.
     cursor: u64,
     /// Per trail ARN.
     status: BTreeMap<String, Attempts>,
+    /// Groups whose files could not be written, by id: the journal position from which
+    /// each still needs its events.
+    #[serde(default)]
+    behind: BTreeMap<String, u64>,
+}
+
+impl State {
+    /// The journal position below which no group needs anything.
+    fn floor(&self) -> u64 {
+        self.behind
+            .values()
+            .fold(self.cursor, |floor, &at| floor.min(at))
+    }
 }
 
 const STATE_FILE: &str = "state.json";
@@ -204,13 +224,18 @@ pub struct LogGroups {
     pub store: LogStore,
     dir: PathBuf,
     state: Mutex<State>,
-    /// The cursor as last saved: the journal must be kept from here.
+    /// The floor as last saved (see [`State::floor`]): the journal must be kept from here.
     saved: Mutex<(u64, std::time::Instant)>,
     reader: Mutex<Option<JournalReader>>,
+    /// Groups behind that failed again, by id: when they may be tried next.
+    retry_at: Mutex<BTreeMap<String, std::time::Instant>>,
     pub metrics: metrics::Metrics,
     /// The metadata generation the metrics were last synced with.
     synced: AtomicU64,
 }
+
+/// Journal records: (position, bytes).
+type Records = Vec<(u64, Vec<u8>)>;
 
 /// The events of one pass bound for one group.
 struct Batch<'a> {
@@ -230,10 +255,11 @@ impl LogGroups {
         })?;
         Ok(LogGroups {
             store,
-            saved: Mutex::new((state.cursor, std::time::Instant::now())),
+            saved: Mutex::new((state.floor(), std::time::Instant::now())),
             state: Mutex::new(state),
             dir,
             reader: Mutex::new(None),
+            retry_at: Mutex::new(BTreeMap::new()),
             metrics: metrics::Metrics::new(alarms),
             synced: AtomicU64::new(u64::MAX),
         })
@@ -257,7 +283,7 @@ impl LogGroups {
     fn save(&self, state: &State) -> Result<(), String> {
         crate::tasks::write_state(&self.dir.join(STATE_FILE), state)
             .map_err(|e| format!("saving the log group cursor: {e}"))?;
-        *self.saved.lock().expect("saved lock") = (state.cursor, std::time::Instant::now());
+        *self.saved.lock().expect("saved lock") = (state.floor(), std::time::Instant::now());
         Ok(())
     }
 
@@ -270,10 +296,15 @@ impl LogGroups {
         .await;
     }
 
-    /// One pass over what the journal holds beyond the cursor (up to the budget). Returns
-    /// whether more waits.
+    /// One pass: the groups behind catch up (up to the budget each), then what the journal
+    /// holds beyond the cursor (up to the budget) goes to the other groups. Returns whether
+    /// more waits.
     pub fn pass(&self, app: &App) -> Result<bool, String> {
-        let cursor = self.state.lock().expect("log groups lock").cursor;
+        let (cursor, behind) = {
+            let state = self.state.lock().expect("log groups lock");
+            (state.cursor, state.behind.clone())
+        };
+        let floor = behind.values().fold(cursor, |floor, &at| floor.min(at));
         // Trail changes record their event inside the metadata lock, so no change below
         // `until` is missing from this snapshot.
         let synced = self.synced.load(Ordering::Acquire);
@@ -283,12 +314,12 @@ impl LogGroups {
             let generation = app.meta.generation();
             let changed = (generation != synced).then(|| (generation, GroupInfo::all(entries)));
             let until = app.store.committed_seq();
-            if until <= cursor {
+            if until <= cursor && behind.is_empty() {
                 return (Vec::new(), Vec::new(), changed, until); // nothing new to route
             }
             let trails: Vec<PlannedTrail> = crate::delivery::planned_trails(entries, &app.settings)
                 .into_iter()
-                .filter(|t| t.trail.log_group_arn.is_some() && t.trail.logging_since(cursor))
+                .filter(|t| t.trail.log_group_arn.is_some() && t.trail.logging_since(floor))
                 .collect();
             let targets: Vec<Option<GroupInfo>> = trails
                 .iter()
@@ -300,70 +331,174 @@ impl LogGroups {
             self.metrics.sync(&groups);
             self.synced.store(generation, Ordering::Release);
         }
+        let mut more = false;
+        for (group, from) in behind {
+            more |= self.catch_up(app, &group, from, cursor, &trails, &targets)?;
+        }
         if until <= cursor {
-            return Ok(false);
+            return Ok(more);
         }
         if trails.is_empty() {
             self.advance(app, cursor, until, Vec::new())?;
-            return Ok(false);
+            return Ok(more);
         }
+        let (records, to) = self.read(app, cursor, until)?;
+        let ingestion = (crate::app::now_precise() * 1000.0) as i64;
+        let mut outcomes: Vec<(String, Option<String>)> = Vec::new();
+        // Groups still behind get these events when they catch up.
+        let behind = self.state.lock().expect("log groups lock").behind.clone();
+        let batches = self.route(&records, &trails, &targets, &behind, &mut outcomes);
+        for batch in &batches {
+            if let Err(error) = self.append(batch, ingestion, &mut outcomes) {
+                tracing::error!(%error, group = %batch.group.name, "log group falls behind: its events wait while the others go on");
+                self.fall_behind(&batch.group.id, cursor);
+            }
+        }
+        self.advance(app, cursor, to, outcomes)?;
+        Ok(more || to < until)
+    }
+
+    /// The journal's records from `from` up to `until`, or as far as the budget goes, and
+    /// the position where they end.
+    fn read(&self, app: &App, from: u64, until: u64) -> Result<(Records, u64), String> {
         let mut reader = self.reader.lock().expect("reader lock");
         let mut records = Vec::new();
         let to = crate::tasks::read_journal(
             app,
             &mut reader,
-            cursor,
+            from,
             until,
             PASS_BUDGET,
             |seq, record| records.push((seq, record.to_vec())),
         )?;
-        let ingestion = (crate::app::now_precise() * 1000.0) as i64;
-        let mut outcomes: Vec<(String, Option<String>)> = Vec::new();
-        let batches = self.route(&records, &trails, &targets, &mut outcomes);
-        for batch in &batches {
-            match self.store.append(&batch.group.id, ingestion, &batch.events) {
-                Ok(written) => {
-                    let fresh = &batch.events[batch.events.len() - written..];
-                    let messages = fresh
+        Ok((records, to))
+    }
+
+    /// Writes one group's batch and counts its new events in the group's metrics.
+    fn append(
+        &self,
+        batch: &Batch,
+        ingestion: i64,
+        outcomes: &mut Vec<(String, Option<String>)>,
+    ) -> Result<(), String> {
+        match self.store.append(&batch.group.id, ingestion, &batch.events) {
+            Ok(written) => {
+                let fresh = &batch.events[batch.events.len() - written..];
+                let messages = fresh
+                    .iter()
+                    .map(|e| std::str::from_utf8(e.message).unwrap_or_default());
+                self.metrics.observe(&batch.group, messages);
+                outcomes.extend(batch.trails.iter().map(|t| (t.clone(), None)));
+                Ok(())
+            }
+            Err(error) => {
+                let code = if error.kind == cairn_store::StoreErrorKind::DiskFull {
+                    "ServiceUnavailableException"
+                } else {
+                    "InternalFailure"
+                };
+                outcomes.extend(
+                    batch
+                        .trails
                         .iter()
-                        .map(|e| std::str::from_utf8(e.message).unwrap_or_default());
-                    self.metrics.observe(&batch.group, messages);
-                    outcomes.extend(batch.trails.iter().map(|t| (t.clone(), None)));
-                }
-                Err(error) => {
-                    let code = if error.kind == cairn_store::StoreErrorKind::DiskFull {
-                        "ServiceUnavailableException"
-                    } else {
-                        "InternalFailure"
-                    };
-                    self.note(
-                        batch
-                            .trails
-                            .iter()
-                            .map(|t| (t.clone(), Some(code.to_owned()))),
-                    );
-                    return Err(format!("log group {}: {error}", batch.group.name));
+                        .map(|t| (t.clone(), Some(code.to_owned()))),
+                );
+                Err(error.to_string())
+            }
+        }
+    }
+
+    /// Notes that `group` still needs the events from journal position `from` on.
+    fn fall_behind(&self, group: &str, from: u64) {
+        let mut state = self.state.lock().expect("log groups lock");
+        let at = state.behind.entry(group.to_owned()).or_insert(from);
+        *at = (*at).min(from);
+        let retry = std::time::Instant::now() + BEHIND_RETRY;
+        self.retry_at
+            .lock()
+            .expect("retry lock")
+            .insert(group.to_owned(), retry);
+    }
+
+    /// Sends `group` its events from `from` on (up to the budget), toward the cursor.
+    /// Returns whether it has more to catch up now.
+    fn catch_up(
+        &self,
+        app: &App,
+        group: &str,
+        from: u64,
+        cursor: u64,
+        trails: &[PlannedTrail],
+        targets: &[Option<GroupInfo>],
+    ) -> Result<bool, String> {
+        let due = self
+            .retry_at
+            .lock()
+            .expect("retry lock")
+            .get(group)
+            .copied();
+        if due.is_some_and(|due| std::time::Instant::now() < due) {
+            return Ok(false);
+        }
+        // Only the trails that send to this group; a group no trail sends to any more (or
+        // deleted) has nothing left to catch up.
+        let (sending, only): (Vec<PlannedTrail>, Vec<Option<GroupInfo>>) = trails
+            .iter()
+            .zip(targets)
+            .filter(|(_, target)| target.as_ref().is_some_and(|g| g.id == group))
+            .map(|(trail, target)| (trail.clone(), target.clone()))
+            .unzip();
+        let mut to = cursor;
+        let mut outcomes = Vec::new();
+        if !sending.is_empty() && from < cursor {
+            let records;
+            (records, to) = self.read(app, from, cursor)?;
+            let ingestion = (crate::app::now_precise() * 1000.0) as i64;
+            let none_behind = BTreeMap::new();
+            let batches = self.route(&records, &sending, &only, &none_behind, &mut outcomes);
+            for batch in &batches {
+                if let Err(error) = self.append(batch, ingestion, &mut outcomes) {
+                    tracing::debug!(%error, group = %batch.group.name, "log group still behind");
+                    self.note(outcomes);
+                    self.fall_behind(group, from);
+                    return Ok(false);
                 }
             }
         }
-        self.advance(app, cursor, to, outcomes)?;
-        Ok(to < until)
+        self.note(outcomes);
+        let mut state = self.state.lock().expect("log groups lock");
+        if to >= state.cursor {
+            state.behind.remove(group);
+            self.retry_at.lock().expect("retry lock").remove(group);
+            tracing::info!(group, "log group caught up");
+        } else {
+            state.behind.insert(group.to_owned(), to);
+        }
+        self.save(&state)?;
+        drop(state);
+        app.release_journal();
+        Ok(to < cursor)
     }
 
     /// Which group receives which of `records`: for every trail that receives an event
-    /// and sends to a group that exists. Notes trails whose group is missing, and counts
-    /// events too large to send.
+    /// and sends to a group that exists and is not `behind`. Notes trails whose group is
+    /// missing, and counts events too large to send.
     fn route<'a>(
         &self,
-        records: &'a [(u64, Vec<u8>)],
+        records: &'a Records,
         trails: &[PlannedTrail],
         targets: &[Option<GroupInfo>],
+        behind: &BTreeMap<String, u64>,
         outcomes: &mut Vec<(String, Option<String>)>,
     ) -> Vec<Batch<'a>> {
-        // Per trail: the index of its batch, or None when its group does not exist.
+        // Per trail: the index of its batch; None when its group does not exist.
         let mut batches: Vec<Batch> = Vec::new();
         let mut target: Vec<Option<usize>> = Vec::new();
-        for group in targets {
+        let mut skipped = vec![false; trails.len()];
+        for (t, group) in targets.iter().enumerate() {
+            if group.as_ref().is_some_and(|g| behind.contains_key(&g.id)) {
+                skipped[t] = true;
+            }
             target.push(group.as_ref().map(
                 |g| match batches.iter().position(|b| b.group.id == g.id) {
                     Some(index) => index,
@@ -388,7 +523,7 @@ impl LogGroups {
                 continue;
             };
             for (t, planned) in trails.iter().enumerate() {
-                if !planned.receives(*seq, &event) {
+                if skipped[t] || !planned.receives(*seq, &event) {
                     continue;
                 }
                 let Some(b) = target[t] else {
