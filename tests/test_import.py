@@ -7,7 +7,7 @@ import subprocess
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from conftest import ACCOUNT_A, BIN, Cairn, all_records, config_text, trails_config, wait_for
+from conftest import ACCOUNT_A, ACCOUNT_B, BIN, USERS, Cairn, all_records, config_text, trails_config, wait_for
 from test_delivery import local_objects
 
 
@@ -149,5 +149,50 @@ def test_imported_events_reach_the_trails_that_are_logging_only_with_deliver(wor
         assert local_objects(server, "other-bucket") == {}
         history = {r["eventID"] for r in all_records(server.client(region="eu-west-1"))}
         assert {r["eventID"] for r in quiet + delivered} <= history
+    finally:
+        server.stop()
+
+
+def test_import_into_a_running_server_through_its_bulk_endpoint(workdir):
+    """`cairn import --endpoint-url` sends the checked records to a running server: they
+    reach the history and the trails that are logging, a second run finds them all held,
+    and records the caller may not write are listed as rejected."""
+    data = workdir / "data"
+    config = workdir / "cairn.toml"
+    config.write_text(trails_config(data))
+    server = Cairn(data, config=config).start()
+    try:
+        alice = server.client()
+        alice.create_trail(Name="everywhere", S3BucketName="trail-bucket", IsMultiRegionTrail=True)
+        alice.start_logging(Name="everywhere")
+        root = workdir / "logs"
+        written = write_tree(root)
+        user = USERS["alice"]
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=user["key"], AWS_SECRET_ACCESS_KEY=user["secret"])
+        through = ("--endpoint-url", server.endpoint)
+
+        out = run_import(root, data, *through, env=env)
+        assert out.returncode != 0 and "give --deliver" in out.stderr, out.stderr
+        out = run_import(root, data, *through, "--deliver", env=env)
+        assert out.returncode == 0, out.stderr
+        assert "4 files: 55 events, 53 stored, 1 duplicates, 1 older than 90 days skipped, 0 rejected" in out.stdout
+        assert "53 new events go to the trails that are logging now" in out.stdout
+        history = {r["eventID"]: r for r in all_records(server.client(region="eu-west-1"))}
+        for r in written:
+            assert history[r["eventID"]] == r
+        wanted = {r["eventID"] for r in written}
+        wait_for(lambda: wanted <= {r["eventID"] for records in local_objects(server).values() for r in records})
+
+        again = run_import(root, data, *through, "--deliver", env=env)
+        assert "55 events, 0 stored, 54 duplicates" in again.stdout, again.stdout
+
+        # Another account's record: the server refuses it for alice, and the run fails.
+        theirs = record(recipientAccountId=ACCOUNT_B)
+        theirs["userIdentity"] = dict(theirs["userIdentity"], accountId=ACCOUNT_B)
+        (workdir / "theirs.json").write_text(json.dumps([record(), theirs]))
+        out = run_import(workdir / "theirs.json", data, *through, "--deliver", env=env)
+        assert out.returncode != 0
+        assert "2 events, 1 stored" in out.stdout and "1 rejected" in out.stdout, out.stdout
+        assert theirs["eventID"] in out.stdout, out.stdout
     finally:
         server.stop()

@@ -8,6 +8,10 @@
 //! Imported events go to the event history only, unless `--deliver` is given: then the
 //! server, when it next starts, routes them to the trails that are logging (and on to their
 //! log groups and Insights) like newly received events.
+//!
+//! With `--endpoint-url` the checked records go to a running server's bulk endpoint
+//! instead, signed with the caller's credentials; they then reach the trails as newly
+//! received events do, which `--deliver` must acknowledge.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,6 +37,12 @@ pub struct Args {
     /// The data directory to import into (the server must be stopped).
     #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
     data_dir: PathBuf,
+    /// Send the records to the running `cairn serve` at this URL (`http://127.0.0.1:9450`)
+    /// instead, through its bulk endpoint, signed with AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY. The events then also reach the trails that are logging, so
+    /// `--deliver` must be given too.
+    #[arg(long)]
+    endpoint_url: Option<String>,
     /// Days of history kept: older events are skipped and counted.
     #[arg(long, env = "CAIRN_RETENTION_DAYS", default_value_t = 90)]
     retention_days: u32,
@@ -51,8 +61,28 @@ pub struct Summary {
     pub too_old: u64,
     pub rejected: u64,
     /// Rejection reasons by error code, with the first example of each.
-    pub reasons: BTreeMap<&'static str, (u64, String)>,
+    pub reasons: BTreeMap<String, (u64, String)>,
     pub unreadable: Vec<String>,
+}
+
+impl Summary {
+    fn reject(&mut self, code: &str, count: u64, example: impl FnOnce() -> String) {
+        self.rejected += count;
+        match self.reasons.get_mut(code) {
+            Some(reason) => reason.0 += count,
+            None => {
+                self.reasons.insert(code.to_owned(), (count, example()));
+            }
+        }
+    }
+}
+
+/// Where checked events go.
+pub enum Target<'a> {
+    /// The data directory's store (the server stopped).
+    Store(&'a Store),
+    /// A running server's bulk endpoint.
+    Server(&'a crate::bulk_client::BulkClient),
 }
 
 /// What one file gave: its new events, checked, and what was set aside.
@@ -108,9 +138,9 @@ pub struct Options {
     pub deliver: bool,
 }
 
-/// Imports `files` into `store`.
+/// Imports `files` into `target`.
 pub fn import(
-    store: &Store,
+    target: Target,
     files: &LogFiles,
     options: &Options,
     progress: &indicatif::ProgressBar,
@@ -120,7 +150,11 @@ pub fn import(
     let newest = options.now + SECONDS_PER_DAY;
     let mut summary = Summary::default();
     let mut batch: Vec<Event> = Vec::new();
-    if !options.deliver {
+    let history_only = match target {
+        Target::Store(store) if !options.deliver => Some(store),
+        _ => None,
+    };
+    if let Some(store) = history_only {
         store.begin_history_only()?;
     }
     files.read_in_order(
@@ -139,42 +173,84 @@ pub fn import(
             summary.events += file.records;
             summary.too_old += file.too_old;
             for (code, (count, example)) in file.rejected {
-                summary.rejected += count;
-                summary.reasons.entry(code).or_insert((0, example)).0 += count;
+                summary.reject(code, count, || example);
             }
             batch.extend(file.events);
             if batch.len() >= 5000 {
-                store_batch(store, &mut batch, &mut summary)?;
+                send_batch(&target, &mut batch, &mut summary)?;
             }
             Ok(())
         },
     )?;
-    store_batch(store, &mut batch, &mut summary)?;
-    if !options.deliver {
+    send_batch(&target, &mut batch, &mut summary)?;
+    if let Some(store) = history_only {
         store.end_history_only()?;
     }
     Ok(summary)
 }
 
-fn store_batch(store: &Store, batch: &mut Vec<Event>, summary: &mut Summary) -> anyhow::Result<()> {
+fn send_batch(
+    target: &Target,
+    batch: &mut Vec<Event>,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let appended = store.append_blocking(std::mem::take(batch))?;
-    let stored = appended.stored.iter().filter(|s| s.is_some()).count() as u64;
-    summary.stored += stored;
-    summary.duplicates += appended.stored.len() as u64 - stored;
+    match target {
+        Target::Store(store) => {
+            let appended = store.append_blocking(std::mem::take(batch))?;
+            let stored = appended.stored.iter().filter(|s| s.is_some()).count() as u64;
+            summary.stored += stored;
+            summary.duplicates += appended.stored.len() as u64 - stored;
+        }
+        Target::Server(client) => {
+            let records: Vec<&[u8]> = batch.iter().map(|e| e.record.as_slice()).collect();
+            let sent = client.send(&records)?;
+            batch.clear();
+            summary.stored += sent.stored;
+            summary.duplicates += sent.duplicates;
+            for (code, message) in sent.refused {
+                summary.reject(&code, 1, || message);
+            }
+        }
+    }
     Ok(())
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.endpoint_url.is_some() && !args.deliver {
+        bail!(
+            "through a running server, imported events reach the trails that are logging as \
+             newly received events do: give --deliver to go on (to keep them out of the \
+             trails, stop the server and import into its data directory)"
+        );
+    }
     let files = args.source.list()?;
-    let store = Store::open(&args.data_dir, StoreOptions::default()).with_context(|| {
-        format!(
-            "opening {} (is cairn serve running on it?)",
-            args.data_dir.display()
-        )
-    })?;
+    let (store, client) = match &args.endpoint_url {
+        Some(url) => {
+            let credentials = crate::api_client::Credentials::from_env()?;
+            (
+                None,
+                Some(crate::bulk_client::BulkClient::new(url, credentials)?),
+            )
+        }
+        None => {
+            let store =
+                Store::open(&args.data_dir, StoreOptions::default()).with_context(|| {
+                    format!(
+                        "opening {} (is cairn serve running on it?)",
+                        args.data_dir.display()
+                    )
+                })?;
+            (Some(store), None)
+        }
+    };
+    let target = match (&store, &client) {
+        (Some(store), _) => Target::Store(store),
+        (_, Some(client)) => Target::Server(client),
+        (None, None) => bail!("nothing to import into"),
+    };
     let progress = if args.quiet {
         indicatif::ProgressBar::hidden()
     } else {
@@ -191,9 +267,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         now: crate::now(),
         deliver: args.deliver,
     };
-    let summary = import(&store, &files, &options, &progress)?;
+    let summary = import(target, &files, &options, &progress)?;
     progress.finish_and_clear();
-    store.close();
+    if let Some(store) = store {
+        store.close();
+    }
     let seconds = began.elapsed().as_secs_f64();
     println!(
         "imported {} files: {} events, {} stored, {} duplicates, {} older than {} days skipped, {} rejected ({:.0} events/s)",
@@ -213,8 +291,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("  unreadable: {file}");
     }
     if args.deliver && summary.stored > 0 {
+        let when = match args.endpoint_url {
+            Some(_) => "now",
+            None => "when cairn serve next starts",
+        };
         println!(
-            "  the {} new events go to the trails that are logging when cairn serve next starts",
+            "  the {} new events go to the trails that are logging {when}",
             summary.stored
         );
     }

@@ -3,6 +3,7 @@
 
 mod api_client;
 mod bench;
+mod bulk_client;
 mod chart;
 mod import;
 mod logfiles;

@@ -43,7 +43,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         now,
         deliver: false,
     };
-    let summary = crate::import::import(&store, &files, &options, &ProgressBar::hidden())?;
+    let summary = crate::import::import(
+        crate::import::Target::Store(&store),
+        &files,
+        &options,
+        &ProgressBar::hidden(),
+    )?;
     let elapsed = began.elapsed().as_secs_f64();
     store.close();
     println!(
