@@ -245,6 +245,15 @@ def test_a_group_that_cannot_be_written_falls_behind_alone(trails_cairn):
     assert status["LatestCloudWatchLogsDeliveryError"] == "InternalFailure"
     assert "LatestCloudWatchLogsDeliveryError" not in ct.get_trail_status(Name="b-well")
 
+    # A restart while the group is behind keeps what it still needs.
+    trails_cairn.stop()
+    trails_cairn.start()
+    ct, logs = trails_cairn.client(), trails_cairn.client(service="logs")
+    more = marked()
+    send(trails_cairn, "alice", [more])
+    expected.append(more["eventID"])
+    wait_for(lambda: more["eventID"] in marked_ids(filtered(logs, "b-well")), timeout=20)
+
     # Writable again: the sick group catches up by itself, each event once.
     sick.unlink()
     aside.rename(sick)

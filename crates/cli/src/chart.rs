@@ -2,7 +2,8 @@
 //! 15 and 30 minutes), the calls in the window ending at each minute, the band's top (the
 //! largest such window seen around that time on the days before), the limit above which
 //! an Insight opens, the minutes still learning, and the Insight windows. A series crossing
-//! its limit in any panel is what opened an Insight.
+//! its limit in any panel is what opened an Insight (just after an Insight ends, a window
+//! still holding its minutes opens none).
 
 use std::fmt::Write;
 

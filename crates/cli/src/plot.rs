@@ -36,10 +36,11 @@ pub struct PlotArgs {
     #[arg(long = "event-region")]
     event_region: Option<String>,
     /// The first minute drawn (`2026-11-01T00:00:00Z`). Default: six hours before the
-    /// series' first Insight, or a day before its last call if it has none.
+    /// series' first Insight, a day before `--until`, or a day before its last call.
     #[arg(long, value_parser = parse_time)]
     since: Option<i64>,
-    /// The minute after the last drawn. Default: six hours after the last Insight ends.
+    /// The minute after the last drawn. Default: six hours after the last Insight ends, or
+    /// a day after `--since`.
     #[arg(long, value_parser = parse_time)]
     until: Option<i64>,
     /// Where to write the SVG picture.
@@ -60,6 +61,7 @@ enum InsightType {
 
 /// Minutes shown around the Insights when no window is given.
 const MARGIN_MINUTES: i64 = 6 * 60;
+const DAY_MINUTES: i64 = 24 * 60;
 
 pub fn run(args: PlotArgs) -> anyhow::Result<()> {
     if args.learning_minutes < 1 {
@@ -225,9 +227,17 @@ fn shown(
             start - MARGIN_MINUTES,
             end.unwrap_or(after) + MARGIN_MINUTES,
         ),
-        _ => (after - 24 * 60, after),
+        _ => (after - DAY_MINUTES, after),
     };
-    let from = since.map_or(from, |s| s.div_euclid(60));
-    let to = until.map_or(to, |u| u.div_euclid(60));
+    // One bound given: the other is a day away from it.
+    let (from, to) = match (
+        since.map(|s| s.div_euclid(60)),
+        until.map(|u| u.div_euclid(60)),
+    ) {
+        (Some(from), Some(to)) => (from, to),
+        (Some(from), None) => (from, from + DAY_MINUTES),
+        (None, Some(to)) => (to - DAY_MINUTES, to),
+        (None, None) => (from, to),
+    };
     Ok((from.max(first), to.min(after)))
 }

@@ -160,8 +160,10 @@ impl History {
         }
     }
 
-    /// The band for `slot`, from up to [`BASELINE_DAYS`] earlier days whose window (and
-    /// every rolling sum in it) lies after `observed_from` (the first minute observed).
+    /// The band for `slot`, from up to [`BASELINE_DAYS`] earlier days whose window of
+    /// [`BAND_SLOTS`] either side (and every rolling sum in it) lies after `observed_from`
+    /// (the first minute observed). The wider windows of the first two days may reach
+    /// before it; slots not observed hold zeros, which raise no peak.
     /// With a full week, each earlier day is scaled by how busy the same weekday was a
     /// week ago relative to that day, so a quiet Sunday does not make Monday look unusual
     /// and a busy Friday does not hide a Saturday's anomaly.

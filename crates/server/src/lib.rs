@@ -226,6 +226,10 @@ impl Server {
         let _ = log_groups.await;
         let _ = insights_webhook.await;
         let _ = alarms.await;
+        // The last pass of the log groups counted values after the alarms' last save.
+        if let Err(error) = app.log_groups.metrics.alarms.save(true) {
+            tracing::error!(%error, "the alarms' state could not be saved at shutdown");
+        }
         let store = app.store.clone();
         tokio::task::spawn_blocking(move || store.close())
             .await

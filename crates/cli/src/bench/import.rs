@@ -1,5 +1,6 @@
 //! `cairn bench import`: writes AWS-layout gzip CloudTrail log files of realistic records,
-//! then times `cairn import` of them into a fresh store.
+//! then times `cairn import` of them into a fresh store, or (`--through-server`) into a
+//! running `cairn serve` through its bulk endpoint.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,6 +23,10 @@ pub struct Args {
     /// Working directory (default: a temporary one).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Import into a running `cairn serve` (started here) through its bulk endpoint, as
+    /// `cairn import --endpoint-url` does.
+    #[arg(long)]
+    through_server: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -35,22 +40,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         files * args.per_file,
         compressed as f64 / 1e6
     );
-    let store = Store::open(&dir.join("data"), StoreOptions::default())?;
-    let began = Instant::now();
     let files = crate::logfiles::LogFiles::Local(crate::logfiles::files_under(&logs)?);
     let options = crate::import::Options {
         retention_days: 90,
         now,
-        deliver: false,
+        deliver: args.through_server,
     };
-    let summary = crate::import::import(
-        crate::import::Target::Store(&store),
-        &files,
-        &options,
-        &ProgressBar::hidden(),
-    )?;
-    let elapsed = began.elapsed().as_secs_f64();
-    store.close();
+    let (summary, elapsed) = if args.through_server {
+        let (server, host) = super::ingest::start_server(&dir, "", "")?;
+        let url = format!("http://{host}");
+        let client = crate::bulk_client::BulkClient::new(&url, super::ingest::credentials())?;
+        let began = Instant::now();
+        let target = crate::import::Target::Server(&client);
+        let summary = crate::import::import(target, &files, &options, &ProgressBar::hidden())?;
+        let elapsed = began.elapsed().as_secs_f64();
+        super::ingest::stop_server(server)?;
+        (summary, elapsed)
+    } else {
+        let store = Store::open(&dir.join("data"), StoreOptions::default())?;
+        let began = Instant::now();
+        let target = crate::import::Target::Store(&store);
+        let summary = crate::import::import(target, &files, &options, &ProgressBar::hidden())?;
+        let elapsed = began.elapsed().as_secs_f64();
+        store.close();
+        (summary, elapsed)
+    };
     println!(
         "import: {:.0} events/s ({} events, {} stored, {} rejected, {:.1} s)",
         summary.events as f64 / elapsed,

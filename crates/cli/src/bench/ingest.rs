@@ -50,10 +50,15 @@ pub(super) const ACCOUNT: &str = "123456789012";
 const KEY: &str = "AKIABENCH0000000001";
 const SECRET: &str = "bench-secret-key-0000000000000000000001";
 static CREDENTIALS: std::sync::LazyLock<crate::api_client::Credentials> =
-    std::sync::LazyLock::new(|| crate::api_client::Credentials {
+    std::sync::LazyLock::new(credentials);
+
+/// The bench user's key, which the bench server's configuration holds.
+pub(super) fn credentials() -> crate::api_client::Credentials {
+    crate::api_client::Credentials {
         access_key_id: KEY.into(),
         secret_access_key: SECRET.into(),
-    });
+    }
+}
 pub(super) const REGION: &str = "us-east-1";
 
 /// A record split around its eventID, so each use gets a fresh id by concatenation.
@@ -296,7 +301,7 @@ pub(super) fn start_server(
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{top}\n{tail}\n[[accounts]]\nid = \"{ACCOUNT}\"\n[[accounts.users]]\nname = \"bench\"\naccess_key_id = \"{KEY}\"\nsecret_access_key = \"{SECRET}\"\n",
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{top}\n{tail}\n[[accounts]]\nid = \"{ACCOUNT}\"\nwrite_records_for = [\"*\"]\n[[accounts.users]]\nname = \"bench\"\naccess_key_id = \"{KEY}\"\nsecret_access_key = \"{SECRET}\"\n",
             dir.join("data").display()
         ),
     )?;

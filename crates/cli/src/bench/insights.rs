@@ -235,6 +235,10 @@ fn plot_false(
         .filter(|p| (start - 360..start + 360).contains(&p.minute))
         .cloned()
         .collect();
+    anyhow::ensure!(
+        !points.is_empty(),
+        "the false Insight's series has no minutes around it"
+    );
     let title = format!(
         "seed {seed}{}: {} {:?} — {:?}",
         if anomalies { "" } else { ", without anomalies" },
@@ -250,8 +254,15 @@ fn plot_false(
     });
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!(
-        "seed{seed}-{}-{}.svg",
+        "seed{seed}-{}-{}-{}-{}{}-{}.svg",
+        if anomalies { "labelled" } else { "clean" },
+        api.account,
+        api.region,
         api.event_name,
+        found
+            .error_code
+            .as_deref()
+            .map_or(String::new(), |code| format!("-{code}")),
         format_event_time(start * 60).replace(':', "")
     ));
     std::fs::write(&path, svg)?;

@@ -132,7 +132,7 @@ impl Metrics {
         let log = read_optional(&metrics.log_path)?.unwrap_or_default();
         let (frames, named, whole) = read_log(&log);
         for changes in frames {
-            metrics.set_all(&changes, now).map_err(|e| e.to_string())?;
+            metrics.set_all(&changes, now);
         }
         metrics.logged = (0u32..).zip(named).map(|(n, s)| (s, n)).collect();
         if whole < log.len() {
@@ -148,7 +148,7 @@ impl Metrics {
     }
 
     /// Sets the counts of closed minutes; those older than the days kept before `now` go.
-    pub fn record(&mut self, counts: Vec<MinuteCount>, now: i64) -> std::io::Result<()> {
+    pub fn record(&mut self, counts: Vec<MinuteCount>, now: i64) {
         let mut changes = Changes::new();
         for count in counts {
             changes
@@ -156,27 +156,37 @@ impl Metrics {
                 .or_default()
                 .push((count.minute, count.count));
         }
-        self.set_all(&changes, now)?;
+        self.set_all(&changes, now);
         for (subject, mut minutes) in changes {
             self.unsaved
                 .entry(subject)
                 .or_default()
                 .append(&mut minutes);
         }
-        Ok(())
     }
 
-    fn set_all(&mut self, changes: &Changes, now: i64) -> std::io::Result<()> {
+    /// Sets `changes` in the open days. A written day whose file cannot be read back does
+    /// not take them: opened empty, it would replace the file with only these counts.
+    fn set_all(&mut self, changes: &Changes, now: i64) {
         let oldest = oldest_day(now);
+        let mut unreadable = std::collections::BTreeSet::new();
         for (subject, minutes) in changes {
             for &(minute, count) in minutes {
                 let day = minute.div_euclid(MINUTES_PER_DAY);
-                if day < oldest {
+                if day < oldest || unreadable.contains(&day) {
                     continue;
                 }
                 if !self.open.contains_key(&day) {
-                    let written = self.read_day(day)?;
-                    self.open.insert(day, written);
+                    match self.read_day(day) {
+                        Ok(written) => {
+                            self.open.insert(day, written);
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "Insights metrics: a written day cannot be read back; its late counts are not kept");
+                            unreadable.insert(day);
+                            continue;
+                        }
+                    }
                 }
                 let series = self.open.get_mut(&day).expect("opened above");
                 let of_day = minute.rem_euclid(MINUTES_PER_DAY) as u16;
@@ -190,7 +200,6 @@ impl Metrics {
                 }
             }
         }
-        Ok(())
     }
 
     /// Saves what changed since the last save: the counts set, appended to the log, or the
@@ -250,10 +259,12 @@ impl Metrics {
         self.base_len = bytes.len() as u64;
         self.written += self.base_len;
         self.unsaved.clear();
-        self.logged.clear();
-        // The base holds everything now: the log's frames would only set counts again, so
-        // a log that cannot be emptied is emptied at the next save instead.
+        // The base holds everything now: the log's frames would only set counts again. A
+        // log that cannot be emptied must not be appended to with numbers started afresh,
+        // so until it is emptied every save rewrites the base.
+        self.rewrite = true;
         std::fs::File::create(&self.log_path).and_then(|log| log.sync_all())?;
+        self.logged.clear();
         self.log_len = 0;
         self.rewrite = false;
         Ok(())
@@ -576,17 +587,15 @@ mod tests {
         let now = (DAY + 1) * SECONDS_PER_DAY + 600;
         let mut metrics = Metrics::open(dir.path(), now).unwrap();
         let first = DAY * MINUTES_PER_DAY;
-        metrics
-            .record(
-                vec![
-                    count("RunInstances", first + 5, 3),
-                    count("StopInstances", first + 5, 9),
-                    count("RunInstances", first + 1439, 4),
-                    count("RunInstances", first + 1440 + 2, 7),
-                ],
-                now,
-            )
-            .unwrap();
+        metrics.record(
+            vec![
+                count("RunInstances", first + 5, 3),
+                count("StopInstances", first + 5, 9),
+                count("RunInstances", first + 1439, 4),
+                count("RunInstances", first + 1440 + 2, 7),
+            ],
+            now,
+        );
         let run = subject("RunInstances");
         let all = |m: &Metrics| m.counts(&run, first, first + 2 * 1440).unwrap();
         let expected = vec![(first + 5, 3), (first + 1439, 4), (first + 1442, 7)];
@@ -603,15 +612,13 @@ mod tests {
         );
 
         // A late count for the written day opens it again; a count set twice is set once.
-        metrics
-            .record(
-                vec![
-                    count("RunInstances", first + 6, 1),
-                    count("RunInstances", first + 6, 1),
-                ],
-                now,
-            )
-            .unwrap();
+        metrics.record(
+            vec![
+                count("RunInstances", first + 6, 1),
+                count("RunInstances", first + 6, 1),
+            ],
+            now,
+        );
         metrics.save().unwrap();
         let restored = Metrics::open(dir.path(), now).unwrap();
         let with_late = vec![
@@ -640,9 +647,7 @@ mod tests {
         let first = DAY * MINUTES_PER_DAY;
         let run = subject("RunInstances");
         let mut metrics = Metrics::open(dir.path(), now).unwrap();
-        metrics
-            .record(vec![count("RunInstances", first, 2)], now)
-            .unwrap();
+        metrics.record(vec![count("RunInstances", first, 2)], now);
         metrics.save().unwrap();
         let base = dir.path().join(BASE_FILE);
         let log = dir.path().join(LOG_FILE);
@@ -653,9 +658,7 @@ mod tests {
             "the first save writes the base"
         );
         for minute in 1..=3 {
-            metrics
-                .record(vec![count("RunInstances", first + minute, 5)], now)
-                .unwrap();
+            metrics.record(vec![count("RunInstances", first + minute, 5)], now);
             metrics.save().unwrap();
         }
         metrics.save().unwrap();
@@ -677,7 +680,7 @@ mod tests {
             count("RunInstances", first + 9, 1),
             count("StopInstances", first + 9, 6),
         ];
-        reopened.record(ninth, now).unwrap();
+        reopened.record(ninth, now);
         reopened.save().unwrap();
         let mut with_ninth = every.clone();
         with_ninth.push((first + 9, 1));
@@ -713,6 +716,37 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_written_day_loses_only_its_own_late_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = (DAY + 1) * SECONDS_PER_DAY + 7200;
+        let first = DAY * MINUTES_PER_DAY;
+        let mut metrics = Metrics::open(dir.path(), now).unwrap();
+        metrics.record(vec![count("RunInstances", first, 3)], now);
+        metrics.write_ended_days(now).unwrap();
+        metrics.save().unwrap();
+        let path = day_file(dir.path());
+        let mut damaged = std::fs::read(&path).unwrap();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 1;
+        std::fs::write(&path, &damaged).unwrap();
+        // A late count for the damaged day, and one for today.
+        let today = first + MINUTES_PER_DAY + 1;
+        let late = vec![
+            count("RunInstances", first + 5, 1),
+            count("RunInstances", today, 2),
+        ];
+        metrics.record(late, now);
+        metrics.save().unwrap();
+        let reopened = Metrics::open(dir.path(), now).expect("opens");
+        let run = subject("RunInstances");
+        assert_eq!(
+            reopened.counts(&run, today, today + 1).unwrap(),
+            vec![(today, 2)]
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), damaged, "left as it was");
+    }
+
+    #[test]
     fn counts_are_set_in_order_of_minute() {
         let mut minutes = Vec::new();
         for (minute, count) in [(5, 1), (9, 2), (7, 3), (9, 4), (0, 5)] {
@@ -739,9 +773,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = (DAY + 1) * SECONDS_PER_DAY + 7200;
         let mut metrics = Metrics::open(dir.path(), now).unwrap();
-        metrics
-            .record(vec![count("RunInstances", DAY * MINUTES_PER_DAY, 3)], now)
-            .unwrap();
+        metrics.record(vec![count("RunInstances", DAY * MINUTES_PER_DAY, 3)], now);
         metrics.save().unwrap();
         let base = dir.path().join(BASE_FILE);
         let mut saved = std::fs::read(&base).unwrap();
@@ -759,9 +791,7 @@ mod tests {
         assert!(Metrics::open(dir.path(), now).is_err());
         // Ninety days on, the day's file goes, and counts that old are not kept.
         let later = now + KEPT_DAYS * SECONDS_PER_DAY;
-        metrics
-            .record(vec![count("RunInstances", minute + 7, 1)], later)
-            .unwrap();
+        metrics.record(vec![count("RunInstances", minute + 7, 1)], later);
         metrics.write_ended_days(later).unwrap();
         assert_eq!(metrics.remove_expired(later).unwrap(), 1);
         assert!(!path.exists());

@@ -219,16 +219,12 @@ impl Insights {
         detector.close_idle(now, IDLE_SECS);
         let counts = detector.take_counts();
         if !counts.is_empty() {
-            // The calls are counted already: a count that cannot be kept is a hole in the
-            // metrics, not a reason to count the calls again.
-            let recorded = self
-                .metrics
+            // (A count that cannot be kept is a hole in the metrics, which the metrics log;
+            // the calls are counted already and are not counted again.)
+            self.metrics
                 .lock()
                 .expect("metrics lock")
                 .record(counts, now);
-            if let Err(error) = recorded {
-                tracing::error!(%error, "Insights metrics: counts of closed minutes were not kept");
-            }
         }
         for insight in detector.take() {
             let wanted = trails.iter().any(|t| {

@@ -9,9 +9,10 @@
 //! one per label set, from the series' first value on; after that, a period without data
 //! sums to 0. Every change of state is owed to the webhook, in order, until it takes it.
 //!
-//! Each instance's state, its recent values and what it owes are saved (`logs/alarms.json`,
-//! after any second that changed them), so a restart neither fires an alarm again nor
-//! forgets to resolve one; values counted in the second before a crash may be lost.
+//! Each instance's state, its recent values and what it owes are saved (`logs/alarms.json`):
+//! after any second that changed a state or what is owed, at most every ten seconds when
+//! only values came, and at shutdown. So a restart neither fires an alarm again nor forgets
+//! to resolve one; values counted in the seconds before a crash may be lost.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
@@ -317,9 +318,15 @@ pub struct Alarms {
     external_url: String,
     /// Where the instances are saved, if anywhere.
     state_file: Option<PathBuf>,
-    /// Whether the instances changed since they were saved.
+    /// Whether a state or what is owed changed since the instances were saved.
     changed: AtomicBool,
+    /// Whether values came or went since the instances were saved.
+    valued: AtomicBool,
+    saved_at: Mutex<std::time::Instant>,
 }
+
+/// How often the instances are saved while only their values change.
+const SAVE_VALUES_EVERY: Duration = Duration::from_secs(10);
 
 /// An instance as saved: by its rule's name (rules are numbered by the configuration,
 /// which may change between runs) and its labels.
@@ -344,6 +351,8 @@ impl Alarms {
             external_url,
             state_file: None,
             changed: AtomicBool::new(false),
+            valued: AtomicBool::new(false),
+            saved_at: Mutex::new(std::time::Instant::now()),
         }
     }
 
@@ -391,14 +400,19 @@ impl Alarms {
         Ok(self)
     }
 
-    /// Saves the instances if they changed since last saved.
-    pub fn save(&self) -> std::io::Result<()> {
+    /// Saves the instances when a state or what is owed changed, or when values did and
+    /// a while has passed (or `now`).
+    pub fn save(&self, now: bool) -> std::io::Result<()> {
         let Some(path) = &self.state_file else {
             return Ok(());
         };
-        if !self.changed.swap(false, Ordering::AcqRel) {
+        let mut saved_at = self.saved_at.lock().expect("alarms save lock");
+        let values_due = now || saved_at.elapsed() >= SAVE_VALUES_EVERY;
+        let valued = values_due && self.valued.swap(false, Ordering::AcqRel);
+        if !self.changed.swap(false, Ordering::AcqRel) && !valued {
             return Ok(());
         }
+        *saved_at = std::time::Instant::now();
         let saved: Vec<SavedInstance> = {
             let instances = self.instances.lock().expect("alarms lock");
             instances
@@ -453,7 +467,7 @@ impl Alarms {
                 Some((second, sum)) if *second == now => *sum += value,
                 _ => instance.points.push_back((now, value)),
             }
-            self.changed.store(true, Ordering::Release);
+            self.valued.store(true, Ordering::Release);
         }
     }
 
@@ -466,7 +480,7 @@ impl Alarms {
             let oldest = now - rule.period * rule.evaluation_periods;
             while instance.points.front().is_some_and(|(t, _)| *t <= oldest) {
                 instance.points.pop_front();
-                self.changed.store(true, Ordering::Release);
+                self.valued.store(true, Ordering::Release);
             }
             // Period k covers (now - (k+1)·period, now - k·period].
             let sums: Vec<f64> = (0..rule.evaluation_periods)
@@ -600,7 +614,7 @@ async fn notify(app: &App) {
             }
         }
     }
-    if let Err(error) = alarms.save() {
+    if let Err(error) = alarms.save(false) {
         tracing::error!(%error, "saving the alarms' state failed; will retry");
     }
 }
@@ -696,7 +710,7 @@ mod tests {
         alarms.observe(&labels("111122223333"), 1.0, 1000);
         let fired = alarms.evaluate(1001);
         alarms.sent(&fired[0]);
-        alarms.save().unwrap();
+        alarms.save(true).unwrap();
         // After a restart, still firing (not fired again), and resolved when the period
         // passes.
         let restarted = Alarms::new(rules(), "http://x".into())
@@ -711,7 +725,7 @@ mod tests {
             format_event_time(1001)
         );
         // Not taken before the next restart: still owed after it.
-        restarted.save().unwrap();
+        restarted.save(true).unwrap();
         let again = Alarms::new(rules(), "http://x".into())
             .with_state(path.clone())
             .unwrap();

@@ -42,8 +42,10 @@ const PASS_BUDGET: usize = 32 << 20;
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 /// The cursor is saved at least this often while it moves with nothing delivered.
 const IDLE_SAVE: Duration = Duration::from_secs(2);
-/// A group that fell behind is tried again this long after it failed.
+/// A group that fell behind is tried again this long after it failed, twice as long after
+/// each failure after that, up to the longest.
 const BEHIND_RETRY: Duration = Duration::from_secs(1);
+const BEHIND_RETRY_LONGEST: Duration = Duration::from_secs(30);
 
 /// A log group as its metadata entry describes it.
 #[derive(Clone, Debug)]
@@ -227,8 +229,8 @@ pub struct LogGroups {
     /// The floor as last saved (see [`State::floor`]): the journal must be kept from here.
     saved: Mutex<(u64, std::time::Instant)>,
     reader: Mutex<Option<JournalReader>>,
-    /// Groups behind that failed again, by id: when they may be tried next.
-    retry_at: Mutex<BTreeMap<String, std::time::Instant>>,
+    /// Groups behind, by id: when they may be tried next, and the wait after that.
+    retry_at: Mutex<BTreeMap<String, (std::time::Instant, Duration)>>,
     pub metrics: metrics::Metrics,
     /// The metadata generation the metrics were last synced with.
     synced: AtomicU64,
@@ -347,7 +349,18 @@ impl LogGroups {
         let mut outcomes: Vec<(String, Option<String>)> = Vec::new();
         // Groups still behind get these events when they catch up.
         let behind = self.state.lock().expect("log groups lock").behind.clone();
-        let batches = self.route(&records, &trails, &targets, &behind, &mut outcomes);
+        let mut dropped = Vec::new();
+        let batches = self.route(
+            &records,
+            &trails,
+            &targets,
+            &behind,
+            &mut outcomes,
+            &mut dropped,
+        );
+        for trail in &dropped {
+            self.metrics.dropped(trail);
+        }
         for batch in &batches {
             if let Err(error) = self.append(batch, ingestion, &mut outcomes) {
                 tracing::error!(%error, group = %batch.group.name, "log group falls behind: its events wait while the others go on");
@@ -408,16 +421,18 @@ impl LogGroups {
         }
     }
 
-    /// Notes that `group` still needs the events from journal position `from` on.
+    /// Notes that `group` still needs the events from journal position `from` on, and
+    /// when to try it again.
     fn fall_behind(&self, group: &str, from: u64) {
         let mut state = self.state.lock().expect("log groups lock");
         let at = state.behind.entry(group.to_owned()).or_insert(from);
         *at = (*at).min(from);
-        let retry = std::time::Instant::now() + BEHIND_RETRY;
-        self.retry_at
-            .lock()
-            .expect("retry lock")
-            .insert(group.to_owned(), retry);
+        let mut retry_at = self.retry_at.lock().expect("retry lock");
+        let wait = match retry_at.get(group) {
+            Some(&(_, wait)) => (wait * 2).min(BEHIND_RETRY_LONGEST),
+            None => BEHIND_RETRY,
+        };
+        retry_at.insert(group.to_owned(), (std::time::Instant::now() + wait, wait));
     }
 
     /// Sends `group` its events from `from` on (up to the budget), toward the cursor.
@@ -436,7 +451,7 @@ impl LogGroups {
             .lock()
             .expect("retry lock")
             .get(group)
-            .copied();
+            .map(|&(due, _)| due);
         if due.is_some_and(|due| std::time::Instant::now() < due) {
             return Ok(false);
         }
@@ -455,7 +470,15 @@ impl LogGroups {
             (records, to) = self.read(app, from, cursor)?;
             let ingestion = (crate::app::now_precise() * 1000.0) as i64;
             let none_behind = BTreeMap::new();
-            let batches = self.route(&records, &sending, &only, &none_behind, &mut outcomes);
+            let mut dropped = Vec::new();
+            let batches = self.route(
+                &records,
+                &sending,
+                &only,
+                &none_behind,
+                &mut outcomes,
+                &mut dropped,
+            );
             for batch in &batches {
                 if let Err(error) = self.append(batch, ingestion, &mut outcomes) {
                     tracing::debug!(%error, group = %batch.group.name, "log group still behind");
@@ -463,6 +486,10 @@ impl LogGroups {
                     self.fall_behind(group, from);
                     return Ok(false);
                 }
+            }
+            // Counted once, when the range is through (a failed try routes it again).
+            for trail in &dropped {
+                self.metrics.dropped(trail);
             }
         }
         self.note(outcomes);
@@ -482,7 +509,7 @@ impl LogGroups {
 
     /// Which group receives which of `records`: for every trail that receives an event
     /// and sends to a group that exists and is not `behind`. Notes trails whose group is
-    /// missing, and counts events too large to send.
+    /// missing, and, per event too large to send, its trail in `dropped`.
     fn route<'a>(
         &self,
         records: &'a Records,
@@ -490,6 +517,7 @@ impl LogGroups {
         targets: &[Option<GroupInfo>],
         behind: &BTreeMap<String, u64>,
         outcomes: &mut Vec<(String, Option<String>)>,
+        dropped: &mut Vec<String>,
     ) -> Vec<Batch<'a>> {
         // Per trail: the index of its batch; None when its group does not exist.
         let mut batches: Vec<Batch> = Vec::new();
@@ -531,7 +559,7 @@ impl LogGroups {
                     continue;
                 };
                 if record.len() > MAX_EVENT_BYTES {
-                    self.metrics.dropped(&arns[t]);
+                    dropped.push(arns[t].clone());
                     continue;
                 }
                 let batch = &mut batches[b];
