@@ -488,21 +488,38 @@ fn print_text(args: &Args, report: &Report, start: i64, end: i64) -> bool {
             out.push('\n');
         }
     };
+    let log_line = |(log, result): &(ListedLog, Result<u64, LogProblem>)| match result {
+        Ok(_) => format!("Log file\ts3://{}/{}\tvalid", log.bucket, log.key),
+        Err(problem) => format!(
+            "Log file\ts3://{}/{}\tINVALID: {}",
+            log.bucket,
+            log.key,
+            problem.message()
+        ),
+    };
+    // As the AWS CLI does: each valid digest, then the log files it lists.
+    let mut logs = report.logs.iter();
     for finding in &report.findings {
         match finding {
             Finding::DigestValid {
                 bucket,
                 key,
                 backfill,
-            } => status(
-                format!(
-                    "{}Digest file\ts3://{bucket}/{key}\tvalid",
-                    label(*backfill)
-                ),
-                false,
-                &mut out,
-                &mut err,
-            ),
+                logs: listed,
+            } => {
+                status(
+                    format!(
+                        "{}Digest file\ts3://{bucket}/{key}\tvalid",
+                        label(*backfill)
+                    ),
+                    false,
+                    &mut out,
+                    &mut err,
+                );
+                for log in logs.by_ref().take(*listed) {
+                    status(log_line(log), log.1.is_err(), &mut out, &mut err);
+                }
+            }
             Finding::DigestInvalid {
                 bucket,
                 key,
@@ -530,17 +547,8 @@ fn print_text(args: &Args, report: &Report, start: i64, end: i64) -> bool {
             ),
         }
     }
-    for (log, result) in &report.logs {
-        let line = match result {
-            Ok(_) => format!("Log file\ts3://{}/{}\tvalid", log.bucket, log.key),
-            Err(problem) => format!(
-                "Log file\ts3://{}/{}\tINVALID: {}",
-                log.bucket,
-                log.key,
-                problem.message()
-            ),
-        };
-        status(line, result.is_err(), &mut out, &mut err);
+    for log in logs {
+        status(log_line(log), log.1.is_err(), &mut out, &mut err);
     }
     for (bucket, key) in &report.unlisted {
         status(

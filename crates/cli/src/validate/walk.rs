@@ -65,6 +65,8 @@ pub enum Finding {
         bucket: String,
         key: String,
         backfill: bool,
+        /// How many log files it lists: the next ones in the walk's `logs`.
+        logs: usize,
     },
     DigestInvalid {
         bucket: String,
@@ -239,6 +241,7 @@ pub async fn walk(
                     bucket: bucket.clone(),
                     key: key.clone(),
                     backfill,
+                    logs: read.logs.len(),
                 });
                 note_found(&mut walked, &read);
                 last_start = cairn_core::timefmt::parse_event_time(&read.start_time).unwrap_or(0);
