@@ -49,6 +49,10 @@ pub struct Args {
     /// batches on every connection, so rounded up.
     #[arg(long)]
     backlog: Option<u64>,
+    /// Turn log file validation on for every trail, with a digest every this many seconds
+    /// (per trail and region): what signing digests costs delivery.
+    #[arg(long)]
+    digest_period_secs: Option<i64>,
 }
 
 const BUCKET: &str = "bench-bucket";
@@ -108,7 +112,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         args.interval_ms
     };
-    let tail = format!("[delivery]\ninterval_ms = {interval_ms}\n{tail}");
+    let mut tail = format!("[delivery]\ninterval_ms = {interval_ms}\n{tail}");
+    if let Some(period) = args.digest_period_secs {
+        tail.push_str(&format!("[digests]\nperiod_secs = {period}\n"));
+    }
     let (server, host) = start_server(&dir, &top, &tail)?;
     let buckets = Arc::new(match &args.s3_endpoint {
         None => Buckets::local(dir.join("data").join("buckets")),
@@ -143,7 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let acks: Acks = Arc::default();
     let report = runtime.block_on(async {
-        create_trails(&host, args.trails).await?;
+        create_trails(&host, args.trails, args.digest_period_secs.is_some()).await?;
         // The watcher: lists the first trail's folder and reads every new file.
         let watching = Arc::new(AtomicBool::new(true));
         let delivered_count = Arc::new(AtomicU64::new(0));
@@ -251,12 +258,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Creates the bench's trails and starts them logging: the odd ones multi-region, the
-/// third and fifth with write-only selectors, the fourth with selectors for all.
-async fn create_trails(host: &str, trails: u64) -> anyhow::Result<()> {
+/// third and fifth with write-only selectors, the fourth with selectors for all; all with
+/// log file validation when `validated`.
+async fn create_trails(host: &str, trails: u64, validated: bool) -> anyhow::Result<()> {
     for t in 0..trails {
         let name = format!("bench-trail-{t}");
         let multi = t % 2 == 1;
-        call(host, "CloudTrail_20131101.CreateTrail", serde_json::json!({"Name": name, "S3BucketName": BUCKET, "S3KeyPrefix": name, "IsMultiRegionTrail": multi})).await?;
+        let trail = serde_json::json!({"Name": name, "S3BucketName": BUCKET, "S3KeyPrefix": name,
+            "IsMultiRegionTrail": multi, "EnableLogFileValidation": validated});
+        call(host, "CloudTrail_20131101.CreateTrail", trail).await?;
         if t >= 2 {
             let selectors = serde_json::json!([{"ReadWriteType": if t % 2 == 0 { "WriteOnly" } else { "All" }}]);
             call(
@@ -341,7 +351,7 @@ fn backlog(
         args.s3_endpoint.as_deref().unwrap_or("the local store")
     );
     let (sent, recording) = runtime.block_on(async {
-        create_trails(host, args.trails).await?;
+        create_trails(host, args.trails, args.digest_period_secs.is_some()).await?;
         let began = Instant::now();
         let senders: Vec<_> = (0..args.connections)
             .map(|connection| {
