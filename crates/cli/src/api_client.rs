@@ -55,6 +55,14 @@ pub fn authorization(
     (amz_date, header)
 }
 
+/// The `Host` header a request to `url` is signed with: the host, and the port if given.
+pub fn host_of(url: &reqwest::Url) -> String {
+    match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    }
+}
+
 /// Calls a CloudTrail operation; an AWS error answer becomes an error naming its code.
 pub async fn call(
     endpoint: &str,
@@ -66,10 +74,7 @@ pub async fn call(
     let url: reqwest::Url = endpoint
         .parse()
         .with_context(|| format!("{endpoint:?} is not a URL"))?;
-    let host = match url.port() {
-        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_owned(),
-    };
+    let host = host_of(&url);
     let body = serde_json::to_vec(input)?;
     let (amz_date, authorization) =
         authorization(credentials, "cloudtrail", region, &host, "/", "", &body);

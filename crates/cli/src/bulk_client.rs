@@ -65,13 +65,9 @@ impl BulkClient {
         let url: reqwest::Url = format!("{}/records", endpoint.trim_end_matches('/'))
             .parse()
             .with_context(|| format!("{endpoint:?} is not a URL"))?;
-        let host = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_owned(),
-        };
         Ok(BulkClient {
+            host: crate::api_client::host_of(&url),
             url,
-            host,
             credentials,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))

@@ -140,7 +140,7 @@ pub struct Options {
 
 /// Imports `files` into `target`.
 pub fn import(
-    target: Target,
+    target: &Target,
     files: &LogFiles,
     options: &Options,
     progress: &indicatif::ProgressBar,
@@ -177,12 +177,12 @@ pub fn import(
             }
             batch.extend(file.events);
             if batch.len() >= 5000 {
-                send_batch(&target, &mut batch, &mut summary)?;
+                send_batch(target, &mut batch, &mut summary)?;
             }
             Ok(())
         },
     )?;
-    send_batch(&target, &mut batch, &mut summary)?;
+    send_batch(target, &mut batch, &mut summary)?;
     if let Some(store) = history_only {
         store.end_history_only()?;
     }
@@ -227,29 +227,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let files = args.source.list()?;
-    let (store, client) = match &args.endpoint_url {
+    let (store, client);
+    let target = match &args.endpoint_url {
         Some(url) => {
             let credentials = crate::api_client::Credentials::from_env()?;
-            (
-                None,
-                Some(crate::bulk_client::BulkClient::new(url, credentials)?),
-            )
+            client = crate::bulk_client::BulkClient::new(url, credentials)?;
+            Target::Server(&client)
         }
         None => {
-            let store =
-                Store::open(&args.data_dir, StoreOptions::default()).with_context(|| {
-                    format!(
-                        "opening {} (is cairn serve running on it?)",
-                        args.data_dir.display()
-                    )
-                })?;
-            (Some(store), None)
+            store = Store::open(&args.data_dir, StoreOptions::default()).with_context(|| {
+                format!(
+                    "opening {} (is cairn serve running on it?)",
+                    args.data_dir.display()
+                )
+            })?;
+            Target::Store(&store)
         }
-    };
-    let target = match (&store, &client) {
-        (Some(store), _) => Target::Store(store),
-        (_, Some(client)) => Target::Server(client),
-        (None, None) => bail!("nothing to import into"),
     };
     let progress = if args.quiet {
         indicatif::ProgressBar::hidden()
@@ -267,9 +260,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         now: crate::now(),
         deliver: args.deliver,
     };
-    let summary = import(target, &files, &options, &progress)?;
+    let summary = import(&target, &files, &options, &progress)?;
     progress.finish_and_clear();
-    if let Some(store) = store {
+    if let Target::Store(store) = target {
         store.close();
     }
     let seconds = began.elapsed().as_secs_f64();

@@ -52,7 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let client = crate::bulk_client::BulkClient::new(&url, super::ingest::credentials())?;
         let began = Instant::now();
         let target = crate::import::Target::Server(&client);
-        let summary = crate::import::import(target, &files, &options, &ProgressBar::hidden())?;
+        let summary = crate::import::import(&target, &files, &options, &ProgressBar::hidden())?;
         let elapsed = began.elapsed().as_secs_f64();
         super::ingest::stop_server(server)?;
         (summary, elapsed)
@@ -60,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let store = Store::open(&dir.join("data"), StoreOptions::default())?;
         let began = Instant::now();
         let target = crate::import::Target::Store(&store);
-        let summary = crate::import::import(target, &files, &options, &ProgressBar::hidden())?;
+        let summary = crate::import::import(&target, &files, &options, &ProgressBar::hidden())?;
         let elapsed = began.elapsed().as_secs_f64();
         store.close();
         (summary, elapsed)

@@ -275,11 +275,6 @@ impl Metrics {
         self.written
     }
 
-    /// The size of the base as last written, which a save that rewrites it writes.
-    pub fn base_bytes(&self) -> u64 {
-        self.base_len
-    }
-
     /// Writes the days that ended an hour before `now` to their files.
     pub fn write_ended_days(&mut self, now: i64) -> std::io::Result<()> {
         let ended: Vec<i64> = self

@@ -70,23 +70,24 @@ impl Webhook {
     /// Adds the envelopes of Insights `records` to the queue, and saves it; when this
     /// fails, nothing was added.
     pub fn enqueue(&self, records: &[&[u8]]) -> Result<(), String> {
+        let added: Vec<String> = records.iter().filter_map(|r| envelope(r)).collect();
         let mut queue = self.queue.lock().expect("webhook lock");
-        let mut grown = queue.clone();
-        grown.extend(records.iter().filter_map(|record| envelope(record)));
-        let excess = grown.len().saturating_sub(MAX_QUEUED);
+        let excess = (queue.len() + added.len()).saturating_sub(MAX_QUEUED);
+        // The queue as it will be is saved before memory changes.
+        let kept: Vec<&String> = queue.iter().chain(&added).skip(excess).collect();
+        self.save_queue(&kept)?;
         if excess > 0 {
             tracing::error!(
                 dropped = excess,
                 "the Insights webhook has not taken events for long; the oldest are dropped"
             );
-            grown.drain(..excess);
         }
-        self.save_queue(&grown)?;
-        *queue = grown;
+        queue.extend(added);
+        queue.drain(..excess);
         Ok(())
     }
 
-    fn save_queue(&self, queue: &VecDeque<String>) -> Result<(), String> {
+    fn save_queue(&self, queue: &impl Serialize) -> Result<(), String> {
         tasks::write_state(&self.dir.join(QUEUE_FILE), queue)
             .map_err(|e| format!("saving the Insights webhook queue: {e}"))
     }
@@ -112,7 +113,7 @@ impl Webhook {
         }
         if taken > 0 {
             let queue = self.queue.lock().expect("webhook lock");
-            if let Err(error) = self.save_queue(&queue) {
+            if let Err(error) = self.save_queue(&*queue) {
                 tracing::error!(%error);
             }
         }

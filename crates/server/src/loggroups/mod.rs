@@ -239,6 +239,17 @@ pub struct LogGroups {
 /// Journal records: (position, bytes).
 type Records = Vec<(u64, Vec<u8>)>;
 
+/// What routing and writing a range did.
+#[derive(Default)]
+struct Sent {
+    /// Per trail: delivered (`None`) or the error.
+    outcomes: Vec<(String, Option<String>)>,
+    /// The trail of each event too large to send.
+    dropped: Vec<String>,
+    /// Groups whose files could not be written, with the error.
+    failed: Vec<(GroupInfo, String)>,
+}
+
 /// The events of one pass bound for one group.
 struct Batch<'a> {
     group: GroupInfo,
@@ -302,11 +313,10 @@ impl LogGroups {
     /// holds beyond the cursor (up to the budget) goes to the other groups. Returns whether
     /// more waits.
     pub fn pass(&self, app: &App) -> Result<bool, String> {
-        let (cursor, behind) = {
+        let (cursor, behind, floor) = {
             let state = self.state.lock().expect("log groups lock");
-            (state.cursor, state.behind.clone())
+            (state.cursor, state.behind.clone(), state.floor())
         };
-        let floor = behind.values().fold(cursor, |floor, &at| floor.min(at));
         // Trail changes record their event inside the metadata lock, so no change below
         // `until` is missing from this snapshot.
         let synced = self.synced.load(Ordering::Acquire);
@@ -345,30 +355,44 @@ impl LogGroups {
             return Ok(more);
         }
         let (records, to) = self.read(app, cursor, until)?;
-        let ingestion = (crate::app::now_precise() * 1000.0) as i64;
-        let mut outcomes: Vec<(String, Option<String>)> = Vec::new();
         // Groups still behind get these events when they catch up.
         let behind = self.state.lock().expect("log groups lock").behind.clone();
-        let mut dropped = Vec::new();
-        let batches = self.route(
-            &records,
-            &trails,
-            &targets,
-            &behind,
-            &mut outcomes,
-            &mut dropped,
-        );
-        for trail in &dropped {
+        let sent = self.send(&records, &trails, &targets, &behind);
+        for trail in &sent.dropped {
             self.metrics.dropped(trail);
         }
+        for (group, error) in &sent.failed {
+            tracing::error!(%error, group = %group.name, "log group falls behind: its events wait while the others go on");
+            self.fall_behind(&group.id, cursor);
+        }
+        self.advance(app, cursor, to, sent.outcomes)?;
+        Ok(more || to < until)
+    }
+
+    /// Routes `records` (see [`route`](Self::route)) and writes each group's batch.
+    fn send(
+        &self,
+        records: &Records,
+        trails: &[PlannedTrail],
+        targets: &[Option<GroupInfo>],
+        behind: &BTreeMap<String, u64>,
+    ) -> Sent {
+        let mut sent = Sent::default();
+        let batches = self.route(
+            records,
+            trails,
+            targets,
+            behind,
+            &mut sent.outcomes,
+            &mut sent.dropped,
+        );
+        let ingestion = (crate::app::now_precise() * 1000.0) as i64;
         for batch in &batches {
-            if let Err(error) = self.append(batch, ingestion, &mut outcomes) {
-                tracing::error!(%error, group = %batch.group.name, "log group falls behind: its events wait while the others go on");
-                self.fall_behind(&batch.group.id, cursor);
+            if let Err(error) = self.append(batch, ingestion, &mut sent.outcomes) {
+                sent.failed.push((batch.group.clone(), error));
             }
         }
-        self.advance(app, cursor, to, outcomes)?;
-        Ok(more || to < until)
+        sent
     }
 
     /// The journal's records from `from` up to `until`, or as far as the budget goes, and
@@ -464,35 +488,21 @@ impl LogGroups {
             .map(|(trail, target)| (trail.clone(), target.clone()))
             .unzip();
         let mut to = cursor;
-        let mut outcomes = Vec::new();
         if !sending.is_empty() && from < cursor {
             let records;
             (records, to) = self.read(app, from, cursor)?;
-            let ingestion = (crate::app::now_precise() * 1000.0) as i64;
-            let none_behind = BTreeMap::new();
-            let mut dropped = Vec::new();
-            let batches = self.route(
-                &records,
-                &sending,
-                &only,
-                &none_behind,
-                &mut outcomes,
-                &mut dropped,
-            );
-            for batch in &batches {
-                if let Err(error) = self.append(batch, ingestion, &mut outcomes) {
-                    tracing::debug!(%error, group = %batch.group.name, "log group still behind");
-                    self.note(outcomes);
-                    self.fall_behind(group, from);
-                    return Ok(false);
-                }
+            let sent = self.send(&records, &sending, &only, &BTreeMap::new());
+            self.note(sent.outcomes);
+            if let Some((_, error)) = sent.failed.first() {
+                tracing::debug!(%error, group, "log group still behind");
+                self.fall_behind(group, from);
+                return Ok(false);
             }
             // Counted once, when the range is through (a failed try routes it again).
-            for trail in &dropped {
+            for trail in &sent.dropped {
                 self.metrics.dropped(trail);
             }
         }
-        self.note(outcomes);
         let mut state = self.state.lock().expect("log groups lock");
         if to >= state.cursor {
             state.behind.remove(group);
