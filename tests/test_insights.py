@@ -22,7 +22,7 @@ from conftest import ACCOUNT_A, BIN, error_of, serve, trails_config, wait_for
 from test_alarms import Webhook
 from test_bulk import put, record
 from test_delivery import local_objects
-from test_log_delivery import ROLE, group_arn
+from test_log_delivery import ROLE, group_arn, metrics
 
 REGION = "eu-west-1"
 INTRUDER = f"arn:aws:iam::{ACCOUNT_A}:user/intruder"
@@ -279,6 +279,13 @@ def test_open_insights_survive_a_crash_and_a_restart(workdir):
         cairn.stop()
 
 
+def sample_of(text, name):
+    """The value of an unlabelled series in /metrics text."""
+    values = [float(line.split(" ")[1]) for line in text.splitlines() if line.startswith(name + " ")]
+    assert len(values) == 1, (name, values)
+    return values[0]
+
+
 def minute_of(r):
     return int(datetime.strptime(r["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()) // 60
 
@@ -311,6 +318,13 @@ def test_list_insights_metric_data_gives_what_each_series_counted(workdir):
         answer = ct.list_insights_metric_data(StartTime=start, EndTime=end, Period=60, **rate)
         assert points(answer) == per_minute
         assert answer["EventName"] == "RunInstances" and "NextToken" not in answer and "ErrorCode" not in answer
+
+        # /metrics shows what the consumer read (every event sent, and the trail's own calls)
+        # and the CPU it took.
+        text = metrics(cairn)
+        read = sample_of(text, "cairn_insights_events_read_total")
+        assert len(records) < read < len(records) + 200, read
+        assert 0 < sample_of(text, "cairn_insights_cpu_seconds_total") < 60
 
         # One-hour points (the default period) sum their minutes; points sit on the hour,
         # from StartTime on.

@@ -1,17 +1,18 @@
 //! Journal recovery: a journal written by Cairn, then cut short and damaged anywhere,
 //! reopened. A cut alone must recover every whole frame before it; damage may be
-//! reported, but whatever is read back must be exactly what was written there.
+//! reported, but whatever is read back (records and their summaries) must be exactly
+//! what was written there.
 
 #![no_main]
 
 use arbitrary::Arbitrary;
-use cairn_store::journal::{Journal, JournalReader};
+use cairn_store::journal::{Entry, Journal, JournalReader};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 struct Input {
-    /// Frames of records, appended in order.
-    frames: Vec<Vec<Vec<u8>>>,
+    /// Frames of (record, summary), appended in order.
+    frames: Vec<Vec<(Vec<u8>, Vec<u8>)>>,
     /// Where the segment is cut, as a fraction of its length (none: not cut).
     cut: Option<u16>,
     /// Bytes flipped: (position as a fraction of the length, bits to flip).
@@ -24,15 +25,19 @@ fn fraction(of: u16, len: usize) -> usize {
 
 fuzz_target!(|input: Input| {
     let dir = cairn_fuzz::scratch_dir();
-    let mut written: Vec<Vec<u8>> = Vec::new();
+    let mut written: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     // Where each frame ends in the segment, and how many records precede that end.
     let mut ends: Vec<(usize, usize)> = Vec::new();
     {
         let mut journal = Journal::open(dir.path(), 0).expect("a new journal");
         for frame in input.frames.iter().filter(|f| !f.is_empty()).take(16) {
-            let records: Vec<&[u8]> = frame.iter().take(16).map(Vec::as_slice).collect();
-            journal.append(&records).expect("appended");
-            written.extend(records.iter().map(|r| r.to_vec()));
+            let entries: Vec<Entry<'_>> = frame
+                .iter()
+                .take(16)
+                .map(|(record, summary)| Entry { record, summary })
+                .collect();
+            journal.append(&entries).expect("appended");
+            written.extend(frame.iter().take(16).cloned());
             ends.push((journal.disk_bytes() as usize, written.len()));
         }
     }
@@ -69,18 +74,18 @@ fuzz_target!(|input: Input| {
     for (seq, record) in &read {
         assert_eq!(
             Some(record),
-            written.get(*seq as usize),
+            written.get(*seq as usize).map(|(record, _)| record),
             "event {seq} reads back as something never written there"
         );
     }
     let mut reader = JournalReader::new(dir.path(), 0);
     let mut streamed = Vec::new();
     let until = journal.next_seq();
-    let _ = reader.read(until, usize::MAX, |seq, record| {
-        streamed.push((seq, record.to_vec()))
+    let _ = reader.read(until, usize::MAX, |seq, entry| {
+        streamed.push((seq, (entry.record.to_vec(), entry.summary.to_vec())))
     });
-    for (seq, record) in &streamed {
-        assert_eq!(Some(record), written.get(*seq as usize));
+    for (seq, entry) in &streamed {
+        assert_eq!(Some(entry), written.get(*seq as usize));
     }
     if !damaged {
         // A cut keeps exactly the frames wholly before it.
@@ -92,6 +97,10 @@ fuzz_target!(|input: Input| {
             .map_or(0, |&(_, records)| records);
         assert_eq!(read.len(), kept);
         assert_eq!(journal.next_seq(), kept as u64);
-        assert_eq!(streamed, read);
+        let streamed_records: Vec<(u64, Vec<u8>)> = streamed
+            .into_iter()
+            .map(|(seq, (record, _))| (seq, record))
+            .collect();
+        assert_eq!(streamed_records, read);
     }
 });

@@ -31,6 +31,12 @@ fuzz_target!(|data: &[u8]| {
             let reread =
                 IndexFields::extract(&event.record).expect("an accepted record reads back");
             assert_eq!(reread, event.fields);
+            // Routing and Insights read the summary built in the check's own parse: it
+            // must be what they would read from the stored record.
+            assert_eq!(
+                cairn_core::summary::read(&event.record).as_deref(),
+                Ok(event.summary.as_slice())
+            );
         }
     }
 });

@@ -11,6 +11,7 @@ pub mod logfile;
 pub mod record;
 pub mod route;
 pub mod selectors;
+pub mod summary;
 pub mod timefmt;
 
 pub use identity::{Identity, IdentityKind};

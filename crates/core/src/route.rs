@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use std::borrow::Cow;
 
+use crate::summary::Summary;
 use crate::Category;
 
 /// One `resources` entry of a record.
@@ -34,37 +35,6 @@ pub struct RouteFields {
     pub insight_type: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Raw<'a> {
-    #[serde(borrow)]
-    recipient_account_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    aws_region: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    event_category: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    event_source: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    event_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    event_type: Option<Cow<'a, str>>,
-    read_only: Option<serde_json::Value>,
-    management_event: Option<bool>,
-    insight_details: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow)]
-    user_identity: Option<RawIdentity<'a>>,
-    #[serde(default)]
-    resources: Option<Vec<RawResource<'a>>>,
-    session_credential_from_console: Option<serde_json::Value>,
-    #[serde(borrow)]
-    error_code: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    vpc_endpoint_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    event_time: Option<Cow<'a, str>>,
-}
-
 /// What routing and the history read of an Insights event's `insightDetails`: its type
 /// and the API it is about.
 #[derive(Deserialize)]
@@ -90,27 +60,6 @@ impl<'a> InsightSubject<'a> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawIdentity<'a> {
-    #[serde(borrow)]
-    arn: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    account_id: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct RawResource<'a> {
-    #[serde(borrow, rename = "type")]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "ARN")]
-    arn: Option<Cow<'a, str>>,
-}
-
-fn text(value: Option<Cow<'_, str>>) -> String {
-    value.map(Cow::into_owned).unwrap_or_default()
-}
-
 /// `true`/`false`, whether written as a JSON boolean or a string.
 pub fn flag(value: Option<&serde_json::Value>) -> Option<bool> {
     match value? {
@@ -123,53 +72,41 @@ pub fn flag(value: Option<&serde_json::Value>) -> Option<bool> {
 impl RouteFields {
     /// Reads the routing fields of a stored record.
     pub fn extract(record: &[u8]) -> Result<RouteFields, String> {
-        let raw: Raw<'_> = serde_json::from_slice(record).map_err(|e| e.to_string())?;
-        let category = Category::of(
-            raw.event_category.as_deref(),
-            raw.insight_details.is_some(),
-            raw.management_event,
-        );
+        let summary = crate::summary::read(record)?;
+        RouteFields::of_summary(&summary)
+    }
+
+    /// The routing fields of a record from its summary (see [`crate::summary`]).
+    pub fn of_summary(bytes: &[u8]) -> Result<RouteFields, String> {
+        let s = Summary::decode(bytes).ok_or("the record's summary is damaged")?;
+        let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
         // An Insights event is routed by the API it is about (for the global-service
         // rule) and its type; a details object of another shape routes as having neither.
-        let details = InsightSubject::of(category, raw.insight_details);
-        let (insight_type, insight_source) = match details {
-            Some(d) => (d.insight_type.map(Cow::into_owned), d.event_source),
-            None => (None, None),
+        let event_source = match s.category {
+            Category::Insight => s.insight_source.or(s.event_source),
+            _ => s.event_source,
         };
-        let identity_account = raw
-            .user_identity
-            .as_ref()
-            .and_then(|u| u.account_id.clone());
         Ok(RouteFields {
-            account: text(raw.recipient_account_id.or(identity_account)),
-            region: text(raw.aws_region),
-            category,
-            event_source: text(insight_source.or(raw.event_source)),
-            event_name: text(raw.event_name),
-            event_type: text(raw.event_type),
-            read_only: flag(raw.read_only.as_ref()),
-            resources: raw
-                .resources
-                .unwrap_or_default()
-                .into_iter()
-                .map(|r| Resource {
-                    kind: text(r.kind),
-                    arn: text(r.arn),
+            account: s.account.to_owned(),
+            region: s.region.to_owned(),
+            category: s.category,
+            event_source: text(event_source),
+            event_name: text(s.event_name),
+            event_type: text(s.event_type),
+            read_only: s.read_only,
+            resources: s
+                .resources()
+                .map(|(kind, arn)| Resource {
+                    kind: kind.to_owned(),
+                    arn: arn.to_owned(),
                 })
                 .collect(),
-            user_arn: raw.user_identity.and_then(|u| u.arn).map(Cow::into_owned),
-            session_credential_from_console: raw.session_credential_from_console.map(|v| match v {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            }),
-            error_code: raw.error_code.map(Cow::into_owned),
-            vpc_endpoint_id: raw.vpc_endpoint_id.map(Cow::into_owned),
-            event_time: raw
-                .event_time
-                .as_deref()
-                .and_then(crate::timefmt::parse_event_time)
-                .unwrap_or(0),
-            insight_type,
+            user_arn: s.user_arn.map(str::to_owned),
+            session_credential_from_console: s.session_credential_from_console.map(str::to_owned),
+            error_code: s.error_code.map(str::to_owned),
+            vpc_endpoint_id: s.vpc_endpoint_id.map(str::to_owned),
+            event_time: s.time,
+            insight_type: s.insight_type.map(str::to_owned),
         })
     }
 

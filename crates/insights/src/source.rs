@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use cairn_core::summary::Summary;
 use cairn_core::Category;
 use serde::Deserialize;
 
@@ -131,6 +132,30 @@ impl<'a> ReadCall<'a> {
         })
     }
 
+    /// The call in a record's summary (see [`cairn_core::summary`]), as [`ReadCall::parse`]
+    /// reads it from the record.
+    pub fn of_summary(bytes: &'a [u8]) -> Result<ReadCall<'a>, Skip> {
+        let s = Summary::decode(bytes).ok_or(Skip::Unreadable)?;
+        if s.category != Category::Management || s.event_type != Some("AwsApiCall") {
+            return Err(Skip::NotAnApiCall);
+        }
+        let (Some(event_source), Some(event_name)) = (s.event_source, s.event_name) else {
+            return Err(Skip::Incomplete);
+        };
+        // A summary is of a stored record, which always has its account, region and time.
+        Ok(ReadCall {
+            account: Cow::Borrowed(s.account),
+            region: Cow::Borrowed(s.region),
+            event_source: Cow::Borrowed(event_source),
+            event_name: Cow::Borrowed(event_name),
+            time: s.time,
+            read_only: s.read_only.unwrap_or(false),
+            error_code: s.error_code.filter(|c| !c.is_empty()).map(Cow::Borrowed),
+            identity_arn: Cow::Borrowed(s.user_arn.unwrap_or_default()),
+            user_agent: Cow::Borrowed(s.user_agent.unwrap_or_default()),
+        })
+    }
+
     pub fn call(&self) -> Call<'_> {
         Call {
             account: &self.account,
@@ -199,5 +224,45 @@ mod tests {
         );
         assert_eq!(calls[1].as_ref().err(), Some(&Skip::NotAnApiCall));
         assert!(parse_log_file(r#"[{"eventType":"AwsApiCall"}]"#).is_none());
+
+        for record in [&record[..], data, insight] {
+            assert_same_from_summary(record);
+        }
+    }
+
+    /// The call read from the record's summary is the one read from the record.
+    fn assert_same_from_summary(record: &[u8]) {
+        let summary = cairn_core::summary::read(record).unwrap();
+        let from_record = ReadCall::parse(record).map(|r| format!("{:?}", r.call()));
+        let from_summary = ReadCall::of_summary(&summary).map(|r| format!("{:?}", r.call()));
+        assert_eq!(
+            from_record,
+            from_summary,
+            "{}",
+            String::from_utf8_lossy(record)
+        );
+    }
+
+    #[test]
+    fn every_shared_aws_record_reads_the_same_from_its_summary() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/stratus-red-team-detonation-logs");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            // The shared data set sits beside the repository, not inside it.
+            eprintln!("skipped: no shared records at {}", dir.display());
+            return;
+        };
+        let mut count = 0;
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "json") {
+                let records: Vec<Box<serde_json::value::RawValue>> =
+                    serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+                for record in records {
+                    assert_same_from_summary(record.get().as_bytes());
+                    count += 1;
+                }
+            }
+        }
+        assert!(count > 100, "only {count} shared records");
     }
 }

@@ -276,7 +276,11 @@ fn metrics_response(app: &App, headers: &HeaderMap) -> Response {
             return response;
         }
     }
-    let mut response = Response::new(Body::from(app.log_groups.metrics.encode()));
+    let mut body = String::new();
+    app.log_groups.metrics.encode_families(&mut body);
+    app.insights.usage.encode_families(&mut body);
+    prometheus_client::encoding::text::encode_eof(&mut body).expect("writing to a string");
+    let mut response = Response::new(Body::from(body));
     response.headers_mut().insert(
         "content-type",
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),

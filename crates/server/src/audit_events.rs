@@ -9,6 +9,7 @@
 use base64::Engine;
 use cairn_core::index::attributes_of;
 use cairn_core::json::minify;
+use cairn_core::summary::Parts;
 use cairn_core::timefmt::{format_event_time, parse_event_time};
 use cairn_core::{Category, IndexFields, LookupKey};
 use cairn_store::Event;
@@ -312,7 +313,27 @@ fn audit_record(
     };
     let bytes = serde_json::to_vec(&record).expect("records serialize");
     // Built from what the check decoded, rather than by parsing the record again; the
-    // tests hold it equal to what the history would extract from the record.
+    // tests hold them equal to what the history and the journal's consumers would read
+    // from the record.
+    // The record's top level has none of the fields routing and Insights read but these.
+    let summary = Parts {
+        category: Category::Activity,
+        read_only: None,
+        time: checked.time,
+        account,
+        region,
+        event_type: Some("ActivityLog"),
+        event_source: None,
+        event_name: None,
+        error_code: None,
+        user_agent: None,
+        vpc_endpoint_id: None,
+        session_credential_from_console: None,
+        user_identity: None,
+        resources: None,
+        insight_details: None,
+    }
+    .encode();
     let fields = IndexFields {
         event_id,
         time: checked.time,
@@ -324,6 +345,7 @@ fn audit_record(
     Ok(Event {
         fields,
         record: bytes,
+        summary,
     })
 }
 
@@ -501,7 +523,7 @@ mod tests {
     }
 
     #[test]
-    fn the_indexed_fields_are_those_the_history_extracts_from_the_record() {
+    fn the_indexed_fields_and_summary_are_those_read_from_the_record() {
         let with_details = DATA.replace(
             r#""principalId":"alice"}"#,
             r#""principalId":"alice","details":{"arn":"arn:aws:iam::111122223333:user/alice","userName":"al\u0069ce"}}"#,
@@ -518,6 +540,11 @@ mod tests {
             assert_eq!(
                 IndexFields::extract(&event.record).expect("indexable"),
                 event.fields,
+                "{text}"
+            );
+            assert_eq!(
+                cairn_core::summary::read(&event.record).unwrap(),
+                event.summary,
                 "{text}"
             );
         }

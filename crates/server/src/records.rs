@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use cairn_core::index::attributes_of;
+use cairn_core::summary::Parts;
 use cairn_core::timefmt::parse_event_time;
 use cairn_core::{Category, IndexFields};
 use cairn_store::Event;
@@ -101,6 +102,8 @@ struct Shape<'a> {
     resources: Option<&'a RawValue>,
     #[serde(borrow)]
     recipient_account_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    session_credential_from_console: Option<&'a RawValue>,
 }
 
 /// The JSON type of an unparsed value, from its first byte.
@@ -313,21 +316,46 @@ pub fn check(text: &str, policy: &Policy<'_>) -> Result<Event, Refusal> {
     let region = string(r.aws_region, "awsRegion", true)?.unwrap_or_default();
     let event_name = string(r.event_name, "eventName", false)?;
     let event_source = string(r.event_source, "eventSource", false)?;
+    let category = Category::of(category.as_deref(), r.insight_details.is_some(), management);
+    let read_only = r.read_only.map(|raw| raw.get() == "true");
+    // Read from this parse, so that the journal's consumers need not parse the record.
+    let summary = Parts {
+        category,
+        read_only,
+        time,
+        account: &account,
+        region: &region,
+        event_type: Some(&event_type),
+        event_source: event_source.as_deref(),
+        event_name: event_name.as_deref(),
+        error_code: string(r.error_code, "errorCode", false)?.as_deref(),
+        user_agent: string(r.user_agent, "userAgent", false)?.as_deref(),
+        vpc_endpoint_id: string(r.vpc_endpoint_id, "vpcEndpointId", false)?.as_deref(),
+        session_credential_from_console: r.session_credential_from_console,
+        user_identity: r.user_identity,
+        resources: r.resources,
+        insight_details: r.insight_details,
+    }
+    .encode();
     let fields = IndexFields {
         event_id: event_id.into_owned(),
         time,
         account,
         region: region.into_owned(),
-        category: Category::of(category.as_deref(), r.insight_details.is_some(), management),
+        category,
         attributes: attributes_of(
             event_name.as_deref(),
             event_source.as_deref(),
-            r.read_only.map(|raw| raw.get() == "true"),
+            read_only,
             r.user_identity,
             r.resources,
         ),
     };
-    Ok(Event { fields, record })
+    Ok(Event {
+        fields,
+        record,
+        summary,
+    })
 }
 
 /// eventCategory, eventType and managementEvent must tell the same story.
@@ -398,6 +426,40 @@ mod tests {
 
     fn code(text: &str) -> &'static str {
         check_with(text).err().map(|r| r.code).unwrap_or("ok")
+    }
+
+    /// The summary built from the check's parse is the one read from the stored record.
+    fn assert_summary_as_read(text: &str) {
+        let allow = |_: &str| true;
+        let policy = Policy {
+            may_write_for: &allow,
+            oldest: 0,
+            newest: i64::MAX,
+        };
+        let event = check(text, &policy).unwrap();
+        let read = cairn_core::summary::read(&event.record).unwrap();
+        assert_eq!(
+            cairn_core::summary::Summary::decode(&event.summary),
+            cairn_core::summary::Summary::decode(&read),
+            "{text}"
+        );
+        assert_eq!(event.summary, read);
+    }
+
+    #[test]
+    fn the_summary_is_read_in_the_same_parse() {
+        assert_summary_as_read(GOOD);
+        let escaped = GOOD
+            .replace(
+                r#""eventName":"RunInstances""#,
+                r#""eventName":"Run\u0049nstances","errorCode":"Access\"Denied","userAgent":"cli \\ 2","vpcEndpointId":"vpce-1","sessionCredentialFromConsole":{ "a" : [1, 2] }"#,
+            )
+            .replace(
+                r#""accountId":"111122223333"}"#,
+                r#""accountId":"111122223333","arn":"arn:aws:iam::111122223333:user/\u00e9"},"resources":[{"type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::b"},{"ARN":"x"}]"#,
+            );
+        assert_ne!(escaped, GOOD);
+        assert_summary_as_read(&escaped);
     }
 
     #[test]
@@ -514,6 +576,7 @@ mod tests {
             for record in records {
                 check(record.get(), &policy)
                     .unwrap_or_else(|r| panic!("{}: {r:?}", entry.path().display()));
+                assert_summary_as_read(record.get());
                 count += 1;
             }
         }

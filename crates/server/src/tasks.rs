@@ -6,6 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cairn_core::route::RouteFields;
+use cairn_store::journal::Entry;
+
 use crate::app::App;
 
 /// What a loop does when shutdown is asked for.
@@ -77,8 +80,36 @@ pub fn write_state<T: serde::Serialize>(path: &Path, state: &T) -> Result<(), St
     cairn_store::fsutil::write_json(path, state).map_err(|e| e.to_string())
 }
 
+/// An event read from the journal, as a consumer keeps it between reading and using it.
+pub struct JournalEvent {
+    pub seq: u64,
+    pub record: Vec<u8>,
+    /// What routing reads of the record (see `cairn_core::summary`); empty when the
+    /// journal has none for it.
+    pub summary: Vec<u8>,
+}
+
+impl JournalEvent {
+    pub fn new(seq: u64, entry: Entry<'_>) -> JournalEvent {
+        JournalEvent {
+            seq,
+            record: entry.record.to_vec(),
+            summary: entry.summary.to_vec(),
+        }
+    }
+
+    /// The fields the event is routed by, from its summary or else its record.
+    pub fn route_fields(&self) -> Result<RouteFields, String> {
+        if self.summary.is_empty() {
+            RouteFields::extract(&self.record)
+        } else {
+            RouteFields::of_summary(&self.summary)
+        }
+    }
+}
+
 /// Reads the journal from `cursor` up to `until` (at most `budget` bytes of records),
-/// calling `visit(seq, record)`, with the reader a consumer keeps between passes in `kept`:
+/// calling `visit(seq, entry)`, with the reader a consumer keeps between passes in `kept`:
 /// opened again when it is not at `cursor`, dropped when a read fails. Returns the
 /// position reached.
 pub fn read_journal(
@@ -87,7 +118,7 @@ pub fn read_journal(
     cursor: u64,
     until: u64,
     budget: usize,
-    visit: impl FnMut(u64, &[u8]),
+    visit: impl FnMut(u64, Entry<'_>),
 ) -> Result<u64, String> {
     if kept.as_ref().is_none_or(|r| r.next_seq() != cursor) {
         *kept = Some(app.store.journal_reader(cursor));

@@ -2,13 +2,17 @@
 //! the order it was acknowledged.
 //!
 //! A segment `journal/<first seq, 20 digits>.seg` is a run of frames. A frame holds one
-//! group commit: a 32-byte header, then a payload of `count × (u32 length, record bytes)`,
-//! stored as is (flag bit 0 clear) or zstd-compressed (bit 0 set; readers accept both).
+//! group commit: a 32-byte header, then a payload of `count × (u32 record length, u32
+//! summary length, record bytes, summary bytes)`, stored as is (flag bit 0 clear) or
+//! zstd-compressed (bit 0 set; readers accept both). The summary is what the journal's
+//! consumers read of the record (see `cairn_core::summary`); it may be empty. Frames of
+//! format version 1 have no summaries (`count × (u32 length, record bytes)`) and read as
+//! having empty ones.
 //!
 //! ```text
 //! offset size field
 //!   0     4  magic "CNRJ"
-//!   4     1  format version (1)
+//!   4     1  format version (2; 1 is read)
 //!   5     1  flags (bit 0: payload is zstd)
 //!   6     2  reserved, zero
 //!   8     8  sequence number of the first event
@@ -32,7 +36,9 @@ use crate::error::{Result, StoreError};
 use crate::fsutil;
 
 const MAGIC: [u8; 4] = *b"CNRJ";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Frames without summaries.
+const VERSION_1: u8 = 1;
 const FLAG_ZSTD: u8 = 1;
 const HEADER_LEN: usize = 32;
 /// A frame never exceeds this, so a corrupt length cannot make us allocate without bound.
@@ -61,8 +67,26 @@ pub struct Journal {
     frame: Vec<u8>,
 }
 
+/// One journal entry: a record and its summary (empty when it has none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry<'a> {
+    pub record: &'a [u8],
+    pub summary: &'a [u8],
+}
+
+impl<'a> Entry<'a> {
+    /// An entry without a summary.
+    pub fn bare(record: &'a [u8]) -> Entry<'a> {
+        Entry {
+            record,
+            summary: &[],
+        }
+    }
+}
+
 /// A decoded frame header.
 struct Header {
+    version: u8,
     first_seq: u64,
     count: u32,
     payload_len: usize,
@@ -85,7 +109,7 @@ fn encode_header(first_seq: u64, count: u32, payload: &[u8], zstd: bool) -> [u8;
 }
 
 fn decode_header(h: &[u8]) -> Option<Header> {
-    if h.len() < HEADER_LEN || h[0..4] != MAGIC || h[4] != VERSION {
+    if h.len() < HEADER_LEN || h[0..4] != MAGIC || !matches!(h[4], VERSION | VERSION_1) {
         return None;
     }
     let word = |at: usize| u32::from_le_bytes(h[at..at + 4].try_into().unwrap());
@@ -97,6 +121,7 @@ fn decode_header(h: &[u8]) -> Option<Header> {
         return None;
     }
     Some(Header {
+        version: h[4],
         first_seq: u64::from_le_bytes(h[8..16].try_into().unwrap()),
         count: word(16),
         payload_len,
@@ -109,24 +134,36 @@ fn segment_name(first_seq: u64) -> String {
     format!("{first_seq:020}.seg")
 }
 
-/// Splits a frame payload into its records.
-fn split_payload(payload: &[u8], count: u32) -> Option<Vec<&[u8]>> {
-    let mut records = Vec::with_capacity(count as usize);
+/// Splits a frame payload of format `version` into its entries.
+fn split_payload(payload: &[u8], count: u32, version: u8) -> Option<Vec<Entry<'_>>> {
+    let mut entries = Vec::with_capacity(count as usize);
     let mut pos = 0usize;
+    let word = |pos: &mut usize| {
+        let bytes = payload.get(*pos..*pos + 4)?;
+        *pos += 4;
+        Some(u32::from_le_bytes(bytes.try_into().ok()?) as usize)
+    };
     for _ in 0..count {
-        let len = u32::from_le_bytes(payload.get(pos..pos + 4)?.try_into().ok()?) as usize;
-        pos += 4;
-        records.push(payload.get(pos..pos + len)?);
-        pos += len;
+        let record_len = word(&mut pos)?;
+        let summary_len = if version == VERSION_1 {
+            0
+        } else {
+            word(&mut pos)?
+        };
+        let record = payload.get(pos..pos + record_len)?;
+        pos += record_len;
+        let summary = payload.get(pos..pos + summary_len)?;
+        pos += summary_len;
+        entries.push(Entry { record, summary });
     }
-    (pos == payload.len()).then_some(records)
+    (pos == payload.len()).then_some(entries)
 }
 
 /// Walks the frames of one segment's bytes, calling `visit(first_seq, records)` for each.
 /// Returns the offset where valid frames end.
 fn scan_frames(
     bytes: &[u8],
-    mut visit: impl FnMut(u64, Vec<&[u8]>) -> Result<()>,
+    mut visit: impl FnMut(u64, Vec<Entry<'_>>) -> Result<()>,
 ) -> Result<(usize, bool)> {
     let mut pos = 0usize;
     let mut scratch = Vec::new();
@@ -149,10 +186,10 @@ fn scan_frames(
         } else {
             stored
         };
-        let records = split_payload(payload, header.count).ok_or_else(|| {
+        let entries = split_payload(payload, header.count, header.version).ok_or_else(|| {
             StoreError::corrupt(format!("frame at byte {pos}: bad record lengths"))
         })?;
-        visit(header.first_seq, records)?;
+        visit(header.first_seq, entries)?;
         pos = start + header.payload_len;
     }
     Ok((pos, true))
@@ -251,9 +288,9 @@ impl Journal {
         self.segments.first().map_or(self.next_seq, |s| s.first_seq)
     }
 
-    /// Appends `records` as one durable frame and returns the first one's sequence number.
+    /// Appends `entries` as one durable frame and returns the first one's sequence number.
     /// On failure nothing is appended: a partly written frame is cut off again.
-    pub fn append(&mut self, records: &[&[u8]]) -> Result<u64> {
+    pub fn append(&mut self, entries: &[Entry<'_>]) -> Result<u64> {
         if self.active_len >= SEGMENT_TARGET {
             self.rotate()?;
         }
@@ -262,15 +299,18 @@ impl Journal {
         // journal too cost more CPU than the smaller write saved.
         self.frame.clear();
         self.frame.resize(HEADER_LEN, 0);
-        for record in records {
-            self.frame
-                .extend_from_slice(&(record.len() as u32).to_le_bytes());
-            self.frame.extend_from_slice(record);
+        for entry in entries {
+            for part in [entry.record, entry.summary] {
+                self.frame
+                    .extend_from_slice(&(part.len() as u32).to_le_bytes());
+            }
+            self.frame.extend_from_slice(entry.record);
+            self.frame.extend_from_slice(entry.summary);
         }
         let first_seq = self.next_seq;
         let header = encode_header(
             first_seq,
-            records.len() as u32,
+            entries.len() as u32,
             &self.frame[HEADER_LEN..],
             false,
         );
@@ -294,7 +334,7 @@ impl Journal {
             return Err(error);
         }
         self.active_len += frame.len() as u64;
-        self.next_seq += records.len() as u64;
+        self.next_seq += entries.len() as u64;
         Ok(first_seq)
     }
 
@@ -323,11 +363,11 @@ impl Journal {
                 continue;
             }
             let bytes = read_file(&segment.path)?;
-            let (valid_len, clean) = scan_frames(&bytes, |first, records| {
-                for (k, record) in records.into_iter().enumerate() {
+            let (valid_len, clean) = scan_frames(&bytes, |first, entries| {
+                for (k, entry) in entries.into_iter().enumerate() {
                     let seq = first + k as u64;
                     if seq >= from {
-                        visit(seq, record)?;
+                        visit(seq, entry.record)?;
                     }
                 }
                 Ok(())
@@ -444,14 +484,14 @@ impl JournalReader {
         Ok(())
     }
 
-    /// Calls `visit(seq, record)` for the events from the reader's position up to (not
+    /// Calls `visit(seq, entry)` for the events from the reader's position up to (not
     /// including) `until`, whole frames at a time, and stops early once `budget` bytes of
     /// records were visited. Returns the new position.
     pub fn read(
         &mut self,
         until: u64,
         budget: usize,
-        mut visit: impl FnMut(u64, &[u8]),
+        mut visit: impl FnMut(u64, Entry<'_>),
     ) -> Result<u64> {
         let mut spent = 0usize;
         let mut header = [0u8; HEADER_LEN];
@@ -499,20 +539,20 @@ impl JournalReader {
                 } else {
                     &payload
                 };
-                let records = split_payload(bytes, h.count)
+                let entries = split_payload(bytes, h.count, h.version)
                     .ok_or_else(|| StoreError::corrupt("journal frame: bad record lengths"))?;
                 // Records are checked one by one only in a frame a range reaches into.
                 let partly_passed_over = self
                     .passed_over
                     .iter()
                     .any(|r| r.start < frame_end && h.first_seq < r.end);
-                for (k, record) in records.into_iter().enumerate() {
+                for (k, entry) in entries.into_iter().enumerate() {
                     let seq = h.first_seq + k as u64;
                     let passed_over =
                         partly_passed_over && covered(&self.passed_over, seq..seq + 1);
                     if seq >= self.next_seq && !passed_over {
-                        spent += record.len();
-                        visit(seq, record);
+                        spent += entry.record.len();
+                        visit(seq, entry);
                     }
                 }
             }
@@ -560,6 +600,10 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
 
+    fn bare<'a>(records: &[&'a [u8]]) -> Vec<Entry<'a>> {
+        records.iter().map(|r| Entry::bare(r)).collect()
+    }
+
     fn collect(journal: &Journal, from: u64) -> Vec<(u64, Vec<u8>)> {
         let mut out = Vec::new();
         journal
@@ -575,8 +619,8 @@ mod tests {
     fn appends_and_reads_back_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let mut journal = Journal::open(dir.path(), 1).unwrap();
-        assert_eq!(journal.append(&[b"a", b"bb"]).unwrap(), 1);
-        assert_eq!(journal.append(&[b"ccc"]).unwrap(), 3);
+        assert_eq!(journal.append(&bare(&[b"a", b"bb"])).unwrap(), 1);
+        assert_eq!(journal.append(&bare(&[b"ccc"])).unwrap(), 3);
         drop(journal);
         let journal = Journal::open(dir.path(), 1).unwrap();
         assert_eq!(journal.next_seq(), 4);
@@ -588,9 +632,9 @@ mod tests {
     fn a_reader_passes_over_ranges_inside_frames_and_whole_frames() {
         let dir = tempfile::tempdir().unwrap();
         let mut journal = Journal::open(dir.path(), 1).unwrap();
-        journal.append(&[b"a", b"b", b"c", b"d"]).unwrap();
-        journal.append(&[b"e", b"f"]).unwrap();
-        journal.append(&[b"g"]).unwrap();
+        journal.append(&bare(&[b"a", b"b", b"c", b"d"])).unwrap();
+        journal.append(&bare(&[b"e", b"f"])).unwrap();
+        journal.append(&bare(&[b"g"])).unwrap();
         // Damage the second frame's payload: a frame passed over whole is never read.
         let segment = fs::read_dir(dir.path())
             .unwrap()
@@ -599,13 +643,13 @@ mod tests {
             .unwrap()
             .path();
         let mut bytes = fs::read(&segment).unwrap();
-        let second_payload = 2 * HEADER_LEN + 4 * 5;
+        let second_payload = 2 * HEADER_LEN + 4 * 9;
         bytes[second_payload + 4] ^= 1;
         fs::write(&segment, bytes).unwrap();
         let mut seen = Vec::new();
         let end = JournalReader::new(dir.path(), 1)
             .passing_over(vec![2..4, 5..7])
-            .read(8, usize::MAX, |seq, r| seen.push((seq, r.to_vec())))
+            .read(8, usize::MAX, |seq, e| seen.push((seq, e.record.to_vec())))
             .unwrap();
         assert_eq!(end, 8);
         assert_eq!(
@@ -618,8 +662,8 @@ mod tests {
     fn torn_tail_is_cut_and_earlier_frames_survive() {
         let dir = tempfile::tempdir().unwrap();
         let mut journal = Journal::open(dir.path(), 1).unwrap();
-        journal.append(&[b"kept"]).unwrap();
-        journal.append(&[b"torn away"]).unwrap();
+        journal.append(&bare(&[b"kept"])).unwrap();
+        journal.append(&bare(&[b"torn away"])).unwrap();
         let path = journal.segments[0].path.clone();
         drop(journal);
         let len = fs::metadata(&path).unwrap().len();
@@ -628,7 +672,7 @@ mod tests {
         let mut journal = Journal::open(dir.path(), 1).unwrap();
         assert_eq!(journal.next_seq(), 2);
         assert_eq!(collect(&journal, 1), vec![(1, b"kept".to_vec())]);
-        assert_eq!(journal.append(&[b"next"]).unwrap(), 2);
+        assert_eq!(journal.append(&bare(&[b"next"])).unwrap(), 2);
         assert_eq!(collect(&journal, 1).len(), 2);
     }
 
@@ -636,9 +680,9 @@ mod tests {
     fn corruption_inside_an_older_segment_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let mut journal = Journal::open(dir.path(), 1).unwrap();
-        journal.append(&[b"first"]).unwrap();
+        journal.append(&bare(&[b"first"])).unwrap();
         journal.rotate().unwrap();
-        journal.append(&[b"second"]).unwrap();
+        journal.append(&bare(&[b"second"])).unwrap();
         let first = journal.segments[0].path.clone();
         let mut bytes = fs::read(&first).unwrap();
         let last = bytes.len() - 1;
@@ -652,9 +696,9 @@ mod tests {
     fn consumed_segments_are_removed_and_numbering_continues() {
         let dir = tempfile::tempdir().unwrap();
         let mut journal = Journal::open(dir.path(), 1).unwrap();
-        journal.append(&[b"a"]).unwrap();
+        journal.append(&bare(&[b"a"])).unwrap();
         journal.rotate().unwrap();
-        journal.append(&[b"b"]).unwrap();
+        journal.append(&bare(&[b"b"])).unwrap();
         assert_eq!(journal.remove_before(2).unwrap(), 1);
         drop(journal);
         let journal = Journal::open(dir.path(), 1).unwrap();
@@ -667,9 +711,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let on_disk = |j: &Journal| j.segments.iter().map(|s| file_len(&s.path)).sum::<u64>();
         let mut journal = Journal::open(dir.path(), 1).unwrap();
-        journal.append(&[b"first"]).unwrap();
+        journal.append(&bare(&[b"first"])).unwrap();
         journal.rotate().unwrap();
-        journal.append(&[b"second", b"third"]).unwrap();
+        journal.append(&bare(&[b"second", b"third"])).unwrap();
         assert_eq!(journal.disk_bytes(), on_disk(&journal));
         journal.remove_before(2).unwrap();
         assert_eq!(journal.disk_bytes(), on_disk(&journal));
@@ -689,11 +733,13 @@ mod tests {
                 .map(|i| format!("r{round}-{i}").into_bytes())
                 .collect();
             let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-            journal.append(&refs).unwrap();
+            journal.append(&bare(&refs)).unwrap();
             journal.rotate().unwrap();
             let until = journal.next_seq();
             reader
-                .read(until, usize::MAX, |seq, r| seen.push((seq, r.to_vec())))
+                .read(until, usize::MAX, |seq, e| {
+                    seen.push((seq, e.record.to_vec()))
+                })
                 .unwrap();
             assert_eq!(reader.next_seq(), until);
         }
@@ -708,6 +754,52 @@ mod tests {
         // A budget stops at a frame boundary.
         let mut budgeted = JournalReader::new(dir.path(), 1);
         assert_eq!(budgeted.read(13, 1, |_, _| {}).unwrap(), 5);
+    }
+
+    #[test]
+    fn summaries_are_kept_beside_records_and_old_frames_read_without() {
+        let dir = tempfile::tempdir().unwrap();
+        // A format 1 frame, as journals held before summaries were kept.
+        let payload = [&3u32.to_le_bytes()[..], b"old"].concat();
+        let mut header = encode_header(1, 1, &payload, false);
+        header[4] = VERSION_1;
+        let crc = crc32fast::hash(&header[0..28]);
+        header[28..32].copy_from_slice(&crc.to_le_bytes());
+        fs::write(
+            dir.path().join(segment_name(1)),
+            [&header[..], &payload].concat(),
+        )
+        .unwrap();
+
+        let mut journal = Journal::open(dir.path(), 1).unwrap();
+        assert_eq!(journal.next_seq(), 2);
+        journal
+            .append(&[
+                Entry {
+                    record: b"new",
+                    summary: b"its summary",
+                },
+                Entry::bare(b"bare"),
+            ])
+            .unwrap();
+        let mut seen = Vec::new();
+        JournalReader::new(dir.path(), 1)
+            .read(4, usize::MAX, |seq, e| {
+                seen.push((seq, e.record.to_vec(), e.summary.to_vec()))
+            })
+            .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (1, b"old".to_vec(), vec![]),
+                (2, b"new".to_vec(), b"its summary".to_vec()),
+                (3, b"bare".to_vec(), vec![]),
+            ]
+        );
+        drop(journal);
+        // Opening and replaying read both formats too.
+        let journal = Journal::open(dir.path(), 1).unwrap();
+        assert_eq!(collect(&journal, 1).len(), 3);
     }
 
     #[test]

@@ -6,28 +6,35 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use cairn_core::IndexFields;
+use cairn_core::{IndexError, IndexFields};
 
 use crate::error::{Result, StoreError};
 use cairn_core::timefmt::day_of;
 
 use crate::history::{event_key, History, HistoryOptions, HistoryStats, Hit, LookupQuery};
 use crate::history_only::HistoryOnly;
-use crate::journal::Journal;
+use crate::journal::{Entry, Journal};
 
-/// An event ready to be stored: its record and the fields the history indexes.
+/// An event ready to be stored: its record, the fields the history indexes, and its
+/// summary for the journal's other consumers (see `cairn_core::summary`; empty when it
+/// has none, and they read the record instead).
 #[derive(Clone)]
 pub struct Event {
     pub fields: IndexFields,
     pub record: Vec<u8>,
+    pub summary: Vec<u8>,
 }
 
 impl Event {
-    /// Reads the index fields of a record.
+    /// Reads the index fields and the summary of a record (two parses: for Cairn's own
+    /// events, which are few; records from producers are read once, as they are checked).
     pub fn from_record(record: Vec<u8>) -> std::result::Result<Event, cairn_core::IndexError> {
+        let fields = IndexFields::extract(&record)?;
+        let summary = cairn_core::summary::read(&record).map_err(IndexError::NotJson)?;
         Ok(Event {
-            fields: IndexFields::extract(&record)?,
+            fields,
             record,
+            summary,
         })
     }
 }
@@ -375,7 +382,7 @@ fn commit(
         Ok(fresh) => fresh,
         Err(error) => return Err(fail(batch, error)),
     };
-    let records: Vec<&[u8]> = batch
+    let entries: Vec<Entry<'_>> = batch
         .iter()
         .zip(&fresh)
         .flat_map(|(r, fresh)| {
@@ -383,19 +390,22 @@ fn commit(
                 .iter()
                 .zip(fresh)
                 .filter(|(_, new)| **new)
-                .map(|(e, _)| e.record.as_slice())
+                .map(|(e, _)| Entry {
+                    record: &e.record,
+                    summary: &e.summary,
+                })
         })
         .collect();
-    let first_seq = if records.is_empty() {
+    let first_seq = if entries.is_empty() {
         journal.next_seq()
     } else {
-        match journal.append(&records) {
+        match journal.append(&entries) {
             Ok(seq) => seq,
             Err(error) => return Err(fail(batch, error)),
         }
     };
-    let count = records.len() as u64;
-    drop(records);
+    let count = entries.len() as u64;
+    drop(entries);
     committed.store(journal.next_seq(), Ordering::Release);
 
     let mut seq = first_seq;

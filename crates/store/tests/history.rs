@@ -487,8 +487,8 @@ fn read_ids(store: &Store) -> Vec<String> {
     let mut ids = Vec::new();
     store
         .journal_reader(1)
-        .read(store.committed_seq(), usize::MAX, |_, record| {
-            let value: serde_json::Value = serde_json::from_slice(record).unwrap();
+        .read(store.committed_seq(), usize::MAX, |_, entry| {
+            let value: serde_json::Value = serde_json::from_slice(entry.record).unwrap();
             ids.push(value["eventID"].as_str().unwrap().to_owned());
         })
         .unwrap();

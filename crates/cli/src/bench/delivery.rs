@@ -16,7 +16,9 @@ use tokio::io::BufReader as AsyncBufReader;
 use tokio::net::TcpStream;
 
 use super::gen::{percentile, WorkDir};
-use super::ingest::{body, call, exchange, start_server, stop_server, templates, Target, Template};
+use super::ingest::{
+    body, body_at, call, exchange, start_server, stop_server, templates, Target, Template,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -53,6 +55,11 @@ pub struct Args {
     /// (per trail and region): what signing digests costs delivery.
     #[arg(long)]
     digest_period_secs: Option<i64>,
+    /// Turn Insights on for every trail (both types) and stamp each batch with the time
+    /// it is sent; report the events the server's Insights consumer read and the CPU time
+    /// it used (from `/metrics`).
+    #[arg(long)]
+    insights: bool,
 }
 
 const BUCKET: &str = "bench-bucket";
@@ -97,6 +104,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.connections == 0 {
         bail!("--connections must be at least 1");
+    }
+    if args.insights && args.backlog.is_some() {
+        bail!("--insights measures events as they arrive; it does not go with --backlog");
     }
     let work = WorkDir::new(args.dir.clone())?;
     let dir = work.path().to_owned();
@@ -150,7 +160,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let acks: Acks = Arc::default();
     let report = runtime.block_on(async {
-        create_trails(&host, args.trails, args.digest_period_secs.is_some()).await?;
+        create_trails(
+            &host,
+            args.trails,
+            args.digest_period_secs.is_some(),
+            args.insights,
+        )
+        .await?;
         // The watcher: lists the first trail's folder and reads every new file.
         let watching = Arc::new(AtomicBool::new(true));
         let delivered_count = Arc::new(AtomicU64::new(0));
@@ -208,6 +224,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     rate: args.rate as f64 / args.connections as f64,
                     began,
                     deadline,
+                    stamped: args.insights,
                 };
                 tokio::spawn(sending.run())
             })
@@ -227,9 +244,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let drained = wait_from.elapsed();
         watching.store(false, Ordering::Relaxed);
         let (latencies, delivered) = watcher.await??;
-        anyhow::Ok((sent, sending, drained, latencies, delivered))
+        let insights = if args.insights {
+            Some(insights_usage(&host, sent).await?)
+        } else {
+            None
+        };
+        anyhow::Ok((sent, sending, drained, latencies, delivered, insights))
     })?;
-    let (sent, sending, drained, latencies, delivered) = report;
+    let (sent, sending, drained, latencies, delivered, insights) = report;
     let mut ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
     ms.sort_by(|a, b| a.total_cmp(b));
     println!(
@@ -247,6 +269,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         percentile(&ms, 0.99),
         ms.last().copied().unwrap_or(0.0)
     );
+    if let Some((events, cpu)) = insights {
+        let per_event = cpu / events.max(1) as f64;
+        println!(
+            "Insights consumer: read {events} events in {cpu:.3} s of CPU, {:.2} µs per event: \
+             {:.1}% of one core at this run's {:.0} events/s, {:.1}% at 100,000 events/s",
+            per_event * 1e6,
+            per_event * sent as f64 / sending.as_secs_f64() * 100.0,
+            sent as f64 / sending.as_secs_f64(),
+            per_event * 100_000.0 * 100.0
+        );
+    }
     stop_server(server)?;
     if delivered as u64 != sent {
         bail!(
@@ -259,8 +292,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Creates the bench's trails and starts them logging: the odd ones multi-region, the
 /// third and fifth with write-only selectors, the fourth with selectors for all; all with
-/// log file validation when `validated`.
-async fn create_trails(host: &str, trails: u64, validated: bool) -> anyhow::Result<()> {
+/// log file validation when `validated`, both Insights types when `insights`.
+async fn create_trails(
+    host: &str,
+    trails: u64,
+    validated: bool,
+    insights: bool,
+) -> anyhow::Result<()> {
     for t in 0..trails {
         let name = format!("bench-trail-{t}");
         let multi = t % 2 == 1;
@@ -276,6 +314,15 @@ async fn create_trails(host: &str, trails: u64, validated: bool) -> anyhow::Resu
             )
             .await?;
         }
+        if insights {
+            let selectors = serde_json::json!([{"InsightType": "ApiCallRateInsight"}, {"InsightType": "ApiErrorRateInsight"}]);
+            call(
+                host,
+                "CloudTrail_20131101.PutInsightSelectors",
+                serde_json::json!({"TrailName": name, "InsightSelectors": selectors}),
+            )
+            .await?;
+        }
         call(
             host,
             "CloudTrail_20131101.StartLogging",
@@ -284,6 +331,30 @@ async fn create_trails(host: &str, trails: u64, validated: bool) -> anyhow::Resu
         .await?;
     }
     Ok(())
+}
+
+/// The server's Insights consumer's events read and CPU seconds, from `/metrics`, once it
+/// has read at least the `sent` events (or after a minute).
+async fn insights_usage(host: &str, sent: u64) -> anyhow::Result<(u64, f64)> {
+    let started = Instant::now();
+    loop {
+        let text = reqwest::get(format!("http://{host}/metrics"))
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        let events = value("cairn_insights_events_read_total").unwrap_or(0.0) as u64;
+        let cpu = value("cairn_insights_cpu_seconds_total").unwrap_or(0.0);
+        if events >= sent || started.elapsed() > Duration::from_secs(60) {
+            return Ok((events, cpu));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// One client connection sending bulk batches, at a rate or as fast as acknowledged.
@@ -298,6 +369,8 @@ struct Sending {
     rate: f64,
     began: Instant,
     deadline: Instant,
+    /// Stamp each batch with the time it is sent.
+    stamped: bool,
 }
 
 impl Sending {
@@ -314,7 +387,13 @@ impl Sending {
                 let due = self.began + Duration::from_secs_f64(sent as f64 / self.rate);
                 tokio::time::sleep_until(due.into()).await;
             }
-            let body = body(&self.templates, self.connection, b * BATCH, BATCH);
+            let first = b * BATCH;
+            let body = if self.stamped {
+                let time = cairn_core::timefmt::format_event_time(crate::now());
+                body_at(&self.templates, self.connection, first, BATCH, &time)
+            } else {
+                body(&self.templates, self.connection, first, BATCH)
+            };
             let (status, response) =
                 exchange(&mut stream, &self.host, Target::Records, &body).await?;
             if status != 200 {
@@ -351,7 +430,7 @@ fn backlog(
         args.s3_endpoint.as_deref().unwrap_or("the local store")
     );
     let (sent, recording) = runtime.block_on(async {
-        create_trails(host, args.trails, args.digest_period_secs.is_some()).await?;
+        create_trails(host, args.trails, args.digest_period_secs.is_some(), false).await?;
         let began = Instant::now();
         let senders: Vec<_> = (0..args.connections)
             .map(|connection| {
@@ -364,6 +443,7 @@ fn backlog(
                     rate: 0.0,
                     began,
                     deadline: began + Duration::from_secs(24 * 3600),
+                    stamped: false,
                 };
                 tokio::spawn(sending.run())
             })

@@ -65,6 +65,9 @@ pub(super) const REGION: &str = "us-east-1";
 pub(super) struct Template {
     before: String,
     after: String,
+    /// Where the eventTime value starts in `before`, for batches stamped with the time
+    /// they are sent (a record's template; an eventData's has none).
+    time_at: Option<usize>,
 }
 
 pub(super) fn templates(now: i64) -> Vec<Template> {
@@ -78,9 +81,14 @@ pub(super) fn templates(now: i64) -> Vec<Template> {
                 .expect("records have an eventID")
                 + "\"eventID\":\"".len();
             let end = at + text[at..].find('"').expect("closing quote");
+            let time_at = text[..at]
+                .find("\"eventTime\":\"")
+                .expect("eventTime comes before eventID")
+                + "\"eventTime\":\"".len();
             Template {
                 before: text[..at].to_owned(),
                 after: text[end..].to_owned(),
+                time_at: Some(time_at),
             }
         })
         .collect()
@@ -89,6 +97,16 @@ pub(super) fn templates(now: i64) -> Vec<Template> {
 impl Template {
     fn write(&self, out: &mut String, id: &str) {
         out.push_str(&self.before);
+        out.push_str(id);
+        out.push_str(&self.after);
+    }
+
+    /// Writes the record with eventTime `time` (`YYYY-MM-DDTHH:MM:SSZ`).
+    fn write_at(&self, out: &mut String, id: &str, time: &str) {
+        let at = self.time_at.expect("a record's template");
+        out.push_str(&self.before[..at]);
+        out.push_str(time);
+        out.push_str(&self.before[at + time.len()..]);
         out.push_str(id);
         out.push_str(&self.after);
     }
@@ -134,6 +152,24 @@ pub(super) fn body(templates: &[Template], connection: u64, first: u64, count: u
     )
 }
 
+/// A bulk-endpoint body of `count` records stamped with eventTime `time`.
+pub(super) fn body_at(
+    templates: &[Template],
+    connection: u64,
+    first: u64,
+    count: u64,
+    time: &str,
+) -> Vec<u8> {
+    batch(
+        templates,
+        "Records",
+        connection,
+        first,
+        count,
+        |out, _, t, id| t.write_at(out, id, time),
+    )
+}
+
 /// The same generated calls as `eventData` for `PutAuditEvents`: each JSON-escaped, ready
 /// to be a string value, split around its `UID`.
 fn audit_event_templates(now: i64) -> Vec<Template> {
@@ -168,6 +204,7 @@ fn audit_event_templates(now: i64) -> Vec<Template> {
             Template {
                 before: before.to_owned(),
                 after: after.to_owned(),
+                time_at: None,
             }
         })
         .collect()

@@ -11,6 +11,7 @@ use cairn_core::Category;
 use serde::{Deserialize, Serialize};
 
 use super::digests::{DigestEntry, Generation};
+use crate::tasks::JournalEvent;
 use crate::trails::Trail;
 
 /// A trail as a delivery plan sees it: its settings at planning time, and, for an
@@ -270,7 +271,7 @@ fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> 
 pub struct Range {
     pub from: u64,
     pub to: u64,
-    pub events: Vec<(u64, Vec<u8>)>,
+    pub events: Vec<JournalEvent>,
 }
 
 /// Routes the range's events to the trails and builds their files. Trails that receive
@@ -285,11 +286,12 @@ pub fn build(
     let mut groups: BTreeMap<(usize, String, String, FileKind), Vec<usize>> = BTreeMap::new();
     let mut times = vec![0; range.events.len()];
     let hashing = trails.iter().any(|t| t.trail.validation);
-    for (index, (seq, record)) in range.events.iter().enumerate() {
-        if !trails.iter().any(|t| t.trail.logging_at(*seq)) {
+    for (index, journal_event) in range.events.iter().enumerate() {
+        let seq = journal_event.seq;
+        if !trails.iter().any(|t| t.trail.logging_at(seq)) {
             continue;
         }
-        let Ok(event) = RouteFields::extract(record) else {
+        let Ok(event) = journal_event.route_fields() else {
             tracing::error!(
                 seq,
                 "journal record has unreadable routing fields; not delivered"
@@ -302,7 +304,7 @@ pub fn build(
             _ => FileKind::Log,
         };
         for (t, trail) in trails.iter().enumerate() {
-            if trail.receives(*seq, &event) {
+            if trail.receives(seq, &event) {
                 groups
                     .entry((t, event.account.clone(), event.region.clone(), kind))
                     .or_default()
@@ -330,7 +332,7 @@ pub fn build(
     let mut units: Vec<(usize, &[usize])> = Vec::new();
     for (list, indexes) in distinct.iter().enumerate() {
         let mut rest: &[usize] = indexes;
-        let lengths = indexes.iter().map(|&i| range.events[i].1.len());
+        let lengths = indexes.iter().map(|&i| range.events[i].record.len());
         for count in split(lengths, max_file_bytes) {
             let (file, after) = rest.split_at(count);
             units.push((list, file));
@@ -340,7 +342,7 @@ pub fn build(
     let packed = in_parallel(&units, |(_, indexes)| {
         let records = indexes
             .iter()
-            .map(|&i| (range.events[i].1.as_slice(), times[i]));
+            .map(|&i| (range.events[i].record.as_slice(), times[i]));
         pack(records, hashing)
     });
     let mut parts_of_list: Vec<Vec<Packed>> = vec![Vec::new(); distinct.len()];
@@ -444,7 +446,11 @@ mod tests {
             events: events
                 .into_iter()
                 .enumerate()
-                .map(|(i, r)| (1 + i as u64, r))
+                .map(|(i, record)| JournalEvent {
+                    seq: 1 + i as u64,
+                    summary: cairn_core::summary::read(&record).unwrap(),
+                    record,
+                })
                 .collect(),
         }
     }

@@ -26,6 +26,7 @@ use cairn_store::Change;
 use serde_json::Value;
 
 use crate::app::App;
+use crate::tasks::JournalEvent;
 use crate::trails::{self, Trail};
 use build::{LogFile, PlannedTrail, Range};
 use digests::{Chain, DigestEntry, Fate, Generation};
@@ -608,8 +609,8 @@ async fn read_and_build(
         let mut reader = app.store.journal_reader(from);
         let mut events = Vec::new();
         let to = reader
-            .read(until, PLAN_BUDGET, |seq, record| {
-                events.push((seq, record.to_vec()))
+            .read(until, PLAN_BUDGET, |seq, entry| {
+                events.push(JournalEvent::new(seq, entry))
             })
             .map_err(|e| e.to_string())?;
         let range = Range { from, to, events };

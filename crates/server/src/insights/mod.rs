@@ -20,12 +20,14 @@
 //! saved.
 
 pub mod metrics;
+pub mod usage;
 pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cairn_core::summary;
 use cairn_insights::source::ReadCall;
 use cairn_insights::{Params, Scopes};
 use cairn_store::fsutil;
@@ -83,6 +85,8 @@ pub struct Insights {
     /// The cursor as last saved, and when: the journal is kept from here.
     saved: Mutex<(u64, std::time::Instant)>,
     metrics: Mutex<Metrics>,
+    /// What the consumer has read and the CPU it has used, for `/metrics`.
+    pub usage: usage::Usage,
 }
 
 impl Insights {
@@ -108,6 +112,7 @@ impl Insights {
             }),
             saved: Mutex::new((cursor, std::time::Instant::now())),
             metrics: Mutex::new(metrics),
+            usage: usage::Usage::default(),
         })
     }
 
@@ -142,8 +147,12 @@ impl Insights {
 
     /// Reads new events every second until `stop` fires, then once more.
     pub async fn run(app: Arc<App>, stop: tokio::sync::watch::Receiver<bool>) {
-        let pass: fn(&App) -> Result<bool, String> =
-            |app| app.insights.pass(app, crate::app::now());
+        let pass: fn(&App) -> Result<bool, String> = |app| {
+            let insights = &app.insights;
+            insights
+                .usage
+                .time(|| insights.pass(app, crate::app::now()))
+        };
         tasks::every(POLL, stop, AtStop::Finish, || {
             tasks::drain(&app, "an Insights pass", pass)
         })
@@ -188,8 +197,10 @@ impl Insights {
             return self.save(app, live, false).map(|()| false);
         }
         // The range is read whole before any call is counted, so that a failed read
-        // counts nothing and the next pass reads it again.
-        let mut records = Vec::new();
+        // counts nothing and the next pass reads it again. Only the records' summaries
+        // are kept: they hold every field the detector reads.
+        let mut summaries = Vec::new();
+        let mut unreadable = 0u64;
         let mut to = cursor;
         if until > cursor {
             to = tasks::read_journal(
@@ -198,14 +209,24 @@ impl Insights {
                 cursor,
                 until,
                 PASS_BUDGET,
-                |seq, record| records.push((seq, record.to_vec())),
+                |seq, entry| match summary::of_entry(entry.record, entry.summary) {
+                    Ok(summary) => summaries.push((seq, summary.into_owned())),
+                    Err(_) => unreadable += 1,
+                },
             )?;
+        }
+        self.usage.read(summaries.len() as u64 + unreadable);
+        if unreadable > 0 {
+            tracing::error!(
+                unreadable,
+                "journal records Insights cannot read; not counted"
+            );
         }
         let detector = live
             .detector
             .get_or_insert_with(|| Scopes::new(self.params.clone()));
-        for (seq, record) in &records {
-            let Ok(read) = ReadCall::parse(record) else {
+        for (seq, summary) in &summaries {
+            let Ok(read) = ReadCall::of_summary(summary) else {
                 continue;
             };
             let call = read.call();

@@ -380,9 +380,15 @@ impl Metrics {
     /// Every metric in the OpenMetrics text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a string");
+        self.encode_families(&mut out);
+        prometheus_client::encoding::text::encode_eof(&mut out).expect("writing to a string");
         out
+    }
+
+    /// Writes the metrics in the OpenMetrics text format, without the closing `# EOF`.
+    pub fn encode_families(&self, out: &mut String) {
+        prometheus_client::encoding::text::encode_registry(out, &self.registry)
+            .expect("writing to a string");
     }
 }
 

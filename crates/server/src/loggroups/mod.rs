@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cairn_core::route::RouteFields;
 use cairn_store::journal::JournalReader;
 use cairn_store::logs::{LogStore, NewLogEvent};
 use cairn_store::meta::under;
@@ -33,6 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::app::App;
 use crate::delivery::build::PlannedTrail;
 use crate::delivery::Attempts;
+use crate::tasks::JournalEvent;
 
 /// How often the journal is checked for new events.
 const POLL: Duration = Duration::from_millis(100);
@@ -236,8 +236,8 @@ pub struct LogGroups {
     synced: AtomicU64,
 }
 
-/// Journal records: (position, bytes).
-type Records = Vec<(u64, Vec<u8>)>;
+/// Journal events, in order.
+type Records = Vec<JournalEvent>;
 
 /// What routing and writing a range did.
 #[derive(Default)]
@@ -406,7 +406,7 @@ impl LogGroups {
             from,
             until,
             PASS_BUDGET,
-            |seq, record| records.push((seq, record.to_vec())),
+            |seq, entry| records.push(JournalEvent::new(seq, entry)),
         )?;
         Ok((records, to))
     }
@@ -553,15 +553,16 @@ impl LogGroups {
         }
         let arns: Vec<String> = trails.iter().map(|t| t.trail.arn()).collect();
         let mut missing = vec![false; trails.len()];
-        for (seq, record) in records {
-            if !trails.iter().any(|t| t.trail.logging_at(*seq)) {
+        for journal_event in records {
+            let (seq, record) = (journal_event.seq, &journal_event.record);
+            if !trails.iter().any(|t| t.trail.logging_at(seq)) {
                 continue;
             }
-            let Ok(event) = RouteFields::extract(record) else {
+            let Ok(event) = journal_event.route_fields() else {
                 continue;
             };
             for (t, planned) in trails.iter().enumerate() {
-                if skipped[t] || !planned.receives(*seq, &event) {
+                if skipped[t] || !planned.receives(seq, &event) {
                     continue;
                 }
                 let Some(b) = target[t] else {
@@ -578,7 +579,7 @@ impl LogGroups {
                 }
                 // Once per group, however many trails send the event there: events come
                 // in journal order, so one already added is the batch's last.
-                if batch.events.last().is_some_and(|e| e.seq == *seq) {
+                if batch.events.last().is_some_and(|e| e.seq == seq) {
                     continue;
                 }
                 let stream = match &planned.organization_id {
@@ -586,7 +587,7 @@ impl LogGroups {
                     None => format!("{}_CloudTrail_{}", event.account, event.region),
                 };
                 batch.events.push(NewLogEvent {
-                    seq: *seq,
+                    seq,
                     timestamp: event.event_time * 1000,
                     stream,
                     message: record,
