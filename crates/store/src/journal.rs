@@ -414,6 +414,8 @@ pub struct JournalReader {
     at: Option<(u64, File, u64)>,
     /// Positions passed over: events that belong to the history only.
     passed_over: Vec<Range<u64>>,
+    /// Kept between reads: a fresh frame-sized buffer costs page faults every time.
+    payload: Vec<u8>,
 }
 
 impl JournalReader {
@@ -423,6 +425,7 @@ impl JournalReader {
             next_seq: from_seq,
             at: None,
             passed_over: Vec::new(),
+            payload: Vec::new(),
         }
     }
 
@@ -495,7 +498,7 @@ impl JournalReader {
     ) -> Result<u64> {
         let mut spent = 0usize;
         let mut header = [0u8; HEADER_LEN];
-        let mut payload = Vec::new();
+        let mut payload = std::mem::take(&mut self.payload);
         while self.next_seq < until && spent < budget {
             if self.at.is_none() {
                 self.seek()?;
@@ -559,6 +562,7 @@ impl JournalReader {
             *offset = at + h.payload_len as u64;
             self.next_seq = self.next_seq.max(frame_end);
         }
+        self.payload = payload;
         Ok(self.next_seq)
     }
 }
