@@ -244,8 +244,6 @@ type Records = Vec<JournalEvent>;
 struct Sent {
     /// Per trail: delivered (`None`) or the error.
     outcomes: Vec<(String, Option<String>)>,
-    /// The trail of each event too large to send.
-    dropped: Vec<String>,
     /// Groups whose files could not be written, with the error.
     failed: Vec<(GroupInfo, String)>,
 }
@@ -313,9 +311,18 @@ impl LogGroups {
     /// holds beyond the cursor (up to the budget) goes to the other groups. Returns whether
     /// more waits.
     pub fn pass(&self, app: &App) -> Result<bool, String> {
-        let (cursor, behind, floor) = {
+        let (cursor, due, floor) = {
             let state = self.state.lock().expect("log groups lock");
-            (state.cursor, state.behind.clone(), state.floor())
+            // Only the groups behind whose retry time has come catch up in this pass.
+            let retry_at = self.retry_at.lock().expect("retry lock");
+            let now = std::time::Instant::now();
+            let due: Vec<(String, u64)> = state
+                .behind
+                .iter()
+                .filter(|(group, _)| retry_at.get(*group).is_none_or(|&(at, _)| at <= now))
+                .map(|(group, &from)| (group.clone(), from))
+                .collect();
+            (state.cursor, due, state.floor())
         };
         // Trail changes record their event inside the metadata lock, so no change below
         // `until` is missing from this snapshot.
@@ -326,7 +333,7 @@ impl LogGroups {
             let generation = app.meta.generation();
             let changed = (generation != synced).then(|| (generation, GroupInfo::all(entries)));
             let until = app.store.committed_seq();
-            if until <= cursor && behind.is_empty() {
+            if until <= cursor && due.is_empty() {
                 return (Vec::new(), Vec::new(), changed, until); // nothing new to route
             }
             let trails: Vec<PlannedTrail> = crate::delivery::planned_trails(entries, &app.settings)
@@ -344,7 +351,7 @@ impl LogGroups {
             self.synced.store(generation, Ordering::Release);
         }
         let mut more = false;
-        for (group, from) in behind {
+        for (group, from) in due {
             more |= self.catch_up(app, &group, from, cursor, &trails, &targets)?;
         }
         if until <= cursor {
@@ -358,9 +365,6 @@ impl LogGroups {
         // Groups still behind get these events when they catch up.
         let behind = self.state.lock().expect("log groups lock").behind.clone();
         let sent = self.send(&records, &trails, &targets, &behind);
-        for trail in &sent.dropped {
-            self.metrics.dropped(trail);
-        }
         for (group, error) in &sent.failed {
             tracing::error!(%error, group = %group.name, "log group falls behind: its events wait while the others go on");
             self.fall_behind(&group.id, cursor);
@@ -369,7 +373,8 @@ impl LogGroups {
         Ok(more || to < until)
     }
 
-    /// Routes `records` (see [`route`](Self::route)) and writes each group's batch.
+    /// Routes `records` (see [`route`](Self::route)), writes each group's batch, and counts
+    /// the events too large to send.
     fn send(
         &self,
         records: &Records,
@@ -378,18 +383,26 @@ impl LogGroups {
         behind: &BTreeMap<String, u64>,
     ) -> Sent {
         let mut sent = Sent::default();
+        let mut dropped = Vec::new();
         let batches = self.route(
             records,
             trails,
             targets,
             behind,
             &mut sent.outcomes,
-            &mut sent.dropped,
+            &mut dropped,
         );
         let ingestion = (crate::app::now_precise() * 1000.0) as i64;
         for batch in &batches {
             if let Err(error) = self.append(batch, ingestion, &mut sent.outcomes) {
                 sent.failed.push((batch.group.clone(), error));
+            }
+        }
+        // Events too large to send are counted once: for a group that failed, its range is
+        // routed again when it catches up.
+        for (trail, group) in &dropped {
+            if !sent.failed.iter().any(|(g, _)| &g.id == group) {
+                self.metrics.dropped(trail);
             }
         }
         sent
@@ -470,15 +483,6 @@ impl LogGroups {
         trails: &[PlannedTrail],
         targets: &[Option<GroupInfo>],
     ) -> Result<bool, String> {
-        let due = self
-            .retry_at
-            .lock()
-            .expect("retry lock")
-            .get(group)
-            .map(|&(due, _)| due);
-        if due.is_some_and(|due| std::time::Instant::now() < due) {
-            return Ok(false);
-        }
         // Only the trails that send to this group; a group no trail sends to any more (or
         // deleted) has nothing left to catch up.
         let (sending, only): (Vec<PlannedTrail>, Vec<Option<GroupInfo>>) = trails
@@ -498,10 +502,6 @@ impl LogGroups {
                 self.fall_behind(group, from);
                 return Ok(false);
             }
-            // Counted once, when the range is through (a failed try routes it again).
-            for trail in &sent.dropped {
-                self.metrics.dropped(trail);
-            }
         }
         let mut state = self.state.lock().expect("log groups lock");
         if to >= state.cursor {
@@ -519,7 +519,7 @@ impl LogGroups {
 
     /// Which group receives which of `records`: for every trail that receives an event
     /// and sends to a group that exists and is not `behind`. Notes trails whose group is
-    /// missing, and, per event too large to send, its trail in `dropped`.
+    /// missing, and, per event too large to send, its trail and group in `dropped`.
     fn route<'a>(
         &self,
         records: &'a Records,
@@ -527,7 +527,7 @@ impl LogGroups {
         targets: &[Option<GroupInfo>],
         behind: &BTreeMap<String, u64>,
         outcomes: &mut Vec<(String, Option<String>)>,
-        dropped: &mut Vec<String>,
+        dropped: &mut Vec<(String, String)>,
     ) -> Vec<Batch<'a>> {
         // Per trail: the index of its batch; None when its group does not exist.
         let mut batches: Vec<Batch> = Vec::new();
@@ -570,7 +570,7 @@ impl LogGroups {
                     continue;
                 };
                 if record.len() > MAX_EVENT_BYTES {
-                    dropped.push(arns[t].clone());
+                    dropped.push((arns[t].clone(), batches[b].group.id.clone()));
                     continue;
                 }
                 let batch = &mut batches[b];
