@@ -140,7 +140,7 @@ impl Server {
             settings.alarms.clone(),
             format!("http://{}", settings.listen),
         )
-        .with_state(settings.data_dir.join("logs").join("alarms.json"))?;
+        .with_state(settings.data_dir.join("logs").join("alarms.json"));
         let log_groups =
             loggroups::LogGroups::open(&settings.data_dir, store.committed_seq(), alarms)?;
         let insights = insights::Insights::open(

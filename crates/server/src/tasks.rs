@@ -100,11 +100,7 @@ impl JournalEvent {
 
     /// The fields the event is routed by, from its summary or else its record.
     pub fn route_fields(&self) -> Result<RouteFields, String> {
-        if self.summary.is_empty() {
-            RouteFields::extract(&self.record)
-        } else {
-            RouteFields::of_summary(&self.summary)
-        }
+        RouteFields::of_summary(&cairn_core::summary::of_entry(&self.record, &self.summary)?)
     }
 }
 

@@ -74,6 +74,7 @@ pub struct Entry<'a> {
     pub summary: &'a [u8],
 }
 
+#[cfg(test)]
 impl<'a> Entry<'a> {
     /// An entry without a summary.
     pub fn bare(record: &'a [u8]) -> Entry<'a> {

@@ -246,12 +246,9 @@ impl Metrics {
         Ok(())
     }
 
-    /// Saves the open days whole now, as a base (for the benchmark's comparison).
-    pub fn rewrite_now(&mut self) -> std::io::Result<()> {
-        self.rewrite_base()
-    }
-
-    fn rewrite_base(&mut self) -> std::io::Result<()> {
+    /// Saves the open days whole, as a base, and starts the log afresh (also the
+    /// benchmark's comparison).
+    pub fn rewrite_base(&mut self) -> std::io::Result<()> {
         let body = postcard::to_allocvec(&self.open).expect("metrics serialize");
         let bytes = frame(FORMAT, &body);
         cairn_store::fsutil::write_atomic(&self.base_path, &bytes)

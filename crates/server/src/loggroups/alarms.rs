@@ -359,7 +359,7 @@ impl Alarms {
     /// These alarms, saved in `path` and restored from it: instances of rules that are no
     /// longer configured, or no longer watch their labels, are dropped. A file that cannot
     /// be read back is left for a fresh start, and the log says so.
-    pub fn with_state(mut self, path: PathBuf) -> std::io::Result<Alarms> {
+    pub fn with_state(mut self, path: PathBuf) -> Alarms {
         let saved: Vec<SavedInstance> = match crate::tasks::read_state(&path) {
             Ok(saved) => saved.unwrap_or_default(),
             Err(error) => {
@@ -367,7 +367,7 @@ impl Alarms {
                 Vec::new()
             }
         };
-        let mut instances = self.instances.lock().expect("alarms lock");
+        let instances = self.instances.get_mut().expect("alarms lock");
         for saved in saved {
             let Some(index) = self.rules.iter().position(|r| r.name == saved.rule) else {
                 continue;
@@ -395,9 +395,8 @@ impl Alarms {
             };
             instances.insert((index, labels), instance);
         }
-        drop(instances);
         self.state_file = Some(path);
-        Ok(self)
+        self
     }
 
     /// Saves the instances when a state or what is owed changed, or when values did and
@@ -704,18 +703,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("alarms.json");
         let rules = || vec![rule(60, 1, Comparison::GreaterOrEqual)];
-        let alarms = Alarms::new(rules(), "http://x".into())
-            .with_state(path.clone())
-            .unwrap();
+        let alarms = Alarms::new(rules(), "http://x".into()).with_state(path.clone());
         alarms.observe(&labels("111122223333"), 1.0, 1000);
         let fired = alarms.evaluate(1001);
         alarms.sent(&fired[0]);
         alarms.save(true).unwrap();
         // After a restart, still firing (not fired again), and resolved when the period
         // passes.
-        let restarted = Alarms::new(rules(), "http://x".into())
-            .with_state(path.clone())
-            .unwrap();
+        let restarted = Alarms::new(rules(), "http://x".into()).with_state(path.clone());
         assert!(restarted.evaluate(1030).is_empty(), "not fired twice");
         let resolved = restarted.evaluate(1061);
         assert_eq!(resolved.len(), 1);
@@ -726,18 +721,14 @@ mod tests {
         );
         // Not taken before the next restart: still owed after it.
         restarted.save(true).unwrap();
-        let again = Alarms::new(rules(), "http://x".into())
-            .with_state(path.clone())
-            .unwrap();
+        let again = Alarms::new(rules(), "http://x".into()).with_state(path.clone());
         assert_eq!(again.evaluate(1062)[0].body["status"], "resolved");
         // A rule no longer configured leaves nothing behind.
         let renamed = AlarmRule {
             name: "Other".into(),
             ..rule(60, 1, Comparison::GreaterOrEqual)
         };
-        let other = Alarms::new(vec![renamed], "http://x".into())
-            .with_state(path)
-            .unwrap();
+        let other = Alarms::new(vec![renamed], "http://x".into()).with_state(path);
         assert!(other.evaluate(1063).is_empty());
     }
 
