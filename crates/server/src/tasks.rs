@@ -104,6 +104,19 @@ impl JournalEvent {
     }
 }
 
+/// A journal read that failed part way.
+pub struct ReadFailed {
+    /// Every event below this position was visited, and none from it.
+    pub reached: u64,
+    pub error: String,
+}
+
+impl From<ReadFailed> for String {
+    fn from(failed: ReadFailed) -> String {
+        failed.error
+    }
+}
+
 /// Reads the journal from `cursor` up to `until` (at most `budget` bytes of records),
 /// calling `visit(seq, entry)`, with the reader a consumer keeps between passes in `kept`:
 /// opened again when it is not at `cursor`, dropped when a read fails. Returns the
@@ -115,15 +128,22 @@ pub fn read_journal(
     until: u64,
     budget: usize,
     visit: impl FnMut(u64, Entry<'_>),
-) -> Result<u64, String> {
+) -> Result<u64, ReadFailed> {
     if kept.as_ref().is_none_or(|r| r.next_seq() != cursor) {
         *kept = Some(app.store.journal_reader(cursor));
     }
     let reader = kept.as_mut().expect("opened above");
-    reader.read(until, budget, visit).map_err(|error| {
-        *kept = None;
-        error.to_string()
-    })
+    match reader.read(until, budget, visit) {
+        Ok(reached) => Ok(reached),
+        Err(error) => {
+            let reached = reader.next_seq();
+            *kept = None;
+            Err(ReadFailed {
+                reached,
+                error: error.to_string(),
+            })
+        }
+    }
 }
 
 /// Runs a journal consumer's `pass` on a blocking thread until it reports that nothing

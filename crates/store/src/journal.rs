@@ -490,7 +490,9 @@ impl JournalReader {
 
     /// Calls `visit(seq, entry)` for the events from the reader's position up to (not
     /// including) `until`, whole frames at a time, and stops early once `budget` bytes of
-    /// records were visited. Returns the new position.
+    /// records were visited. Returns the new position. A read that fails leaves the
+    /// position just past the last frame visited, so the events visited are exactly those
+    /// below [`next_seq`](Self::next_seq).
     pub fn read(
         &mut self,
         until: u64,
@@ -695,6 +697,29 @@ mod tests {
         fs::write(&first, bytes).unwrap();
         let err = journal.read_from(1, |_, _| Ok(())).unwrap_err();
         assert_eq!(err.kind, crate::StoreErrorKind::Corrupt);
+    }
+
+    #[test]
+    fn a_failed_read_stops_past_the_frames_it_visited() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(dir.path(), 1).unwrap();
+        journal.append(&bare(&[b"one", b"two"])).unwrap();
+        journal.append(&bare(&[b"three"])).unwrap();
+        journal.append(&bare(&[b"four", b"five"])).unwrap();
+        // Damage the last frame's payload: its CRC no longer matches.
+        let path = journal.segments[0].path.clone();
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::write(&path, bytes).unwrap();
+        let mut reader = JournalReader::new(dir.path(), 2);
+        let mut seen = Vec::new();
+        let err = reader
+            .read(6, usize::MAX, |seq, e| seen.push((seq, e.record.to_vec())))
+            .unwrap_err();
+        assert_eq!(err.kind, crate::StoreErrorKind::Corrupt);
+        assert_eq!(seen, vec![(2, b"two".to_vec()), (3, b"three".to_vec())]);
+        assert_eq!(reader.next_seq(), 4);
     }
 
     #[test]

@@ -31,7 +31,7 @@ use cairn_core::summary;
 use cairn_insights::source::ReadCall;
 use cairn_insights::{Params, Scopes};
 use cairn_store::fsutil;
-use cairn_store::journal::JournalReader;
+use cairn_store::journal::{Entry, JournalReader};
 use cairn_store::Event;
 use serde::{Deserialize, Serialize};
 
@@ -196,47 +196,57 @@ impl Insights {
             live.cursor = until.max(cursor);
             return self.save(app, live, false).map(|()| false);
         }
-        // The range is read whole before any call is counted, so that a failed read
-        // counts nothing and the next pass reads it again. Only the records' summaries
-        // are kept: they hold every field the detector reads.
-        let mut summaries = Vec::new();
-        let mut unreadable = 0u64;
-        let mut to = cursor;
-        if until > cursor {
-            to = tasks::read_journal(
+        // Calls are counted as they are read, straight from the summaries in the reader's
+        // buffer. A read that fails part way leaves the cursor where it stopped: the
+        // detector has then seen exactly the events below the cursor, and the next pass
+        // goes on from there.
+        let detector = live
+            .detector
+            .get_or_insert_with(|| Scopes::new(self.params.clone()));
+        let (mut read, mut unreadable) = (0u64, 0u64);
+        let mut count = |seq: u64, entry: Entry<'_>| {
+            read += 1;
+            let Ok(summary) = summary::of_entry(entry.record, entry.summary) else {
+                unreadable += 1;
+                return;
+            };
+            let Ok(call) = ReadCall::of_summary(&summary) else {
+                return;
+            };
+            let call = call.call();
+            let covered = trails.iter().any(|t| {
+                t.trail.logging_at(seq) && t.covers(call.account, call.region, call.event_source)
+            });
+            if covered && call.time <= now + MAX_AHEAD_SECS {
+                detector.observe(&call, 1, now);
+            }
+        };
+        let reached = if until > cursor {
+            tasks::read_journal(
                 app,
                 &mut live.reader,
                 cursor,
                 until,
                 PASS_BUDGET,
-                |seq, entry| match summary::of_entry(entry.record, entry.summary) {
-                    Ok(summary) => summaries.push((seq, summary.into_owned())),
-                    Err(_) => unreadable += 1,
-                },
-            )?;
-        }
-        self.usage.read(summaries.len() as u64 + unreadable);
+                &mut count,
+            )
+        } else {
+            Ok(cursor)
+        };
+        self.usage.read(read);
         if unreadable > 0 {
             tracing::error!(
                 unreadable,
                 "journal records Insights cannot read; not counted"
             );
         }
-        let detector = live
-            .detector
-            .get_or_insert_with(|| Scopes::new(self.params.clone()));
-        for (seq, summary) in &summaries {
-            let Ok(read) = ReadCall::of_summary(summary) else {
-                continue;
-            };
-            let call = read.call();
-            let covered = trails.iter().any(|t| {
-                t.trail.logging_at(*seq) && t.covers(call.account, call.region, call.event_source)
-            });
-            if covered && call.time <= now + MAX_AHEAD_SECS {
-                detector.observe(&call, 1, now);
+        let to = match reached {
+            Ok(to) => to,
+            Err(failed) => {
+                live.cursor = failed.reached;
+                return Err(failed.error);
             }
-        }
+        };
         detector.close_idle(now, IDLE_SECS);
         let counts = detector.take_counts();
         if !counts.is_empty() {
