@@ -5,12 +5,17 @@
 //! The encoding is private to this module and versioned by its first byte:
 //!
 //! ```text
-//! version (1) · category · readOnly (0 absent, 1 false, 2 true) · eventTime (i64 LE)
-//! then fields, each a u32 LE length (u32::MAX: absent) and UTF-8 bytes:
+//! version (2) · category · readOnly (0 absent, 1 false, 2 true) · eventTime (i64 LE)
+//! the fields' lengths, each a u32 LE (u32::MAX: absent), in this order:
 //!   account, region, eventType, eventSource, eventName, errorCode, userIdentity.arn,
 //!   userAgent, vpcEndpointId, sessionCredentialFromConsole, insight type, insight source
-//! then a u32 LE count of resources, each a field pair: type, ARN
+//! a u32 LE count of resources, then each resource's type and ARN lengths (u32 LE)
+//! the text: the present fields, then each resource's type and ARN, back to back
 //! ```
+//!
+//! The text is one run so that decoding checks its UTF-8 once: every journal consumer
+//! decodes every event's summary. A summary of another version (version 1 kept each
+//! length beside its text) is not decoded; [`of_entry`] reads the record instead.
 
 use std::borrow::Cow;
 
@@ -20,8 +25,12 @@ use serde_json::value::RawValue;
 use crate::route::InsightSubject;
 use crate::Category;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const ABSENT: u32 = u32::MAX;
+/// The fixed part: version, category, readOnly and eventTime.
+const HEAD: usize = 11;
+/// Text fields, each with its length after the fixed part.
+const FIELDS: usize = 12;
 
 /// A decoded summary; borrows the encoded bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,8 +54,10 @@ pub struct Summary<'a> {
     /// An Insights event's `insightDetails.insightType` and `insightDetails.eventSource`.
     pub insight_type: Option<&'a str>,
     pub insight_source: Option<&'a str>,
-    resources: &'a [u8],
-    resource_count: u32,
+    /// Each resource's type and ARN lengths.
+    resource_lengths: &'a [u8],
+    /// Each resource's type and ARN, back to back.
+    resource_text: &'a str,
 }
 
 /// What a summary is built from: the fields the record's one parse at ingest has already
@@ -83,14 +94,8 @@ struct RawResource<'a> {
     arn: Option<Cow<'a, str>>,
 }
 
-fn put(out: &mut Vec<u8>, text: Option<&str>) {
-    match text {
-        Some(text) => {
-            out.extend_from_slice(&(text.len() as u32).to_le_bytes());
-            out.extend_from_slice(text.as_bytes());
-        }
-        None => out.extend_from_slice(&ABSENT.to_le_bytes()),
-    }
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    out.extend_from_slice(&(len as u32).to_le_bytes());
 }
 
 impl Parts<'_> {
@@ -122,7 +127,7 @@ impl Parts<'_> {
             Some(s) => (s.insight_type.as_deref(), s.event_source.as_deref()),
             None => (None, None),
         };
-        for text in [
+        let fields: [Option<&str>; FIELDS] = [
             Some(self.account),
             Some(self.region),
             self.event_type,
@@ -135,17 +140,35 @@ impl Parts<'_> {
             console.as_deref(),
             insight_type,
             insight_source,
-        ] {
-            put(&mut out, text);
-        }
-        let resources = self
+        ];
+        let raw_resources = self
             .resources
             .and_then(|r| serde_json::from_str::<Vec<RawResource<'_>>>(r.get()).ok())
             .unwrap_or_default();
-        out.extend_from_slice(&(resources.len() as u32).to_le_bytes());
-        for r in &resources {
-            put(&mut out, Some(r.kind.as_deref().unwrap_or_default()));
-            put(&mut out, Some(r.arn.as_deref().unwrap_or_default()));
+        let resources: Vec<(&str, &str)> = raw_resources
+            .iter()
+            .map(|r| {
+                let kind = r.kind.as_deref().unwrap_or_default();
+                (kind, r.arn.as_deref().unwrap_or_default())
+            })
+            .collect();
+        for field in fields {
+            match field {
+                Some(text) => put_len(&mut out, text.len()),
+                None => out.extend_from_slice(&ABSENT.to_le_bytes()),
+            }
+        }
+        put_len(&mut out, resources.len());
+        for (kind, arn) in &resources {
+            put_len(&mut out, kind.len());
+            put_len(&mut out, arn.len());
+        }
+        for text in fields.into_iter().flatten() {
+            out.extend_from_slice(text.as_bytes());
+        }
+        for (kind, arn) in &resources {
+            out.extend_from_slice(kind.as_bytes());
+            out.extend_from_slice(arn.as_bytes());
         }
         out
     }
@@ -222,13 +245,13 @@ pub fn read(record: &[u8]) -> Result<Vec<u8>, String> {
     .encode())
 }
 
-/// A record's summary as kept beside it (`stored`, empty when it has none), else read
-/// from the record.
+/// A record's summary as kept beside it (`stored`: empty when it has none, or of an
+/// older version), else read from the record.
 pub fn of_entry<'a>(record: &[u8], stored: &'a [u8]) -> Result<Cow<'a, [u8]>, String> {
-    if stored.is_empty() {
-        read(record).map(Cow::Owned)
-    } else {
+    if stored.first() == Some(&VERSION) {
         Ok(Cow::Borrowed(stored))
+    } else {
+        read(record).map(Cow::Owned)
     }
 }
 
@@ -255,33 +278,45 @@ fn category_of(code: u8) -> Option<Category> {
     })
 }
 
-/// Reads the fields of an encoding in order.
-struct Fields<'a> {
+/// Takes lengths (u32 LE) off the front of an encoding's lengths.
+struct Lengths<'a> {
     bytes: &'a [u8],
 }
 
-impl<'a> Fields<'a> {
-    fn word(&mut self) -> Option<u32> {
+impl Lengths<'_> {
+    fn next(&mut self) -> Option<u32> {
         let (head, rest) = self.bytes.split_first_chunk::<4>()?;
         self.bytes = rest;
         Some(u32::from_le_bytes(*head))
     }
+}
 
-    fn text(&mut self) -> Option<Option<&'a str>> {
-        let len = self.word()?;
-        if len == ABSENT {
-            return Some(None);
+/// Takes texts of given lengths off the front of a run of text.
+struct Texts<'a> {
+    text: &'a str,
+}
+
+impl<'a> Texts<'a> {
+    /// The next `len` bytes, if they are whole characters.
+    fn take(&mut self, len: u32) -> Option<&'a str> {
+        let (head, rest) = self.text.split_at_checked(len as usize)?;
+        self.text = rest;
+        Some(head)
+    }
+
+    /// The next field: absent, or the next `len` bytes.
+    fn field(&mut self, len: u32) -> Option<Option<&'a str>> {
+        match len {
+            ABSENT => Some(None),
+            len => self.take(len).map(Some),
         }
-        let (text, rest) = self.bytes.split_at_checked(len as usize)?;
-        self.bytes = rest;
-        std::str::from_utf8(text).ok().map(Some)
     }
 }
 
 impl<'a> Summary<'a> {
-    /// Decodes a summary; `None` when the bytes are not one.
+    /// Decodes a summary; `None` when the bytes are not one (of this version).
     pub fn decode(bytes: &'a [u8]) -> Option<Summary<'a>> {
-        let (head, rest) = bytes.split_first_chunk::<11>()?;
+        let (head, rest) = bytes.split_first_chunk::<HEAD>()?;
         if head[0] != VERSION {
             return None;
         }
@@ -292,38 +327,61 @@ impl<'a> Summary<'a> {
             _ => return None,
         };
         let time = i64::from_le_bytes(head[3..11].try_into().ok()?);
-        let mut f = Fields { bytes: rest };
+        let (field_lengths, rest) = rest.split_at_checked(4 * FIELDS)?;
+        let (count, rest) = rest.split_first_chunk::<4>()?;
+        let resource_count = u32::from_le_bytes(*count) as usize;
+        let (resource_lengths, text) = rest.split_at_checked(resource_count.checked_mul(8)?)?;
+        let mut lengths = Lengths {
+            bytes: field_lengths,
+        };
+        let mut texts = Texts {
+            text: std::str::from_utf8(text).ok()?,
+        };
+        let mut field = || texts.field(lengths.next()?);
         let summary = Summary {
             category: category_of(head[1])?,
             read_only,
             time,
-            account: f.text()?.unwrap_or_default(),
-            region: f.text()?.unwrap_or_default(),
-            event_type: f.text()?,
-            event_source: f.text()?,
-            event_name: f.text()?,
-            error_code: f.text()?,
-            user_arn: f.text()?,
-            user_agent: f.text()?,
-            vpc_endpoint_id: f.text()?,
-            session_credential_from_console: f.text()?,
-            insight_type: f.text()?,
-            insight_source: f.text()?,
-            resource_count: f.word()?,
-            resources: f.bytes,
+            account: field()?.unwrap_or_default(),
+            region: field()?.unwrap_or_default(),
+            event_type: field()?,
+            event_source: field()?,
+            event_name: field()?,
+            error_code: field()?,
+            user_arn: field()?,
+            user_agent: field()?,
+            vpc_endpoint_id: field()?,
+            session_credential_from_console: field()?,
+            insight_type: field()?,
+            insight_source: field()?,
+            resource_lengths,
+            resource_text: texts.text,
         };
-        // The resources are read when asked for; check now that they are whole.
-        (summary.resources().count() == summary.resource_count as usize).then_some(summary)
+        // The resources are read when asked for; check now that they are whole and use
+        // up the text exactly.
+        let mut rest = Texts {
+            text: summary.resource_text,
+        };
+        let mut lengths = Lengths {
+            bytes: resource_lengths,
+        };
+        for _ in 0..resource_count * 2 {
+            rest.take(lengths.next()?)?;
+        }
+        rest.text.is_empty().then_some(summary)
     }
 
     /// The record's `resources`, as (type, ARN).
     pub fn resources(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        let mut f = Fields {
-            bytes: self.resources,
+        let mut lengths = Lengths {
+            bytes: self.resource_lengths,
         };
-        (0..self.resource_count).map_while(move |_| {
-            let kind = f.text()??;
-            let arn = f.text()??;
+        let mut texts = Texts {
+            text: self.resource_text,
+        };
+        std::iter::from_fn(move || {
+            let kind = texts.take(lengths.next()?)?;
+            let arn = texts.take(lengths.next()?)?;
             Some((kind, arn))
         })
     }
@@ -396,5 +454,21 @@ mod tests {
         assert_eq!(Summary::decode(&other_version), None);
         assert!(of_entry(b"{", &[]).is_err());
         assert!(matches!(of_entry(b"{", &bytes), Ok(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn a_summary_of_another_version_is_read_again_from_the_record() {
+        let current = read(DATA_EVENT).unwrap();
+        // Version 1 kept each length beside its text.
+        let old = [
+            &[1u8, 1, 2][..],
+            &1_767_225_610i64.to_le_bytes(),
+            &[0xff; 4],
+        ]
+        .concat();
+        let read_again = of_entry(DATA_EVENT, &old).unwrap();
+        assert!(matches!(read_again, Cow::Owned(_)));
+        assert_eq!(read_again.as_ref(), current.as_slice());
+        assert_eq!(Summary::decode(&old), None);
     }
 }
