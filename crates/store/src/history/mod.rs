@@ -90,7 +90,8 @@ pub struct History {
     /// How many frozen memtables wait for the flusher; writers wait while it is high, so
     /// memory stays bounded when ingest outruns flushing.
     backlog: (Mutex<usize>, Condvar),
-    /// Held while a compaction merges: the days whose last merge failed.
+    /// Held while a compaction merges, and while days expire: the days whose last merge
+    /// failed.
     merging: Mutex<BTreeSet<i64>>,
 }
 
@@ -331,6 +332,9 @@ impl History {
     /// Expires every day before `first_day`: removes them from the manifest, then deletes
     /// their files. Returns how many days were dropped.
     pub fn drop_before(&self, first_day: i64) -> Result<usize> {
+        // No merge runs meanwhile: one writing its run into a day being removed makes the
+        // removal fail ("directory not empty"). Flushes hold the manifest lock.
+        let _merges = self.merging.lock().expect("merge lock");
         let mut manifest = self.manifest.lock().expect("manifest lock");
         let mut state = self.state.write().expect("history lock");
         state.first_day = state.first_day.max(first_day);
