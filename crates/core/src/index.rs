@@ -488,25 +488,13 @@ mod tests {
 
     #[test]
     fn every_shared_aws_record_is_indexable() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/stratus-red-team-detonation-logs");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            // The shared data set sits beside the repository, not inside it.
-            eprintln!("skipped: no shared records at {}", dir.display());
+        let Some(records) = crate::testdata::shared_aws_records() else {
             return;
         };
-        let mut count = 0;
-        for entry in entries.flatten() {
-            if entry.path().extension().is_some_and(|e| e == "json") {
-                let records: Vec<Box<RawValue>> =
-                    serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
-                for record in records {
-                    IndexFields::extract(record.get().as_bytes()).unwrap();
-                    count += 1;
-                }
-            }
+        for (_, record) in &records {
+            IndexFields::extract(record.get().as_bytes()).unwrap();
         }
-        assert!(count > 100, "{count} records");
+        assert!(records.len() > 100, "{} records", records.len());
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub mod record;
 pub mod route;
 pub mod selectors;
 pub mod summary;
+#[cfg(any(test, feature = "testdata"))]
+pub mod testdata;
 pub mod timefmt;
 
 pub use identity::{Identity, IdentityKind};

@@ -141,17 +141,15 @@ impl Parts<'_> {
             insight_type,
             insight_source,
         ];
-        let raw_resources = self
+        let resources = self
             .resources
             .and_then(|r| serde_json::from_str::<Vec<RawResource<'_>>>(r.get()).ok())
             .unwrap_or_default();
-        let resources: Vec<(&str, &str)> = raw_resources
-            .iter()
-            .map(|r| {
-                let kind = r.kind.as_deref().unwrap_or_default();
-                (kind, r.arn.as_deref().unwrap_or_default())
-            })
-            .collect();
+        let resource_texts = || {
+            resources
+                .iter()
+                .flat_map(|r| [r.kind.as_deref(), r.arn.as_deref()].map(Option::unwrap_or_default))
+        };
         for field in fields {
             match field {
                 Some(text) => put_len(&mut out, text.len()),
@@ -159,16 +157,11 @@ impl Parts<'_> {
             }
         }
         put_len(&mut out, resources.len());
-        for (kind, arn) in &resources {
-            put_len(&mut out, kind.len());
-            put_len(&mut out, arn.len());
+        for text in resource_texts() {
+            put_len(&mut out, text.len());
         }
-        for text in fields.into_iter().flatten() {
+        for text in fields.into_iter().flatten().chain(resource_texts()) {
             out.extend_from_slice(text.as_bytes());
-        }
-        for (kind, arn) in &resources {
-            out.extend_from_slice(kind.as_bytes());
-            out.extend_from_slice(arn.as_bytes());
         }
         out
     }

@@ -16,9 +16,7 @@ use tokio::io::BufReader as AsyncBufReader;
 use tokio::net::TcpStream;
 
 use super::gen::{percentile, WorkDir};
-use super::ingest::{
-    body, body_at, call, exchange, start_server, stop_server, templates, Target, Template,
-};
+use super::ingest::{body, call, exchange, start_server, stop_server, templates, Target, Template};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -388,12 +386,16 @@ impl Sending {
                 tokio::time::sleep_until(due.into()).await;
             }
             let first = b * BATCH;
-            let body = if self.stamped {
-                let time = cairn_core::timefmt::format_event_time(crate::now());
-                body_at(&self.templates, self.connection, first, BATCH, &time)
-            } else {
-                body(&self.templates, self.connection, first, BATCH)
-            };
+            let time = self
+                .stamped
+                .then(|| cairn_core::timefmt::format_event_time(crate::now()));
+            let body = body(
+                &self.templates,
+                self.connection,
+                first,
+                BATCH,
+                time.as_deref(),
+            );
             let (status, response) =
                 exchange(&mut stream, &self.host, Target::Records, &body).await?;
             if status != 200 {

@@ -130,7 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let due = began + Duration::from_secs_f64(sent as f64 / args.rate as f64);
             tokio::time::sleep_until(due.into()).await;
             let batch = BATCH.min(total - sent);
-            let (status, response) = exchange(&mut stream, &host, Target::Records, &body(&templates, 0, sent, batch)).await?;
+            let (status, response) = exchange(&mut stream, &host, Target::Records, &body(&templates, 0, sent, batch, None)).await?;
             if status != 200 {
                 bail!("batch refused ({status}): {}", String::from_utf8_lossy(&response));
             }

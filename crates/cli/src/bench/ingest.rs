@@ -140,25 +140,13 @@ fn batch(
     out.into_bytes()
 }
 
-/// A bulk-endpoint body of `count` records.
-pub(super) fn body(templates: &[Template], connection: u64, first: u64, count: u64) -> Vec<u8> {
-    batch(
-        templates,
-        "Records",
-        connection,
-        first,
-        count,
-        |out, _, t, id| t.write(out, id),
-    )
-}
-
-/// A bulk-endpoint body of `count` records stamped with eventTime `time`.
-pub(super) fn body_at(
+/// A bulk-endpoint body of `count` records, stamped with eventTime `time` when given.
+pub(super) fn body(
     templates: &[Template],
     connection: u64,
     first: u64,
     count: u64,
-    time: &str,
+    time: Option<&str>,
 ) -> Vec<u8> {
     batch(
         templates,
@@ -166,7 +154,10 @@ pub(super) fn body_at(
         connection,
         first,
         count,
-        |out, _, t, id| t.write_at(out, id, time),
+        |out, _, t, id| match time {
+            Some(time) => t.write_at(out, id, time),
+            None => t.write(out, id),
+        },
     )
 }
 
@@ -422,7 +413,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     let (target, body) = match &channel {
                         None => (
                             Target::Records,
-                            body(&templates, connection, b * batch, batch),
+                            body(&templates, connection, b * batch, batch, None),
                         ),
                         Some(query) => (
                             Target::PutAuditEvents(query),
